@@ -1,0 +1,37 @@
+//! ProjectX Gateway SDK: a typed REST client for every documented endpoint, the session token's lifecycle, and
+//! client-side rate budgets. No axum, no config crate: it takes plain structs and runs in any tokio program.
+//!
+//! Layout:
+//! - [`client`]: [`Client`] and [`ClientConfig`]; the one call path (token, 401 → refresh → replay once, read retries).
+//! - [`auth`]: [`TokenManager`] (`ensure_valid_token`, single-flight refresh, background refresher, watch channel).
+//! - [`token`]: [`Token`], its expiry and origin.
+//! - [`api`]: one module per API area (accounts, contracts, history, orders, positions, trades) with wire models.
+//! - [`endpoint`]: each endpoint's path, kind (read / mutation / auth), rate bucket and error-code names.
+//! - [`error`]: [`Error`], which tells transport, status, rejection, decode and ambiguous-mutation failures apart.
+//! - [`rate`]: sliding-window rate budgets. [`backoff`]: jittered exponential backoff. [`tls`]: rustls provider.
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod backoff;
+pub mod client;
+pub mod endpoint;
+pub mod enums;
+pub mod error;
+mod http;
+pub mod rate;
+pub mod tls;
+pub mod token;
+
+pub use api::accounts::Account;
+pub use api::contracts::Contract;
+pub use api::history::{Bar, BarsRequest};
+pub use api::orders::{Bracket, ModifyOrder, Order, PlaceOrder};
+pub use api::positions::Position;
+pub use api::trades::Trade;
+pub use auth::{AuthError, Credentials, TokenManager, TokenSettings, TokenStatus};
+pub use client::{Client, ClientConfig};
+pub use enums::{BarUnit, OrderSide, OrderStatus, OrderType, PositionType};
+pub use error::Error;
+pub use rate::{Priority, RateLimit};
+pub use token::{Token, TokenSource};

@@ -1,0 +1,162 @@
+//! Client-side rate budgets, so the gateway never has to answer 429.
+//!
+//! The gateway documents 200 requests / 60 s for most endpoints and 50 / 30 s for `History/retrieveBars`, without
+//! saying whether the window is fixed or sliding. A sliding-window log is the conservative reading: it never admits
+//! more than `requests` calls in *any* window of that length, which also satisfies a fixed window. (A GCRA limiter
+//! such as `governor` with burst = limit would admit up to twice the limit in one window, so it is not used.)
+//! The window is padded by a small slack (5 %, at least 250 ms): we count a call when it leaves, the gateway when
+//! it arrives, and a first call delayed by connection setup would otherwise let a later call on a warm connection
+//! land inside the gateway's window. 5 % of the budget is kept for login/validate, so a client saturated with calls
+//! can still refresh its token. A 429 that still arrives pauses every budget until its `Retry-After` has passed.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// A limit of `requests` per `window`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Calls admitted per window (at least 1).
+    pub requests: u32,
+    /// Window length.
+    pub window: Duration,
+}
+
+impl RateLimit {
+    /// The documented general limit: 200 requests / 60 s.
+    pub const GENERAL: Self = Self { requests: 200, window: Duration::from_secs(60) };
+    /// The documented `History/retrieveBars` limit: 50 requests / 30 s.
+    pub const HISTORY: Self = Self { requests: 50, window: Duration::from_secs(30) };
+}
+
+/// Whether a call may use the slots kept back for token refreshes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// Ordinary calls: everything but the reserve.
+    Normal,
+    /// Login and validate: may use the reserve, so a busy client can always refresh its token.
+    Auth,
+}
+
+/// One sliding-window budget.
+#[derive(Debug)]
+pub struct RateBudget {
+    limit: RateLimit,
+    /// `limit.window` plus the slack.
+    window: Duration,
+    /// Slots only [`Priority::Auth`] calls may take (5 % of the limit).
+    reserve: usize,
+    /// Send times of the calls inside the current window (oldest first) and the 429 pause. A sync lock held for a
+    /// few statements, never across an await: waiters compute their wake-up time, release it and sleep.
+    state: parking_lot::Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    sent: VecDeque<Instant>,
+    /// No call is admitted before this instant (set by a 429's `Retry-After`).
+    paused_until: Option<Instant>,
+}
+
+impl RateBudget {
+    /// A budget admitting `limit.requests` calls per `limit.window` (a zero request count is treated as 1).
+    pub fn new(limit: RateLimit) -> Self {
+        let limit = RateLimit { requests: limit.requests.max(1), ..limit };
+        let window = limit.window + (limit.window / 20).max(Duration::from_millis(250));
+        Self {
+            limit,
+            window,
+            reserve: limit.requests as usize / 20,
+            state: parking_lot::Mutex::new(State {
+                sent: VecDeque::with_capacity(limit.requests as usize),
+                paused_until: None,
+            }),
+        }
+    }
+
+    /// The configured limit.
+    pub fn limit(&self) -> RateLimit {
+        self.limit
+    }
+
+    /// Waits until a call may be sent and records it. Cancel-safe: a caller dropped while waiting takes no slot.
+    pub async fn acquire(&self, priority: Priority) {
+        let capacity = match priority {
+            Priority::Normal => self.limit.requests as usize - self.reserve,
+            Priority::Auth => self.limit.requests as usize,
+        };
+        loop {
+            let wake = {
+                let mut state = self.state.lock();
+                let now = Instant::now();
+                match state.paused_until {
+                    Some(until) if until > now => until,
+                    _ => {
+                        while state.sent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                            state.sent.pop_front();
+                        }
+                        if state.sent.len() < capacity {
+                            state.sent.push_back(now);
+                            return;
+                        }
+                        // The slot that frees first is the one `capacity` places from the newest end.
+                        let freeing = state.sent.len() - capacity;
+                        state.sent[freeing] + self.window
+                    }
+                }
+            };
+            tokio::time::sleep_until(wake).await;
+        }
+    }
+
+    /// Admits nothing until `until` (a 429's `Retry-After`).
+    pub fn pause_until(&self, until: Instant) {
+        let mut state = self.state.lock();
+        if state.paused_until.is_none_or(|p| p < until) {
+            state.paused_until = Some(until);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn never_admits_more_than_the_limit_in_any_window() {
+        let budget = RateBudget::new(RateLimit { requests: 3, window: Duration::from_secs(10) });
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..7 {
+            budget.acquire(Priority::Normal).await;
+            times.push(start.elapsed());
+        }
+        // A 10 s window plus 500 ms slack.
+        let ms: Vec<u128> = times.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, vec![0, 0, 0, 10_500, 10_500, 10_500, 21_000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_pause_holds_every_call_until_retry_after() {
+        let budget = RateBudget::new(RateLimit::GENERAL);
+        let start = Instant::now();
+        budget.pause_until(start + Duration::from_secs(7));
+        budget.acquire(Priority::Normal).await;
+        assert_eq!(start.elapsed().as_secs(), 7);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn token_refreshes_can_use_the_reserve_when_ordinary_calls_cannot() {
+        let budget = RateBudget::new(RateLimit { requests: 40, window: Duration::from_secs(60) });
+        for _ in 0..38 {
+            budget.acquire(Priority::Normal).await;
+        }
+        let start = Instant::now();
+        budget.acquire(Priority::Auth).await;
+        budget.acquire(Priority::Auth).await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "the two reserved slots are free at once");
+        let blocked = tokio::time::timeout(Duration::from_secs(1), budget.acquire(Priority::Normal)).await;
+        assert!(blocked.is_err(), "ordinary calls wait for the window");
+    }
+}

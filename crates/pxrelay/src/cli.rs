@@ -1,0 +1,84 @@
+//! The command line: `pxrelay serve [--sim]` and `pxrelay token`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+use crate::startup::App;
+use crate::state::Mode;
+
+/// pxrelay: TradingView webhooks to ProjectX Gateway orders.
+#[derive(Debug, clap::Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// A TOML file overriding config/default.toml (environment variables override both).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Run the relay server.
+    Serve {
+        /// Paper mode: start the in-process gateway simulator and trade against it (no credentials needed).
+        #[arg(long)]
+        sim: bool,
+    },
+    /// Log in with PROJECT_X_USERNAME + PROJECT_X_API_KEY and print a JWT_TOKEN line and its expiry.
+    Token,
+}
+
+/// Exit code for unusable configuration (sysexits EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
+impl Cli {
+    /// Runs the command with the process environment plus `.env` (real variables win over `.env`).
+    pub async fn run(self) -> ExitCode {
+        let mut env: HashMap<String, String> =
+            dotenvy::dotenv_iter().map(|it| it.filter_map(Result::ok).collect()).unwrap_or_default();
+        env.extend(std::env::vars());
+        let settings = match Settings::load(self.config.as_deref(), &env) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("pxrelay: invalid configuration:\n  {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        let result = match self.command {
+            Command::Serve { sim } => {
+                crate::telemetry::init(&settings.log);
+                let mode = if sim { Mode::Sim } else { Mode::Live };
+                match App::build(settings, mode).await {
+                    Ok(app) => app.run_until_stopped().await,
+                    Err(e) => Err(e),
+                }
+            }
+            Command::Token => {
+                crate::telemetry::init_with(&settings.log, std::io::stderr);
+                token(settings).await
+            }
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "pxrelay failed");
+                eprintln!("pxrelay: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn token(settings: Settings) -> anyhow::Result<()> {
+    let client = projectx::Client::new(crate::startup::client_config(&settings.gateway))?;
+    let token = client.tokens().login_now().await?;
+    println!("JWT_TOKEN={}", token.secret().expose_secret());
+    println!("# expires {} ({} s from now)", token.expires_at().to_rfc3339(), token.time_left().as_secs());
+    Ok(())
+}

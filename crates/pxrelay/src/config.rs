@@ -1,0 +1,365 @@
+//! Settings: `config/default.toml` (compiled in) → an optional `--config FILE` → environment variables with the
+//! plain names users know from Python bots and Railway dashboards (`PROJECT_X_USERNAME`, `PORT`, …), mapped
+//! explicitly onto nested keys. [`Settings::load`] turns every string into its type and reports **all** problems
+//! at once, each naming its variable, before anything binds a port. Secrets are `SecretString`: the derived
+//! `Debug` of these structs shows `[REDACTED]` for them.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+/// Environment variable → config key. The one table of names; docs/configuration.md documents each.
+pub const ENV_KEYS: &[(&str, &str)] = &[
+    ("PROJECT_X_USERNAME", "gateway.username"),
+    ("PROJECT_X_API_KEY", "gateway.api_key"),
+    ("JWT_TOKEN", "gateway.jwt_token"),
+    ("PROJECT_X_API_URL", "gateway.api_url"),
+    ("PROJECT_X_MARKET_HUB_URL", "gateway.market_hub_url"),
+    ("PROJECT_X_USER_HUB_URL", "gateway.user_hub_url"),
+    ("PROJECT_X_REQUEST_TIMEOUT_SECS", "gateway.request_timeout_secs"),
+    ("TOKEN_REFRESH_MARGIN_SECS", "gateway.token_refresh_margin_secs"),
+    ("TOKEN_CHECK_INTERVAL_SECS", "gateway.token_check_interval_secs"),
+    ("RATE_LIMIT_REQUESTS", "gateway.rate_limit_requests"),
+    ("RATE_LIMIT_WINDOW_SECS", "gateway.rate_limit_window_secs"),
+    ("HISTORY_RATE_LIMIT_REQUESTS", "gateway.history_rate_limit_requests"),
+    ("HISTORY_RATE_LIMIT_WINDOW_SECS", "gateway.history_rate_limit_window_secs"),
+    ("HOST", "http.host"),
+    ("PORT", "http.port"),
+    ("LOG_FORMAT", "log.format"),
+    ("RUST_LOG", "log.filter"),
+];
+
+/// Validated settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Gateway connection and token lifecycle.
+    pub gateway: GatewaySettings,
+    /// The HTTP listener.
+    pub http: HttpSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// Gateway connection and token lifecycle.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    /// REST base.
+    pub api_url: Url,
+    /// Market hub.
+    pub market_hub_url: Url,
+    /// User hub.
+    pub user_hub_url: Url,
+    /// `PROJECT_X_USERNAME`.
+    pub username: Option<String>,
+    /// `PROJECT_X_API_KEY`.
+    pub api_key: Option<SecretString>,
+    /// `JWT_TOKEN`.
+    pub jwt_token: Option<SecretString>,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Refresh once less than this is left.
+    pub refresh_margin: Duration,
+    /// Background refresher safety-net interval.
+    pub check_interval: Duration,
+    /// General rate budget.
+    pub general_limit: projectx::RateLimit,
+    /// History rate budget.
+    pub history_limit: projectx::RateLimit,
+}
+
+/// The HTTP listener.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Address to bind (0.0.0.0 on Railway).
+    pub host: IpAddr,
+    /// Port (Railway sets `PORT`; 0 picks a free one).
+    pub port: u16,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+/// Logging.
+#[derive(Clone, Debug)]
+pub struct LogSettings {
+    /// Output format.
+    pub format: LogFormat,
+    /// `RUST_LOG`-style filter.
+    pub filter: String,
+}
+
+/// Every problem found, each naming its variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.join("\n  "))]
+pub struct ConfigError {
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Raw {
+    gateway: HashMap<String, String>,
+    http: HashMap<String, String>,
+    log: HashMap<String, String>,
+}
+
+impl Settings {
+    /// Loads the settings from the compiled-in defaults, `file` (if any) and `env` (the process environment plus
+    /// `.env` in `main`; a plain map in tests, so nothing mutates the process environment).
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let one = |p: String| ConfigError { problems: vec![p] };
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(one(format!("--config {}: no such file", path.display())));
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        for (var, key) in ENV_KEYS {
+            let value = env.get(*var).map(|v| v.trim()).filter(|v| !v.is_empty());
+            builder =
+                builder.set_override_option(*key, value.map(str::to_owned)).map_err(|e| one(format!("{var}: {e}")))?;
+        }
+        let raw: Raw = builder
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| one(format!("configuration: {e}")))?;
+        Validator::default().settings(raw, env.get("RAILWAY_ENVIRONMENT").is_some())
+    }
+}
+
+/// Collects problems while converting strings to types.
+#[derive(Default)]
+struct Validator {
+    problems: Vec<String>,
+}
+
+impl Validator {
+    fn settings(mut self, raw: Raw, on_railway: bool) -> Result<Settings, ConfigError> {
+        let g = &raw.gateway;
+        let username = self.opt(g, "gateway.username");
+        let api_key = self.opt(g, "gateway.api_key").map(SecretString::from);
+        match (&username, &api_key) {
+            (Some(_), None) => {
+                self.problems.push("PROJECT_X_API_KEY is not set but PROJECT_X_USERNAME is: set both".into())
+            }
+            (None, Some(_)) => {
+                self.problems.push("PROJECT_X_USERNAME is not set but PROJECT_X_API_KEY is: set both".into())
+            }
+            _ => {}
+        }
+        let gateway = GatewaySettings {
+            api_url: self.url(g, "gateway.api_url"),
+            market_hub_url: self.url(g, "gateway.market_hub_url"),
+            user_hub_url: self.url(g, "gateway.user_hub_url"),
+            username,
+            api_key,
+            jwt_token: self.opt(g, "gateway.jwt_token").map(SecretString::from),
+            request_timeout: self.secs(g, "gateway.request_timeout_secs", 1),
+            refresh_margin: self.secs(g, "gateway.token_refresh_margin_secs", 1),
+            check_interval: self.secs(g, "gateway.token_check_interval_secs", 1),
+            general_limit: projectx::RateLimit {
+                requests: self.number(g, "gateway.rate_limit_requests", 1),
+                window: self.secs(g, "gateway.rate_limit_window_secs", 1),
+            },
+            history_limit: projectx::RateLimit {
+                requests: self.number(g, "gateway.history_rate_limit_requests", 1),
+                window: self.secs(g, "gateway.history_rate_limit_window_secs", 1),
+            },
+        };
+        let http = HttpSettings {
+            host: self
+                .try_parse(&raw.http, "http.host", "an IP address such as 0.0.0.0 or 127.0.0.1")
+                .unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            port: self.parse(&raw.http, "http.port", "a port number 0-65535"),
+        };
+        let format = match self.opt(&raw.log, "log.format").as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            None if on_railway => LogFormat::Json,
+            None => LogFormat::Pretty,
+            Some(other) => {
+                self.problems.push(format!("LOG_FORMAT: `{other}` is not accepted; use `json` or `pretty`"));
+                LogFormat::Pretty
+            }
+        };
+        let filter = self.opt(&raw.log, "log.filter").unwrap_or_else(|| "info".into());
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&filter) {
+            self.problems.push(format!("RUST_LOG: `{filter}` is not a valid filter: {e}"));
+        }
+        if self.problems.is_empty() {
+            Ok(Settings { gateway, http, log: LogSettings { format, filter } })
+        } else {
+            Err(ConfigError { problems: self.problems })
+        }
+    }
+
+    fn opt(&self, map: &HashMap<String, String>, key: &str) -> Option<String> {
+        let field = key.rsplit('.').next().unwrap_or(key);
+        map.get(field).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: std::str::FromStr + Default>(&mut self, map: &HashMap<String, String>, key: &str, accepted: &str) -> T {
+        self.try_parse(map, key, accepted).unwrap_or_default()
+    }
+
+    fn try_parse<T: std::str::FromStr>(
+        &mut self,
+        map: &HashMap<String, String>,
+        key: &str,
+        accepted: &str,
+    ) -> Option<T> {
+        let Some(text) = self.opt(map, key) else {
+            self.problems.push(format!("{}: missing; expected {accepted}", name_of(key)));
+            return None;
+        };
+        let parsed = text.parse().ok();
+        if parsed.is_none() {
+            self.problems.push(format!("{}: `{text}` is not accepted; expected {accepted}", name_of(key)));
+        }
+        parsed
+    }
+
+    fn number(&mut self, map: &HashMap<String, String>, key: &str, min: u32) -> u32 {
+        let accepted = format!("a whole number >= {min}");
+        match self.try_parse::<u32>(map, key, &accepted) {
+            Some(n) if n >= min => n,
+            Some(n) => {
+                self.problems.push(format!("{}: `{n}` is not accepted; expected {accepted}", name_of(key)));
+                min
+            }
+            None => min,
+        }
+    }
+
+    fn secs(&mut self, map: &HashMap<String, String>, key: &str, min: u32) -> Duration {
+        Duration::from_secs(self.number(map, key, min).into())
+    }
+
+    fn url(&mut self, map: &HashMap<String, String>, key: &str) -> Url {
+        let fallback = || Url::parse("http://invalid.invalid").expect("a constant valid URL");
+        let Some(text) = self.opt(map, key) else {
+            self.problems.push(format!("{}: missing; expected an http:// or https:// URL", name_of(key)));
+            return fallback();
+        };
+        match Url::parse(&text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+            _ => {
+                self.problems
+                    .push(format!("{}: `{text}` is not accepted; expected an http:// or https:// URL", name_of(key)));
+                fallback()
+            }
+        }
+    }
+}
+
+/// The environment variable that sets `key`.
+fn name_of(key: &str) -> &'static str {
+    ENV_KEYS.iter().find(|(_, k)| *k == key).map_or("configuration", |(v, _)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_load_without_any_variable() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert_eq!(s.gateway.api_url.as_str(), "https://api.topstepx.com/");
+        assert_eq!(s.gateway.market_hub_url.as_str(), "https://rtc.topstepx.com/hubs/market");
+        assert_eq!(s.http.port, 8080);
+        assert_eq!(s.gateway.refresh_margin, Duration::from_secs(300));
+        assert_eq!(s.gateway.general_limit, projectx::RateLimit::GENERAL);
+        assert_eq!(s.gateway.history_limit, projectx::RateLimit::HISTORY);
+        assert_eq!(s.log.format, LogFormat::Pretty);
+        assert!(s.gateway.username.is_none() && s.gateway.jwt_token.is_none());
+    }
+
+    #[test]
+    fn plain_variable_names_override_the_defaults() {
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("PROJECT_X_USERNAME", "trader"),
+                ("PROJECT_X_API_KEY", "key-123"),
+                ("PROJECT_X_API_URL", "http://127.0.0.1:9999"),
+                ("PORT", "0"),
+                ("TOKEN_REFRESH_MARGIN_SECS", "42"),
+                ("RAILWAY_ENVIRONMENT", "production"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.gateway.username.as_deref(), Some("trader"));
+        assert_eq!(s.gateway.api_key.as_ref().unwrap().expose_secret(), "key-123");
+        assert_eq!(s.gateway.api_url.as_str(), "http://127.0.0.1:9999/");
+        assert_eq!(s.http.port, 0);
+        assert_eq!(s.gateway.refresh_margin, Duration::from_secs(42));
+        assert_eq!(s.log.format, LogFormat::Json, "json is the default on Railway");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_by_variable_name() {
+        let err = Settings::load(
+            None,
+            &env(&[
+                ("PORT", "eighty"),
+                ("PROJECT_X_API_URL", "ftp://example.com"),
+                ("TOKEN_REFRESH_MARGIN_SECS", "-5"),
+                ("LOG_FORMAT", "xml"),
+                ("PROJECT_X_USERNAME", "trader"),
+            ]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for name in ["PORT", "PROJECT_X_API_URL", "TOKEN_REFRESH_MARGIN_SECS", "LOG_FORMAT", "PROJECT_X_API_KEY"] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
+        }
+        assert_eq!(err.problems.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("PROJECT_X_USERNAME", "u"),
+                ("PROJECT_X_API_KEY", "KEY-DO-NOT-LEAK"),
+                ("JWT_TOKEN", "eyJ.TOKEN-DO-NOT-LEAK"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("DO-NOT-LEAK"), "{shown}");
+    }
+
+    #[test]
+    fn a_config_file_overrides_defaults_and_env_overrides_the_file() {
+        let dir = std::env::temp_dir().join(format!("pxrelay-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("custom.toml");
+        std::fs::write(&path, "[http]\nport = 9000\n[gateway]\ntoken_refresh_margin_secs = 600\n").unwrap();
+        let s = Settings::load(Some(&path), &env(&[("PORT", "9100")])).unwrap();
+        assert_eq!(s.http.port, 9100);
+        assert_eq!(s.gateway.refresh_margin, Duration::from_secs(600));
+        let missing = Settings::load(Some(&dir.join("nope.toml")), &env(&[])).unwrap_err();
+        assert!(missing.to_string().contains("nope.toml"));
+    }
+}

@@ -1,0 +1,13 @@
+//! The HTTP routes, one module each, merged into one router.
+
+use axum::Router;
+
+use crate::state::AppState;
+
+pub mod health;
+pub mod status;
+
+/// All routes with their state.
+pub fn router(state: AppState) -> Router {
+    Router::new().merge(health::router()).merge(status::router()).with_state(state)
+}

@@ -1,0 +1,63 @@
+//! `GET /status`: what an operator asks first: live or sim, the token's expiry and refresh count, uptime, version.
+//! Never shows a token.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::state::AppState;
+
+/// `/status`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/status", get(status))
+}
+
+async fn status(State(state): State<AppState>) -> Json<Value> {
+    let token = state.gateway.tokens().status();
+    Json(json!({
+        "mode": state.mode.as_str(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_secs": state.started.elapsed().as_secs(),
+        "token": token,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use crate::state::{AppState, Mode};
+
+    fn state(mode: Mode) -> AppState {
+        let cfg = projectx::ClientConfig::new("http://127.0.0.1:9".parse().unwrap());
+        AppState { mode, gateway: projectx::Client::new(cfg).unwrap(), started: tokio::time::Instant::now() }
+    }
+
+    async fn get_json(mode: Mode, path: &str) -> (StatusCode, serde_json::Value) {
+        let resp =
+            crate::routes::router(state(mode)).oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn health_is_ok_without_any_gateway() {
+        let (code, body) = get_json(Mode::Live, "/health").await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(body, serde_json::json!({"status": "ok"}));
+    }
+
+    #[tokio::test]
+    async fn status_shows_the_mode_and_an_absent_token() {
+        let (code, body) = get_json(Mode::Sim, "/status").await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(body["mode"], "sim");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+        assert!(body["token"]["expires_at"].is_null());
+        assert_eq!(body["token"]["refreshes"], 0);
+    }
+}

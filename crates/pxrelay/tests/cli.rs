@@ -1,0 +1,177 @@
+//! The real `pxrelay` binary: exit codes and messages at startup, paper mode with no credentials, a clean stop on
+//! SIGTERM, the `token` command, and no secret anywhere in the output of a full run.
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use projectx_sim::{Sim, SimConfig, SimHandle};
+
+const API_KEY: &str = "APIKEY-sentinel-7f3a9c";
+
+fn pxrelay() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pxrelay"));
+    // A clean environment: nothing from the developer's shell or a .env file can change the outcome.
+    cmd.env_clear().current_dir(env!("CARGO_TARGET_TMPDIR")).env("HOST", "127.0.0.1").env("PORT", "0");
+    cmd
+}
+
+async fn sim() -> SimHandle {
+    Sim::start(SimConfig { api_key: API_KEY.into(), ..SimConfig::default() }).await.unwrap()
+}
+
+/// Reads JSON log lines from the child's stdout until "pxrelay listening"; returns the address, the lines so far
+/// and a receiver of the lines that follow.
+fn wait_listening(child: &mut Child) -> (String, Vec<String>, Receiver<String>) {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            let parsed: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            lines.push(line);
+            if parsed["message"] == "pxrelay listening" {
+                let addr = parsed["addr"].as_str().unwrap().to_owned();
+                return (addr, lines, rx);
+            }
+        }
+    }
+    panic!("pxrelay did not start listening: {lines:#?}");
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success();
+    assert!(ok);
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "pxrelay did not exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_token_and_no_credentials_exit_non_zero_within_a_second_naming_the_variables() {
+    let sim = sim().await;
+    let started = Instant::now();
+    let out = pxrelay()
+        .args(["serve"])
+        .env("PROJECT_X_API_URL", sim.base_url())
+        .env("JWT_TOKEN", sim.issue_expired_token())
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for var in ["PROJECT_X_USERNAME", "PROJECT_X_API_KEY", "JWT_TOKEN"] {
+        assert!(stderr.contains(var), "{var} not named in: {stderr}");
+    }
+    assert_eq!(sim.counters().auth_calls(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_configuration_is_reported_all_at_once_before_binding() {
+    let out = pxrelay().args(["serve"]).env("PORT", "http").env("LOG_FORMAT", "yaml").output().unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PORT") && stderr.contains("LOG_FORMAT"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_sim_runs_with_no_credentials_and_stops_cleanly_on_sigterm() {
+    let mut child = pxrelay()
+        .args(["serve", "--sim"])
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (addr, lines, _rest) = wait_listening(&mut child);
+    assert!(lines.iter().any(|l| l.contains("SIM mode")), "the mode is visible in the logs: {lines:#?}");
+    projectx::tls::install_crypto_provider();
+    let status: serde_json::Value = reqwest::get(format!("http://{addr}/status")).await.unwrap().json().await.unwrap();
+    assert_eq!(status["mode"], "sim");
+    assert_eq!(status["token"]["source"], "login");
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(3)).success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_command_prints_a_jwt_token_line_and_its_expiry() {
+    let sim = sim().await;
+    let out = pxrelay()
+        .arg("token")
+        .env("PROJECT_X_API_URL", sim.base_url())
+        .env("PROJECT_X_USERNAME", sim.username())
+        .env("PROJECT_X_API_KEY", API_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    let token = lines.next().unwrap().strip_prefix("JWT_TOKEN=").expect("a JWT_TOKEN= line");
+    assert_eq!(token.split('.').count(), 3, "a JWT");
+    assert!(lines.next().unwrap().starts_with("# expires "));
+    assert_eq!(sim.counters().logins, 1);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(token), "the token goes to stdout only");
+}
+
+/// A full run at debug level — startup from an env token, a background refresh through validate, status,
+/// shutdown — never prints the API key or any token (every JWT starts with `eyJ`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_run_at_debug_level_logs_no_api_key_and_no_token() {
+    let sim = sim().await;
+    // 8 s left with a 5 s margin: the background refresher validates right after startup.
+    let seed = sim.issue_token(Duration::from_secs(8));
+    let mut child = pxrelay()
+        .arg("serve")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .env("PROJECT_X_API_URL", sim.base_url())
+        .env("PROJECT_X_USERNAME", sim.username())
+        .env("PROJECT_X_API_KEY", API_KEY)
+        .env("JWT_TOKEN", &seed)
+        .env("TOKEN_REFRESH_MARGIN_SECS", "5")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (addr, mut lines, rest) = wait_listening(&mut child);
+    projectx::tls::install_crypto_provider();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.counters().validates == 0 {
+        assert!(Instant::now() < deadline, "no background refresh happened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = reqwest::get(format!("http://{addr}/status")).await.unwrap().text().await.unwrap();
+    assert!(status.contains(r#""source":"validate""#), "{status}");
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(3)).success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    lines.extend(rest.try_iter());
+    lines.push(stderr);
+    lines.push(status);
+    let all = lines.join("\n");
+    assert!(all.contains("seeded session token") && all.contains("session token refreshed"), "{all}");
+    assert!(!all.contains(API_KEY), "API key leaked");
+    assert!(!all.contains(&seed), "seed token leaked");
+    assert!(!all.contains("eyJ"), "a token leaked");
+}

@@ -1,0 +1,148 @@
+//! Start-up configuration of a simulator: credentials, token lifetime, rate limits, accounts and
+//! contracts. `SimConfig::default()` is a ready-to-use paper-trading gateway with one tradable
+//! account and a handful of CME futures, so tests only override what they care about.
+
+use std::fmt;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// How a simulator is set up; every field has a sensible default (see `Default`).
+#[derive(Clone)]
+pub struct SimConfig {
+    /// Accepted `userName` for `/api/Auth/loginKey` (default `"sim-user"`).
+    pub username: String,
+    /// Accepted `apiKey` for `/api/Auth/loginKey` (default `"sim-api-key"`).
+    pub api_key: String,
+    /// Lifetime of tokens from login and validate; the JWT `exp` is now + lifetime (default 24 h).
+    pub token_lifetime: Duration,
+    /// Sliding-window limit over every `/api/` request (default 200 per 60 s); `None` = unlimited.
+    pub general_limit: Option<RateLimit>,
+    /// Extra sliding-window limit for `/api/History/retrieveBars` (default 50 per 30 s).
+    pub history_limit: Option<RateLimit>,
+    /// Trading accounts (default: one tradable account 9001 "SIM-PAPER-1" with 50 000).
+    pub accounts: Vec<SimAccount>,
+    /// Contracts the gateway knows, with their starting prices (default: see [`default_contracts`]).
+    pub contracts: Vec<SimContract>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            username: "sim-user".to_owned(),
+            api_key: "sim-api-key".to_owned(),
+            token_lifetime: Duration::from_secs(24 * 60 * 60),
+            general_limit: Some(RateLimit { requests: 200, window: Duration::from_secs(60) }),
+            history_limit: Some(RateLimit { requests: 50, window: Duration::from_secs(30) }),
+            accounts: vec![SimAccount {
+                id: 9001,
+                name: "SIM-PAPER-1".to_owned(),
+                balance: Decimal::new(50_000, 0),
+                can_trade: true,
+            }],
+            contracts: default_contracts(),
+        }
+    }
+}
+
+// Hand-written so the API key never lands in logs, even though it is a fake one.
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("username", &self.username)
+            .field("api_key", &"<redacted>")
+            .field("token_lifetime", &self.token_lifetime)
+            .field("general_limit", &self.general_limit)
+            .field("history_limit", &self.history_limit)
+            .field("accounts", &self.accounts)
+            .field("contracts", &self.contracts)
+            .finish()
+    }
+}
+
+/// A sliding-window budget: at most `requests` admitted requests in any `window`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests admitted per window.
+    pub requests: u32,
+    /// Length of the sliding window.
+    pub window: Duration,
+}
+
+/// A trading account as `/api/Account/search` reports it (`isVisible` and `simulated` are always true).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimAccount {
+    /// Account id used by every order, position and trade call.
+    pub id: i32,
+    /// Display name.
+    pub name: String,
+    /// Cash balance; realised P&L and fees are booked into it.
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    pub balance: Decimal,
+    /// False makes order placement fail with `AccountRejected` and hides the account from
+    /// `onlyActiveAccounts: true` searches.
+    pub can_trade: bool,
+}
+
+/// A futures contract and its current (last) price.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimContract {
+    /// Gateway id, e.g. `CON.F.US.MNQ.Z25`.
+    pub id: String,
+    /// Exchange-style name, e.g. `MNQZ5`.
+    pub name: String,
+    /// Human description, e.g. `Micro E-mini Nasdaq-100: December 2025`.
+    pub description: String,
+    /// Minimum price increment; order prices must be multiples of it.
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    pub tick_size: Decimal,
+    /// USD per tick per contract; drives realised P&L.
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    pub tick_value: Decimal,
+    /// `activeContract` on the wire; orders on inactive contracts are refused (code 9).
+    #[serde(rename = "activeContract")]
+    pub active: bool,
+    /// Product id, e.g. `F.US.MNQ`.
+    pub symbol_id: String,
+    /// Last price: market orders fill here and the newest bar closes here. Not on the wire.
+    #[serde(skip)]
+    pub price: Decimal,
+}
+
+/// The default contract set: Nasdaq, S&P, gold, and the natural-gas / crude minis whose ids and names
+/// contain "NQ", so a search for `NQ` returns more than Nasdaq, as the real gateway does.
+pub fn default_contracts() -> Vec<SimContract> {
+    let decimal = |text: &str| text.parse().expect("the default contract table holds valid decimals");
+    DEFAULT_CONTRACTS
+        .iter()
+        .map(|&(id, name, description, tick, value, active, symbol, price)| SimContract {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            description: description.to_owned(),
+            tick_size: decimal(tick),
+            tick_value: decimal(value),
+            active,
+            symbol_id: symbol.to_owned(),
+            price: decimal(price),
+        })
+        .collect()
+}
+
+type ContractRow =
+    (&'static str, &'static str, &'static str, &'static str, &'static str, bool, &'static str, &'static str);
+
+#[rustfmt::skip]
+const DEFAULT_CONTRACTS: &[ContractRow] = &[
+    // id                name     description                               tick     value   active symbolId    price
+    ("CON.F.US.MNQ.Z25", "MNQZ5", "Micro E-mini Nasdaq-100: December 2025", "0.25",  "0.5",  true,  "F.US.MNQ", "21000.25"),
+    ("CON.F.US.MNQ.H26", "MNQH6", "Micro E-mini Nasdaq-100: March 2026",    "0.25",  "0.5",  false, "F.US.MNQ", "21180.5"),
+    ("CON.F.US.ENQ.Z25", "NQZ5",  "E-mini NASDAQ-100: December 2025",       "0.25",  "5",    true,  "F.US.ENQ", "21000.25"),
+    ("CON.F.US.EP.Z25",  "ESZ5",  "E-Mini S&P 500: December 2025",          "0.25",  "12.5", true,  "F.US.EP",  "6335.25"),
+    ("CON.F.US.MES.Z25", "MESZ5", "Micro E-mini S&P 500: December 2025",    "0.25",  "1.25", true,  "F.US.MES", "6335.25"),
+    ("CON.F.US.NQG.Z25", "NQGZ5", "E-mini Natural Gas: December 2025",      "0.005", "12.5", true,  "F.US.NQG", "3.105"),
+    ("CON.F.US.NQM.Z25", "NQMZ5", "E-mini Crude Oil: December 2025",        "0.025", "12.5", true,  "F.US.NQM", "62.475"),
+    ("CON.F.US.GCE.Z25", "GCZ5",  "Gold: December 2025",                    "0.1",   "10",   true,  "F.US.GCE", "3350.4"),
+];

@@ -1,0 +1,224 @@
+//! `projectx-sim`: a fake ProjectX Gateway on 127.0.0.1 for tests, benchmarks and
+//! `pxrelay serve --sim` (paper trading with no credentials).
+//!
+//! [`Sim::start`] binds `127.0.0.1:0`, serves the gateway's REST API (every endpoint of the API
+//! reference's §6 with its exact camelCase field names, per-endpoint error codes, HTTP 200 +
+//! `success: false` business failures, 400 for malformed bodies, bare 401s, sliding-window 429s)
+//! and returns a [`SimHandle`] that scripts misbehaviour (token lifetime and revocation, injected
+//! failures, latency), moves prices, and exposes snapshots and counters for assertions.
+//!
+//! Layout:
+//! - `config`: [`SimConfig`] and its parts, with the defaults (one account, eight contracts).
+//! - `state`: the `Shared` state behind the router and every handle clone.
+//! - `auth`: HS256 JWT issue/verify with a per-simulator secret; revocation.
+//! - `chaos`: scripted failures, latency, the sliding-window rate limiter; [`Scope`].
+//! - `counters`: [`Counters`].
+//! - `market`: contracts, last prices, synthetic bars (newest first, closing at the last price).
+//! - `orders`: the order model and enums, domain requests and refusals; [`SimOrder`].
+//! - `exchange`: accounts + order book behind one lock: place, modify, cancel, close.
+//! - `validate`: the `Order/place` and `Order/modify` rules and their messages.
+//! - `fills`: trades, positions, realised P&L and fees; [`SimPosition`], [`SimTrade`].
+//! - `rest`: the axum router, the response envelope and body extractor, the gate middleware
+//!   (counters → chaos → rate limit → auth → handler → latency), handlers per API area.
+//!
+//! The SignalR hubs will live in a `hub` module whose router is merged in `app()`.
+//!
+//! Deliberate simplifications: market orders (and position closes) fill at once at the last price;
+//! every other order type rests as Open and never triggers, even a marketable limit; JoinBid and
+//! JoinAsk rest one tick below / above the last price; bracket children are created when a market
+//! entry fills and cancelled when the position goes flat; fees are 0.37 per contract per fill.
+
+mod auth;
+mod chaos;
+mod config;
+mod counters;
+mod exchange;
+mod fills;
+mod market;
+mod orders;
+mod rest;
+mod state;
+mod validate;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use rust_decimal::Decimal;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use chaos::Scope;
+pub use config::{RateLimit, SimAccount, SimConfig, SimContract, default_contracts};
+pub use counters::Counters;
+pub use fills::{SimPosition, SimTrade};
+pub use orders::SimOrder;
+
+use state::Shared;
+
+/// Entry point: `Sim::start(SimConfig::default()).await?`.
+#[derive(Debug)]
+pub struct Sim;
+
+impl Sim {
+    /// Binds `127.0.0.1:0` and serves the fake gateway on a spawned task until
+    /// [`SimHandle::shutdown`] is called or the last handle clone is dropped.
+    pub async fn start(cfg: SimConfig) -> std::io::Result<SimHandle> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(cfg));
+        let (stop, mut stopped) = watch::channel(false);
+        let app = app(Arc::clone(&shared));
+        // Detached on purpose: it ends on shutdown (or when every handle is gone, which closes
+        // the channel), and its only failure mode is logged here.
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+                tracing::error!(%error, "simulator server failed");
+            }
+        });
+        tracing::debug!(%addr, "simulator listening");
+        Ok(SimHandle { inner: Arc::new(Inner { addr, shared, stop }) })
+    }
+}
+
+/// The whole HTTP surface: REST now; the hubs' router will be merged here.
+fn app(shared: Arc<Shared>) -> Router {
+    rest::router(shared)
+}
+
+/// Control and inspection of a running simulator. Cheap to clone; dropping the last clone stops
+/// the server.
+#[derive(Clone)]
+pub struct SimHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    /// `true` asks the server task to shut down; dropping it does too.
+    stop: watch::Sender<bool>,
+}
+
+impl fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.inner.addr)
+            .field("username", &self.inner.shared.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimHandle {
+    /// The bound address (always 127.0.0.1 and an ephemeral port).
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// `http://127.0.0.1:PORT`; REST paths hang off `/api/...`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.inner.addr)
+    }
+
+    /// The accepted `userName`.
+    pub fn username(&self) -> &str {
+        &self.shared().username
+    }
+
+    /// The accepted `apiKey`.
+    pub fn api_key(&self) -> &str {
+        &self.shared().api_key
+    }
+
+    /// A valid token for `lifetime`, without a login (not counted).
+    pub fn issue_token(&self, lifetime: Duration) -> String {
+        self.shared().tokens.issue(lifetime)
+    }
+
+    /// A correctly signed token whose `exp` passed an hour ago.
+    pub fn issue_expired_token(&self) -> String {
+        self.shared().tokens.issue_expired()
+    }
+
+    /// Lifetime of tokens issued from now on by login and validate.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.shared().tokens.set_lifetime(lifetime);
+    }
+
+    /// Every token issued so far is answered with 401 from now on; later tokens work.
+    pub fn revoke_all_tokens(&self) {
+        self.shared().tokens.revoke_all();
+    }
+
+    /// The next `n` requests matching `scope` get `status` with an empty body and are not processed.
+    pub fn fail_next(&self, n: u32, status: u16, scope: Scope) {
+        self.shared().chaos.fail_next(n, status, scope);
+    }
+
+    /// Every request matching `scope` during `d` gets `status` and is not processed.
+    pub fn fail_for(&self, d: Duration, status: u16, scope: Scope) {
+        self.shared().chaos.fail_for(d, status, scope);
+    }
+
+    /// The next `n` requests matching `scope` are processed (an order really is placed) but
+    /// answered with `status` and an empty body: an ambiguous outcome for the client.
+    pub fn fail_next_after_processing(&self, n: u32, status: u16, scope: Scope) {
+        self.shared().chaos.fail_next_after_processing(n, status, scope);
+    }
+
+    /// Delay added before every answer (including 401, 429 and injected failures).
+    pub fn set_latency(&self, d: Duration) {
+        self.shared().chaos.set_latency(d);
+    }
+
+    /// Removes every failure rule and the latency.
+    pub fn clear_chaos(&self) {
+        self.shared().chaos.clear();
+    }
+
+    /// Sets a contract's last price (market fills, bars). Unknown contracts are ignored with a warning.
+    pub fn set_price(&self, contract_id: &str, price: Decimal) {
+        if !self.shared().exchange.lock().market.set_price(contract_id, price) {
+            tracing::warn!(contract.id = contract_id, "set_price on an unknown contract ignored");
+        }
+    }
+
+    /// Every order ever placed (including rejected ones and bracket children), oldest first.
+    pub fn orders(&self) -> Vec<SimOrder> {
+        self.shared().exchange.lock().book.orders.clone()
+    }
+
+    /// Open positions.
+    pub fn positions(&self) -> Vec<SimPosition> {
+        self.shared().exchange.lock().book.positions.clone()
+    }
+
+    /// Every fill, oldest first.
+    pub fn trades(&self) -> Vec<SimTrade> {
+        self.shared().exchange.lock().book.trades.clone()
+    }
+
+    /// Accounts with their current balances.
+    pub fn accounts(&self) -> Vec<SimAccount> {
+        self.shared().exchange.lock().book.accounts.clone()
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> Counters {
+        self.shared().counters.lock().clone()
+    }
+
+    /// Stops the server: the listener closes and open connections are shut down gracefully.
+    pub fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+}

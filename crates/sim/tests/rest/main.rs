@@ -1,0 +1,8 @@
+//! The simulator's REST API driven over real HTTP with reqwest, the way the SDK will use it.
+//! One test binary (`cargo test -p projectx-sim --test rest`), one module per API area.
+
+mod auth;
+mod chaos;
+mod market;
+mod support;
+mod trading;

@@ -1,0 +1,73 @@
+//! Shared helpers for the end-to-end tests: a simulator, settings pointed at it (no process environment is read
+//! or changed), and an in-process pxrelay serving on 127.0.0.1 with port 0.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use projectx_sim::{Sim, SimConfig, SimHandle};
+use pxrelay::config::Settings;
+use pxrelay::startup::App;
+use pxrelay::state::Mode;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running pxrelay and the simulator it talks to.
+#[derive(Debug)]
+pub struct TestApp {
+    /// Where pxrelay listens.
+    pub addr: SocketAddr,
+    /// The gateway simulator.
+    pub sim: SimHandle,
+    /// The gateway client pxrelay uses (to look at its token state).
+    pub gateway: projectx::Client,
+    /// An HTTP client for requests to pxrelay.
+    pub http: reqwest::Client,
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts a simulator with `cfg`.
+pub async fn start_sim(cfg: SimConfig) -> SimHandle {
+    Sim::start(cfg).await.expect("simulator starts")
+}
+
+/// Environment variables that point pxrelay at `sim` with its credentials, on 127.0.0.1:0.
+pub fn env_for(sim: &SimHandle) -> HashMap<String, String> {
+    [
+        ("PROJECT_X_API_URL", sim.base_url()),
+        ("PROJECT_X_USERNAME", sim.username().to_owned()),
+        ("PROJECT_X_API_KEY", sim.api_key().to_owned()),
+        ("HOST", "127.0.0.1".to_owned()),
+        ("PORT", "0".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Builds and serves pxrelay in live mode against `sim` with `env`.
+pub async fn spawn_app(sim: SimHandle, env: HashMap<String, String>) -> anyhow::Result<TestApp> {
+    let settings = Settings::load(None, &env)?;
+    let app = App::build(settings, Mode::Live).await?;
+    let addr = app.local_addr();
+    let gateway = app.state().gateway.clone();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(app.run_until(stop.clone().cancelled_owned()));
+    projectx::tls::install_crypto_provider();
+    Ok(TestApp { addr, sim, gateway, http: reqwest::Client::new(), stop, task })
+}
+
+impl TestApp {
+    /// GET `path` and parse the JSON answer.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self.http.get(format!("http://{}{path}", self.addr)).send().await.expect("pxrelay answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("a JSON body"))
+    }
+
+    /// Stops the app and returns how its run ended.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await?
+    }
+}
