@@ -40,6 +40,8 @@ const EXIT_CONFIG: u8 = 78;
 impl Cli {
     /// Runs the command with the process environment plus `.env` (real variables win over `.env`).
     pub async fn run(self) -> ExitCode {
+        // rustls with ring is the only TLS stack in the tree; install it before anything builds a client.
+        projectx::tls::install_crypto_provider();
         let mut env: HashMap<String, String> =
             dotenvy::dotenv_iter().map(|it| it.filter_map(Result::ok).collect()).unwrap_or_default();
         env.extend(std::env::vars());
