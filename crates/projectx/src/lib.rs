@@ -15,6 +15,7 @@ pub mod api;
 pub mod auth;
 pub mod backoff;
 pub mod client;
+pub mod contracts;
 pub mod endpoint;
 pub mod enums;
 pub mod error;
