@@ -1,1 +1,247 @@
-//! Contract resolution (being written).
+//! Contract resolution: from what an alert says (`MNQ`, `CME_MINI:NQ1!`, `ESZ5`, `CON.F.US.MNQ.Z25`) to the
+//! gateway's [`Contract`], cached. A root resolves to the product's *active* contract, found by an exact product
+//! match (never by name: searching `NQ` also returns the natural-gas and crude minis, and names changed format), so
+//! the cache is refreshed daily by default to pick up rolls. [`parse`](parse_symbol) is pure; [`ContractResolver`]
+//! does the gateway calls, with single-flight fetches, a short negative cache and a stale fallback on outages.
+
+mod parse;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use parse::{SymbolRef, parse_symbol};
+
+use crate::{Client, Contract};
+
+/// Default lifetime of a resolved contract: a daily refresh, so the roll (`activeContract` moving to the next
+/// month) is picked up within a day.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Lifetime of a "no such contract" answer (capped at the resolver's ttl): long enough that a misconfigured alert
+/// firing in a loop costs one gateway call a minute, short enough that a newly listed contract shows up soon.
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(60);
+/// After a failed refresh served a stale contract, how long before the gateway is asked again (capped at the ttl).
+const STALE_RETRY: Duration = Duration::from_secs(30);
+/// Above this many cache entries, expired negative entries are dropped on insert.
+const MAX_ENTRIES: usize = 1024;
+
+/// Why a symbol did not resolve.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// The text is not a symbol in any accepted form.
+    #[error(
+        "invalid symbol `{input}`: {reason}; expected a root (MNQ, ES), a TradingView ticker (CME_MINI:MNQ1!, \
+         MNQ2! for the next contract), a month code (MNQZ25, MNQZ5) or a contract id (CON.F.US.MNQ.Z25)"
+    )]
+    InvalidSymbol {
+        /// The user's text (trimmed, shortened if very long).
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Well-formed, but the gateway has no such contract (for a root: no active contract of that product).
+    #[error("unknown symbol `{symbol}`: the gateway lists no matching contract")]
+    UnknownSymbol {
+        /// The user's text.
+        symbol: String,
+    },
+    /// The gateway could not be asked (network, 5xx, 429, auth, unexpected answer).
+    #[error("contract lookup failed: {0}")]
+    Gateway(#[from] crate::Error),
+}
+
+impl ResolveError {
+    /// Whether the caller sent a bad or unknown symbol (answer 400/404) rather than the gateway failing
+    /// (answer 502/503).
+    pub fn is_client_error(&self) -> bool {
+        matches!(self, Self::InvalidSymbol { .. } | Self::UnknownSymbol { .. })
+    }
+}
+
+/// Resolves symbols to contracts and caches the answers. Cheap to clone; clones share the cache.
+#[derive(Clone, Debug)]
+pub struct ContractResolver {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: Client,
+    /// How long a found contract is served without asking the gateway.
+    ttl: Duration,
+    /// How long a "not found" answer is served: `min(ttl, NEGATIVE_TTL)`.
+    negative_ttl: Duration,
+    /// Answers by [`SymbolRef::cache_key`]. Written after each fetch, read by every resolve; sync lock held for a
+    /// statement, never across an await.
+    cache: parking_lot::Mutex<HashMap<String, Entry>>,
+    /// One async mutex per key being fetched, so concurrent resolves of a key wait for one gateway call instead
+    /// of each making their own. The slot is removed by the last task through it.
+    flights: parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    /// `None`: the gateway said there is no such contract.
+    contract: Option<Arc<Contract>>,
+    /// After this instant the entry is refetched on the next resolve (a found contract stays as a stale fallback).
+    fresh_until: Instant,
+}
+
+impl ContractResolver {
+    /// A resolver over `client` whose answers live for `ttl` (use [`DEFAULT_TTL`] outside tests).
+    pub fn new(client: Client, ttl: Duration) -> Self {
+        let inner = Inner {
+            client,
+            ttl,
+            negative_ttl: ttl.min(NEGATIVE_TTL),
+            cache: parking_lot::Mutex::default(),
+            flights: parking_lot::Mutex::default(),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Resolves `symbol` (any form [`parse_symbol`] accepts) to a contract: a root to its product's active
+    /// contract (`2!` to the one after it), a month code or contract id to that contract, active or not.
+    ///
+    /// Served from the cache while fresh. When a refresh fails with a retryable gateway error (network, 429, 5xx)
+    /// and an earlier answer exists, that answer is returned with a warning and the gateway is asked again
+    /// after at most 30 s.
+    pub async fn resolve(&self, symbol: &str) -> Result<Arc<Contract>, ResolveError> {
+        let sym = parse_symbol(symbol)?;
+        let key = sym.cache_key();
+        if let Some(hit) = self.fresh(&key, &sym) {
+            return hit;
+        }
+        let flight = self.inner.flights.lock().entry(key.clone()).or_default().clone();
+        let outcome = {
+            let _turn = flight.lock().await;
+            // Whoever held the turn before us may have just filled the entry.
+            match self.fresh(&key, &sym) {
+                Some(hit) => hit,
+                None => self.refresh(&key, &sym).await,
+            }
+        };
+        let mut flights = self.inner.flights.lock();
+        // Two owners left (the map and us): nobody else is waiting on this key, so the slot can go.
+        if Arc::strong_count(&flight) == 2 {
+            flights.remove(&key);
+        }
+        outcome
+    }
+
+    /// Forgets every answer, so the next resolve of each symbol asks the gateway (tests, forced refresh).
+    pub fn invalidate_all(&self) {
+        self.inner.cache.lock().clear();
+    }
+
+    /// The cached answer for `key`, if still fresh.
+    fn fresh(&self, key: &str, sym: &SymbolRef) -> Option<Result<Arc<Contract>, ResolveError>> {
+        let now = Instant::now();
+        let cache = self.inner.cache.lock();
+        let entry = cache.get(key).filter(|e| e.fresh_until > now)?;
+        Some(entry.contract.clone().ok_or_else(|| unknown(sym)))
+    }
+
+    /// Asks the gateway and records the answer (or falls back to a stale one).
+    async fn refresh(&self, key: &str, sym: &SymbolRef) -> Result<Arc<Contract>, ResolveError> {
+        tracing::debug!(symbol = sym.input(), key, "resolving symbol at the gateway");
+        match self.fetch(sym).await {
+            Ok(Some(contract)) => {
+                let contract = Arc::new(contract);
+                self.store(key, Some(contract.clone()), self.inner.ttl);
+                if contract.id != key {
+                    // A later lookup by the contract's own id then costs nothing either.
+                    self.store(&contract.id, Some(contract.clone()), self.inner.ttl);
+                }
+                Ok(contract)
+            }
+            Ok(None) => {
+                self.store(key, None, self.inner.negative_ttl);
+                Err(unknown(sym))
+            }
+            Err(error) => {
+                let stale = if error.is_retryable() {
+                    self.inner.cache.lock().get(key).and_then(|e| e.contract.clone())
+                } else {
+                    None
+                };
+                let Some(contract) = stale else { return Err(error.into()) };
+                tracing::warn!(
+                    symbol = sym.input(),
+                    contract.id = %contract.id,
+                    error = %error,
+                    "contract refresh failed, serving the previous answer"
+                );
+                self.store(key, Some(contract.clone()), self.inner.ttl.min(STALE_RETRY));
+                Ok(contract)
+            }
+        }
+    }
+
+    /// One gateway look-up; `Ok(None)` when the gateway has no matching contract.
+    async fn fetch(&self, sym: &SymbolRef) -> Result<Option<Contract>, crate::Error> {
+        let client = &self.inner.client;
+        let (root, next) = match sym {
+            SymbolRef::Root { root, next, .. } => (root, *next),
+            _ => {
+                let id = sym.contract_id().unwrap_or_default();
+                return match client.contract_by_id(&id).await {
+                    Ok(contract) => Ok(Some(contract)),
+                    Err(crate::Error::Rejected { name: "ContractNotFound", .. }) => Ok(None),
+                    Err(e) => Err(e),
+                };
+            }
+        };
+        // Search by the ProjectX root first; if that finds nothing (the search matches names, which may use the
+        // CME spelling, e.g. `NQZ5` for ENQ), try the CME root. The filter keeps the exact product either way.
+        for text in std::iter::once(root.as_str()).chain(parse::exchange_root(root)) {
+            let found = client.search_contracts(text, false).await?;
+            let product: Vec<Contract> = found.into_iter().filter(|c| is_product(c, root)).collect();
+            if let Some(pick) = pick(product, next) {
+                return Ok(Some(pick));
+            }
+        }
+        Ok(None)
+    }
+
+    fn store(&self, key: &str, contract: Option<Arc<Contract>>, ttl: Duration) {
+        let now = Instant::now();
+        let mut cache = self.inner.cache.lock();
+        if cache.len() >= MAX_ENTRIES {
+            cache.retain(|_, e| e.contract.is_some() || e.fresh_until > now);
+        }
+        cache.insert(key.to_owned(), Entry { contract, fresh_until: now + ttl });
+    }
+}
+
+fn unknown(sym: &SymbolRef) -> ResolveError {
+    ResolveError::UnknownSymbol { symbol: sym.input().to_owned() }
+}
+
+/// Exactly this product: `symbolId == F.US.<root>`, or without a `symbolId`, an id under `CON.F.US.<root>.`.
+fn is_product(contract: &Contract, root: &str) -> bool {
+    match contract.symbol_id.as_deref().filter(|s| !s.is_empty()) {
+        Some(symbol_id) => symbol_id.strip_prefix("F.US.") == Some(root),
+        None => contract
+            .id
+            .strip_prefix("CON.F.US.")
+            .and_then(|rest| rest.strip_prefix(root))
+            .is_some_and(|rest| rest.starts_with('.')),
+    }
+}
+
+/// The active contract (earliest expiry if the gateway ever flags two), or with `next` the first contract of the
+/// product expiring after it.
+fn pick(product: Vec<Contract>, next: bool) -> Option<Contract> {
+    // Unparseable ids sort last, so they are never preferred over a well-formed one.
+    let expiry = |c: &Contract| parse::expiry(&c.id).unwrap_or((u16::MAX, usize::MAX));
+    let active = product.iter().filter(|c| c.active_contract).min_by_key(|c| expiry(c))?;
+    if !next {
+        return Some(active.clone());
+    }
+    let after = parse::expiry(&active.id)?;
+    product.into_iter().filter(|c| parse::expiry(&c.id).is_some_and(|e| e > after)).min_by_key(|c| expiry(c))
+}

@@ -1,0 +1,248 @@
+//! The SignalR JSON hub protocol as pure functions: record framing on 0x1E, the handshake, and the messages a
+//! client sends and receives. No I/O here, so every rule is unit-tested.
+//!
+//! Decoding is allocation-aware for the hot path (a `GatewayQuote` invocation): the record is parsed once into a
+//! borrowed view; the target is compared as `&str` and the `arguments` array is kept as raw JSON so the consumer
+//! decodes it straight into its own types.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The record separator that ends every message.
+pub const RS: u8 = 0x1E;
+
+/// The handshake request for the JSON protocol, version 1, with its separator.
+pub const HANDSHAKE: &str = "{\"protocol\":\"json\",\"version\":1}\u{1e}";
+
+/// A ping record (type 6), with its separator.
+pub const PING: &str = "{\"type\":6}\u{1e}";
+
+/// A close record (type 7) a client sends when it stops, with its separator.
+pub const CLOSE: &str = "{\"type\":7}\u{1e}";
+
+/// Accumulates frame payloads and yields complete records. A record may span frames and a frame may hold several
+/// records; the partial tail stays buffered (the buffer lives in the session, not in a future, so it survives
+/// `select!` cancellation).
+#[derive(Debug, Default)]
+pub struct RecordBuffer {
+    buf: Vec<u8>,
+    /// Start of the first unconsumed byte.
+    start: usize,
+}
+
+impl RecordBuffer {
+    /// Appends a frame's payload.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete record (without its separator), if one is buffered.
+    pub fn next_record(&mut self) -> Option<&[u8]> {
+        let end = self.buf[self.start..].iter().position(|b| *b == RS)?;
+        let record = self.start..self.start + end;
+        self.start += end + 1;
+        Some(&self.buf[record])
+    }
+
+    /// Bytes buffered that do not yet form a complete record.
+    pub fn pending_len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Drops consumed bytes so the buffer does not grow without bound when records keep arriving split.
+    pub fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+}
+
+/// The server's answer to the handshake.
+#[derive(Debug, Deserialize)]
+struct HandshakeResponse {
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Reads the handshake answer: `Ok(())` for `{}`, the server's error text otherwise.
+pub fn parse_handshake(record: &[u8]) -> Result<(), String> {
+    match serde_json::from_slice::<HandshakeResponse>(record) {
+        Ok(HandshakeResponse { error: None }) => Ok(()),
+        Ok(HandshakeResponse { error: Some(e) }) => Err(e),
+        Err(e) => Err(format!("malformed handshake response: {e}")),
+    }
+}
+
+/// A message received from the server, borrowing from the record.
+#[derive(Debug)]
+pub enum Incoming<'a> {
+    /// Type 1: the server invokes a client method (e.g. `GatewayQuote`). Never answered.
+    Invocation {
+        /// Method name.
+        target: &'a str,
+        /// The `arguments` array as raw JSON.
+        arguments: &'a RawValue,
+    },
+    /// Type 3: the result of one of our invocations.
+    Completion {
+        /// The id we sent.
+        invocation_id: &'a str,
+        /// `Err` carries the server's error text.
+        result: Result<Option<&'a RawValue>, String>,
+    },
+    /// Type 6.
+    Ping,
+    /// Type 7: the server is closing the connection.
+    Close {
+        /// Why, if it said.
+        error: Option<String>,
+        /// Whether a reconnect is welcome.
+        allow_reconnect: bool,
+    },
+    /// Types we do not use (stream items, acks, …): ignored.
+    Other(u8),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Raw<'a> {
+    #[serde(rename = "type")]
+    kind: u8,
+    #[serde(default, borrow)]
+    target: Option<&'a str>,
+    #[serde(default, borrow)]
+    arguments: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    invocation_id: Option<&'a str>,
+    #[serde(default, borrow)]
+    result: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    allow_reconnect: bool,
+}
+
+/// Parses one record.
+pub fn parse(record: &[u8]) -> Result<Incoming<'_>, serde_json::Error> {
+    let raw: Raw<'_> = serde_json::from_slice(record)?;
+    let missing = <serde_json::Error as serde::de::Error>::missing_field;
+    Ok(match raw.kind {
+        1 => Incoming::Invocation {
+            target: raw.target.ok_or_else(|| missing("target"))?,
+            arguments: raw.arguments.ok_or_else(|| missing("arguments"))?,
+        },
+        3 => Incoming::Completion {
+            invocation_id: raw.invocation_id.ok_or_else(|| missing("invocationId"))?,
+            result: match raw.error {
+                Some(e) => Err(e),
+                None => Ok(raw.result.filter(|r| r.get() != "null")),
+            },
+        },
+        6 => Incoming::Ping,
+        7 => Incoming::Close { error: raw.error, allow_reconnect: raw.allow_reconnect },
+        other => Incoming::Other(other),
+    })
+}
+
+/// An invocation record (type 1) with its separator. With an id the server answers with a Completion; without
+/// one it must not answer.
+pub fn invocation(invocation_id: Option<&str>, target: &str, arguments: &[serde_json::Value]) -> String {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Out<'a> {
+        #[serde(rename = "type")]
+        kind: u8,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        invocation_id: Option<&'a str>,
+        target: &'a str,
+        arguments: &'a [serde_json::Value],
+    }
+    let mut text = serde_json::to_string(&Out { kind: 1, invocation_id, target, arguments })
+        .expect("a struct of strings and JSON values always serialises");
+    text.push(RS as char);
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_split_across_frames_and_batched_in_one_frame_come_out_whole_and_in_order() {
+        let mut b = RecordBuffer::default();
+        b.extend(b"{\"type\":6}\x1e{\"type\":1,\"tar");
+        assert_eq!(b.next_record(), Some(&b"{\"type\":6}"[..]));
+        assert_eq!(b.next_record(), None);
+        b.extend(b"get\":\"A\",\"arguments\":[]}\x1e{\"type\":6}\x1e");
+        assert_eq!(b.next_record(), Some(&b"{\"type\":1,\"target\":\"A\",\"arguments\":[]}"[..]));
+        assert_eq!(b.next_record(), Some(&b"{\"type\":6}"[..]));
+        assert_eq!(b.next_record(), None);
+        assert_eq!(b.pending_len(), 0);
+    }
+
+    #[test]
+    fn compact_keeps_only_the_partial_tail() {
+        let mut b = RecordBuffer::default();
+        b.extend(b"{}\x1e{\"ty");
+        assert!(b.next_record().is_some());
+        b.compact();
+        assert_eq!(b.pending_len(), 4);
+        b.extend(b"pe\":6}\x1e");
+        assert!(matches!(parse(b.next_record().unwrap()).unwrap(), Incoming::Ping));
+    }
+
+    #[test]
+    fn handshake_answers() {
+        assert_eq!(parse_handshake(b"{}"), Ok(()));
+        assert_eq!(parse_handshake(b"{\"error\":\"nope\"}"), Err("nope".into()));
+        assert!(parse_handshake(b"garbage").is_err());
+        assert!(HANDSHAKE.ends_with('\u{1e}'));
+    }
+
+    #[test]
+    fn invocations_completions_and_close_parse() {
+        let quote = br#"{"type":1,"target":"GatewayQuote","arguments":["CON.F.US.MNQ.Z25",{"lastPrice":1.5}],"headers":{"a":"b"}}"#;
+        match parse(quote).unwrap() {
+            Incoming::Invocation { target, arguments } => {
+                assert_eq!(target, "GatewayQuote");
+                assert!(arguments.get().starts_with("[\"CON.F.US.MNQ.Z25\""));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(br#"{"type":3,"invocationId":"7"}"#).unwrap(),
+            Incoming::Completion { invocation_id: "7", result: Ok(None) }
+        ));
+        assert!(matches!(
+            parse(br#"{"type":3,"invocationId":"8","error":"Unknown hub method 'X'"}"#).unwrap(),
+            Incoming::Completion { invocation_id: "8", result: Err(e) } if e == "Unknown hub method 'X'"
+        ));
+        assert!(matches!(
+            parse(br#"{"type":3,"invocationId":"9","result":{"a":1}}"#).unwrap(),
+            Incoming::Completion { result: Ok(Some(r)), .. } if r.get() == r#"{"a":1}"#
+        ));
+        assert!(matches!(
+            parse(br#"{"type":7,"error":"token expired","allowReconnect":true}"#).unwrap(),
+            Incoming::Close { error: Some(e), allow_reconnect: true } if e == "token expired"
+        ));
+        assert!(matches!(parse(br#"{"type":7}"#).unwrap(), Incoming::Close { error: None, allow_reconnect: false }));
+        assert!(matches!(parse(br#"{"type":2,"invocationId":"1","item":1}"#).unwrap(), Incoming::Other(2)));
+        assert!(parse(br#"{"type":1,"arguments":[]}"#).is_err(), "an invocation needs a target");
+    }
+
+    #[test]
+    fn outgoing_invocations_carry_an_id_only_when_asked() {
+        let with = invocation(Some("3"), "SubscribeContractQuotes", &[serde_json::json!("CON.F.US.EP.Z25")]);
+        assert_eq!(
+            with,
+            "{\"type\":1,\"invocationId\":\"3\",\"target\":\"SubscribeContractQuotes\",\"arguments\":[\"CON.F.US.EP.Z25\"]}\u{1e}"
+        );
+        let without = invocation(None, "SubscribeAccounts", &[]);
+        assert!(!without.contains("invocationId"));
+    }
+}
