@@ -35,6 +35,8 @@ pub async fn start_sim(cfg: SimConfig) -> SimHandle {
 pub fn env_for(sim: &SimHandle) -> HashMap<String, String> {
     [
         ("PROJECT_X_API_URL", sim.base_url()),
+        ("PROJECT_X_MARKET_HUB_URL", sim.market_hub_url()),
+        ("PROJECT_X_USER_HUB_URL", sim.user_hub_url()),
         ("PROJECT_X_USERNAME", sim.username().to_owned()),
         ("PROJECT_X_API_KEY", sim.api_key().to_owned()),
         ("HOST", "127.0.0.1".to_owned()),

@@ -8,6 +8,9 @@
 //! - [`api`]: one module per API area (accounts, contracts, history, orders, positions, trades) with wire models.
 //! - [`endpoint`]: each endpoint's path, kind (read / mutation / auth), rate bucket and error-code names.
 //! - [`error`]: [`Error`], which tells transport, status, rejection, decode and ambiguous-mutation failures apart.
+//! - [`market`]: [`MarketHub`] (quote subscriptions over the SignalR market hub, token-rotation reconnect, stale
+//!   watchdog) and [`QuoteBook`] (partial-update merge).
+//! - [`contracts`]: [`ContractResolver`] (`MNQ`, `CME_MINI:MNQ1!`, `MNQZ5`, raw ids → the active contract).
 //! - [`rate`]: sliding-window rate budgets. [`backoff`]: jittered exponential backoff. [`tls`]: rustls provider.
 #![warn(missing_docs)]
 
@@ -20,6 +23,7 @@ pub mod endpoint;
 pub mod enums;
 pub mod error;
 mod http;
+pub mod market;
 pub mod rate;
 pub mod tls;
 pub mod token;
@@ -32,7 +36,9 @@ pub use api::positions::Position;
 pub use api::trades::Trade;
 pub use auth::{AuthError, Credentials, TokenManager, TokenSettings, TokenStatus};
 pub use client::{Client, ClientConfig};
+pub use contracts::{ContractResolver, ResolveError};
 pub use enums::{BarUnit, OrderSide, OrderStatus, OrderType, PositionType};
 pub use error::Error;
+pub use market::{MarketConfig, MarketHub, MarketStatus, Quote, QuoteBook, SubscribeError};
 pub use rate::{Priority, RateLimit};
 pub use token::{Token, TokenSource};

@@ -32,6 +32,14 @@ pub enum Command {
     },
     /// Log in with PROJECT_X_USERNAME + PROJECT_X_API_KEY and print a JWT_TOKEN line and its expiry.
     Token,
+    /// Print the current quote of a symbol (MNQ, ES, CME_MINI:MNQ1!, MNQZ5, CON.F.US.MNQ.Z25) as JSON.
+    Quote {
+        /// The symbol.
+        symbol: String,
+        /// Ask the in-process simulator instead of the gateway.
+        #[arg(long)]
+        sim: bool,
+    },
 }
 
 /// Exit code for unusable configuration (sysexits EX_CONFIG).
@@ -65,6 +73,10 @@ impl Cli {
                 crate::telemetry::init_with(&settings.log, std::io::stderr);
                 token(settings).await
             }
+            Command::Quote { symbol, sim } => {
+                crate::telemetry::init_with(&settings.log, std::io::stderr);
+                quote(settings, &symbol, sim).await
+            }
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -82,5 +94,23 @@ async fn token(settings: Settings) -> anyhow::Result<()> {
     let token = client.tokens().login_now().await?;
     println!("JWT_TOKEN={}", token.secret().expose_secret());
     println!("# expires {} ({} s from now)", token.expires_at().to_rfc3339(), token.time_left().as_secs());
+    Ok(())
+}
+
+async fn quote(mut settings: Settings, symbol: &str, sim: bool) -> anyhow::Result<()> {
+    let _sim = match sim {
+        true => Some(crate::startup::start_sim(&mut settings.gateway).await?),
+        false => None,
+    };
+    let gateway = projectx::Client::new(crate::startup::client_config(&settings.gateway))?;
+    gateway.tokens().ensure_valid_token().await?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tracker = tokio_util::task::TaskTracker::new();
+    let (quotes, _) = crate::startup::start_quotes(&settings, &gateway, &cancel, &tracker);
+    let result = quotes.quote(symbol).await;
+    cancel.cancel();
+    tracker.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), tracker.wait()).await;
+    println!("{}", serde_json::to_string_pretty(&result?)?);
     Ok(())
 }

@@ -29,6 +29,11 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("RATE_LIMIT_WINDOW_SECS", "gateway.rate_limit_window_secs"),
     ("HISTORY_RATE_LIMIT_REQUESTS", "gateway.history_rate_limit_requests"),
     ("HISTORY_RATE_LIMIT_WINDOW_SECS", "gateway.history_rate_limit_window_secs"),
+    ("QUOTE_SYMBOLS", "feed.quote_symbols"),
+    ("MARKET_STALE_SECS", "feed.stale_secs"),
+    ("MAX_QUOTE_SUBSCRIPTIONS", "feed.max_subscriptions"),
+    ("QUOTE_MAX_AGE_SECS", "feed.quote_max_age_secs"),
+    ("BARS_CACHE_SECS", "feed.bars_cache_secs"),
     ("HOST", "http.host"),
     ("PORT", "http.port"),
     ("LOG_FORMAT", "log.format"),
@@ -40,6 +45,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
 pub struct Settings {
     /// Gateway connection and token lifecycle.
     pub gateway: GatewaySettings,
+    /// Market data: subscriptions, staleness, bars fallback.
+    pub feed: FeedSettings,
     /// The HTTP listener.
     pub http: HttpSettings,
     /// Logging.
@@ -71,6 +78,21 @@ pub struct GatewaySettings {
     pub general_limit: projectx::RateLimit,
     /// History rate budget.
     pub history_limit: projectx::RateLimit,
+}
+
+/// Market data.
+#[derive(Clone, Debug)]
+pub struct FeedSettings {
+    /// Symbols subscribed at startup (`QUOTE_SYMBOLS`).
+    pub quote_symbols: Vec<String>,
+    /// Stale-feed watchdog limit.
+    pub stale_after: Duration,
+    /// Most contracts subscribed at once.
+    pub max_subscriptions: usize,
+    /// Streamed quotes younger than this are fresh.
+    pub quote_max_age: Duration,
+    /// Bars answers are reused this long.
+    pub bars_ttl: Duration,
 }
 
 /// The HTTP listener.
@@ -111,6 +133,7 @@ pub struct ConfigError {
 #[derive(serde::Deserialize)]
 struct Raw {
     gateway: HashMap<String, String>,
+    feed: HashMap<String, String>,
     http: HashMap<String, String>,
     log: HashMap<String, String>,
 }
@@ -180,6 +203,17 @@ impl Validator {
                 window: self.secs(g, "gateway.history_rate_limit_window_secs", 1),
             },
         };
+        let f = &raw.feed;
+        let feed = FeedSettings {
+            quote_symbols: self
+                .opt(f, "feed.quote_symbols")
+                .map(|list| list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default(),
+            stale_after: self.secs(f, "feed.stale_secs", 1),
+            max_subscriptions: self.number(f, "feed.max_subscriptions", 1) as usize,
+            quote_max_age: self.secs(f, "feed.quote_max_age_secs", 1),
+            bars_ttl: self.secs(f, "feed.bars_cache_secs", 1),
+        };
         let http = HttpSettings {
             host: self
                 .try_parse(&raw.http, "http.host", "an IP address such as 0.0.0.0 or 127.0.0.1")
@@ -201,7 +235,7 @@ impl Validator {
             self.problems.push(format!("RUST_LOG: `{filter}` is not a valid filter: {e}"));
         }
         if self.problems.is_empty() {
-            Ok(Settings { gateway, http, log: LogSettings { format, filter } })
+            Ok(Settings { gateway, feed, http, log: LogSettings { format, filter } })
         } else {
             Err(ConfigError { problems: self.problems })
         }
@@ -291,6 +325,8 @@ mod tests {
         assert_eq!(s.gateway.history_limit, projectx::RateLimit::HISTORY);
         assert_eq!(s.log.format, LogFormat::Pretty);
         assert!(s.gateway.username.is_none() && s.gateway.jwt_token.is_none());
+        assert!(s.feed.quote_symbols.is_empty());
+        assert_eq!(s.feed.stale_after, Duration::from_secs(120));
     }
 
     #[test]
@@ -303,6 +339,7 @@ mod tests {
                 ("PROJECT_X_API_URL", "http://127.0.0.1:9999"),
                 ("PORT", "0"),
                 ("TOKEN_REFRESH_MARGIN_SECS", "42"),
+                ("QUOTE_SYMBOLS", " MNQ, CME_MINI:ES1! ,,"),
                 ("RAILWAY_ENVIRONMENT", "production"),
             ]),
         )
@@ -313,6 +350,7 @@ mod tests {
         assert_eq!(s.http.port, 0);
         assert_eq!(s.gateway.refresh_margin, Duration::from_secs(42));
         assert_eq!(s.log.format, LogFormat::Json, "json is the default on Railway");
+        assert_eq!(s.feed.quote_symbols, vec!["MNQ".to_owned(), "CME_MINI:ES1!".to_owned()]);
     }
 
     #[test]

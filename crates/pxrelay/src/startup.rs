@@ -12,7 +12,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{GatewaySettings, Settings};
+use std::sync::Arc;
+
+use projectx::contracts::{ContractResolver, DEFAULT_TTL};
+use projectx::{MarketConfig, MarketHub};
+
+use crate::config::{FeedSettings, GatewaySettings, Settings};
+use crate::quotes::{QuoteService, QuoteSettings};
 use crate::state::{AppState, Mode};
 
 /// How long stopping may take before the process exits anyway (Railway kills 3 s after SIGTERM by default).
@@ -24,6 +30,7 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     refresher: JoinHandle<()>,
+    market: JoinHandle<()>,
     cancel: CancellationToken,
     tracker: TaskTracker,
     /// Keeps the in-process simulator alive in sim mode.
@@ -34,18 +41,7 @@ impl App {
     /// Starts the simulator (sim mode), authenticates, binds the listener and starts the token refresher.
     pub async fn build(mut settings: Settings, mode: Mode) -> anyhow::Result<Self> {
         let sim = match mode {
-            Mode::Sim => {
-                let sim = projectx_sim::Sim::start(projectx_sim::SimConfig::default())
-                    .await
-                    .context("starting the in-process simulator")?;
-                point_at_sim(&mut settings.gateway, &sim)?;
-                tracing::warn!(
-                    mode = "sim",
-                    gateway = %sim.base_url(),
-                    "SIM mode (paper trading): orders go to the in-process simulator, never to a broker"
-                );
-                Some(sim)
-            }
+            Mode::Sim => Some(start_sim(&mut settings.gateway).await?),
             Mode::Live => {
                 tracing::info!(mode = "live", gateway = %settings.gateway.api_url, "LIVE mode: orders go to the ProjectX gateway");
                 None
@@ -60,13 +56,16 @@ impl App {
             "session token ready"
         );
 
-        let addr = SocketAddr::new(settings.http.host, settings.http.port);
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let (quotes, market) = start_quotes(&settings, &gateway, &cancel, &tracker);
+        watch_symbols(&quotes, &settings.feed, &tracker, &cancel).await?;
+
+        let addr = SocketAddr::new(settings.http.host, settings.http.port);
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let refresher = tracker.spawn(gateway.tokens().clone().run_refresher(cancel.child_token()));
-        let state = AppState { mode, gateway, started: tokio::time::Instant::now() };
-        Ok(Self { listener, state, refresher, cancel, tracker, sim })
+        let state = AppState { mode, gateway, quotes, started: tokio::time::Instant::now() };
+        Ok(Self { listener, state, refresher, market, cancel, tracker, sim })
     }
 
     /// The bound address (the real port when `PORT=0`).
@@ -91,7 +90,7 @@ impl App {
 
     /// Serves until `stop` completes or a critical task ends; then stops every task within the grace period.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Self { listener, state, refresher, cancel, tracker, sim } = self;
+        let Self { listener, state, refresher, market, cancel, tracker, sim } = self;
         tracing::info!(addr = %listener.local_addr()?, mode = state.mode.as_str(), "pxrelay listening");
         let router = crate::routes::router(state);
         let http = tracker.spawn(
@@ -101,6 +100,7 @@ impl App {
         let outcome = tokio::select! {
             () = stop => Ok(()),
             r = refresher => exited("token refresher", r.map(Ok)),
+            r = market => exited("market hub", r.map(Ok)),
             r = http => exited("http server", r.map(|r| r.map_err(anyhow::Error::from))),
         };
         cancel.cancel();
@@ -126,15 +126,95 @@ fn exited(task: &str, result: Result<anyhow::Result<()>, tokio::task::JoinError>
     Err(err)
 }
 
-/// Sim mode: the simulator's URL and credentials replace whatever gateway settings were configured.
+/// Sim mode: starts the in-process simulator and points `gateway` at it.
+pub async fn start_sim(gateway: &mut GatewaySettings) -> anyhow::Result<projectx_sim::SimHandle> {
+    let sim = projectx_sim::Sim::start(projectx_sim::SimConfig::default())
+        .await
+        .context("starting the in-process simulator")?;
+    point_at_sim(gateway, &sim)?;
+    tracing::warn!(
+        mode = "sim",
+        gateway = %sim.base_url(),
+        "SIM mode (paper trading): orders go to the in-process simulator, never to a broker"
+    );
+    Ok(sim)
+}
+
+/// The simulator's URLs and credentials replace whatever gateway settings were configured.
 fn point_at_sim(gateway: &mut GatewaySettings, sim: &projectx_sim::SimHandle) -> anyhow::Result<()> {
     if gateway.username.is_some() || gateway.jwt_token.is_some() {
         tracing::warn!("sim mode ignores PROJECT_X_USERNAME, PROJECT_X_API_KEY and JWT_TOKEN");
     }
     gateway.api_url = sim.base_url().parse().context("simulator URL")?;
+    gateway.market_hub_url = sim.market_hub_url().parse().context("simulator market hub URL")?;
+    gateway.user_hub_url = sim.user_hub_url().parse().context("simulator user hub URL")?;
     gateway.username = Some(sim.username().to_owned());
     gateway.api_key = Some(sim.api_key().to_owned().into());
     gateway.jwt_token = None;
+    Ok(())
+}
+
+/// Starts the market hub task (on `tracker`) and the quote service over it.
+pub fn start_quotes(
+    settings: &Settings,
+    gateway: &projectx::Client,
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
+) -> (Arc<QuoteService>, JoinHandle<()>) {
+    let mut cfg = MarketConfig::new(settings.gateway.market_hub_url.clone());
+    cfg.stale_after = settings.feed.stale_after;
+    cfg.max_subscriptions = settings.feed.max_subscriptions;
+    let (market, task) = MarketHub::start(cfg, gateway.tokens().clone(), cancel.child_token());
+    let task = tracker.spawn(async move {
+        let _ = task.await;
+    });
+    let resolver = ContractResolver::new(gateway.clone(), DEFAULT_TTL);
+    let quote_settings = QuoteSettings { max_age: settings.feed.quote_max_age, bars_ttl: settings.feed.bars_ttl };
+    (Arc::new(QuoteService::new(resolver, market, gateway.clone(), quote_settings)), task)
+}
+
+/// Subscribes `QUOTE_SYMBOLS`. A symbol that is invalid or unknown stops startup (a typo should not go unnoticed);
+/// a gateway failure is logged and retried by a background task, which also re-resolves every symbol daily so
+/// contract rolls are picked up.
+async fn watch_symbols(
+    quotes: &Arc<QuoteService>,
+    feed: &FeedSettings,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut retry = false;
+    for symbol in &feed.quote_symbols {
+        match quotes.watch(symbol).await {
+            Ok(contract) => tracing::info!(symbol, contract.id = %contract, "subscribed to quotes"),
+            Err(crate::quotes::QuoteError::Resolve(e)) if e.is_client_error() => {
+                anyhow::bail!("QUOTE_SYMBOLS: `{symbol}`: {e}")
+            }
+            Err(e) => {
+                tracing::warn!(symbol, error = %e, "could not subscribe yet; retrying in the background");
+                retry = true;
+            }
+        }
+    }
+    if feed.quote_symbols.is_empty() {
+        return Ok(());
+    }
+    let (quotes, symbols, cancel) = (quotes.clone(), feed.quote_symbols.clone(), cancel.child_token());
+    tracker.spawn(async move {
+        loop {
+            let wait = if retry { Duration::from_secs(60) } else { Duration::from_secs(24 * 3600) };
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            retry = false;
+            for symbol in &symbols {
+                if let Err(e) = quotes.watch(symbol).await {
+                    tracing::warn!(symbol, error = %e, "re-subscribing a QUOTE_SYMBOLS entry failed");
+                    retry = true;
+                }
+            }
+        }
+    });
     Ok(())
 }
 

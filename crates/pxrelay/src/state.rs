@@ -1,6 +1,10 @@
 //! `AppState`: what the HTTP handlers share. Cheap to clone; every field is a handle.
 
+use std::sync::Arc;
+
 use tokio::time::Instant;
+
+use crate::quotes::QuoteService;
 
 /// Where orders go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -29,6 +33,8 @@ pub struct AppState {
     pub mode: Mode,
     /// The gateway client (and through it the token manager).
     pub gateway: projectx::Client,
+    /// Quotes: resolver, market hub, bars fallback.
+    pub quotes: Arc<QuoteService>,
     /// Process start, for uptime.
     pub started: Instant,
 }

@@ -133,6 +133,19 @@ async fn token_command_prints_a_jwt_token_line_and_its_expiry() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains(token), "the token goes to stdout only");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn quote_command_prints_the_quote_as_json_in_sim_mode() {
+    let out = pxrelay().args(["quote", "CME_MINI:MNQ1!", "--sim"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let quote: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(quote["contract_id"], "CON.F.US.MNQ.Z25");
+    assert!(quote["source"] == "signalr" || quote["source"] == "bars", "{quote}");
+    assert!(quote["last"].is_number(), "{quote}");
+    let out = pxrelay().args(["quote", "NOPE", "--sim"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NOPE"));
+}
+
 /// A full run at debug level — startup from an env token, a background refresh through validate, status,
 /// shutdown — never prints the API key or any token (every JWT starts with `eyJ`).
 #[tokio::test(flavor = "multi_thread")]

@@ -25,6 +25,17 @@ pub struct SimConfig {
     pub accounts: Vec<SimAccount>,
     /// Contracts the gateway knows, with their starting prices (default: see [`default_contracts`]).
     pub contracts: Vec<SimContract>,
+    /// Hubs: a server Ping (`{"type":6}`) is written when this long passed since the connection's
+    /// last write (default 15 s, ASP.NET's `KeepAliveInterval`).
+    pub keep_alive: Duration,
+    /// Hubs: a client that sent no parsed message (pings included) for this long is dropped
+    /// (default 30 s, ASP.NET's `ClientTimeoutInterval`).
+    pub client_timeout: Duration,
+    /// Hubs: how long a new socket may take to send its handshake (default 15 s).
+    pub handshake_timeout: Duration,
+    /// Market hub: automatic quotes per second per subscribed contract (default 4; 0 = none).
+    /// Changeable at run time with `SimHandle::set_quotes_per_second`.
+    pub quotes_per_second: u32,
 }
 
 impl Default for SimConfig {
@@ -42,6 +53,10 @@ impl Default for SimConfig {
                 can_trade: true,
             }],
             contracts: default_contracts(),
+            keep_alive: Duration::from_secs(15),
+            client_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(15),
+            quotes_per_second: 4,
         }
     }
 }
@@ -57,6 +72,10 @@ impl fmt::Debug for SimConfig {
             .field("history_limit", &self.history_limit)
             .field("accounts", &self.accounts)
             .field("contracts", &self.contracts)
+            .field("keep_alive", &self.keep_alive)
+            .field("client_timeout", &self.client_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("quotes_per_second", &self.quotes_per_second)
             .finish()
     }
 }
@@ -84,6 +103,19 @@ pub struct SimAccount {
     /// False makes order placement fail with `AccountRejected` and hides the account from
     /// `onlyActiveAccounts: true` searches.
     pub can_trade: bool,
+}
+
+impl SimAccount {
+    /// The account as `Account/search` and `GatewayUserAccount` send it (with `isVisible` and
+    /// `simulated`, always true here).
+    pub(crate) fn to_wire(&self) -> serde_json::Value {
+        let mut wire = serde_json::json!(self);
+        if let serde_json::Value::Object(fields) = &mut wire {
+            fields.insert("isVisible".into(), serde_json::Value::Bool(true));
+            fields.insert("simulated".into(), serde_json::Value::Bool(true));
+        }
+        wire
+    }
 }
 
 /// A futures contract and its current (last) price.

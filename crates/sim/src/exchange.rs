@@ -3,6 +3,11 @@
 //! trailing-stop and join orders rest as Open and never trigger (there is no matching engine, even
 //! for marketable limits). Position accounting and trade records live in `fills.rs`, the
 //! `Order/place` rules in `validate.rs`.
+//!
+//! Every change a user-hub client would hear about is also queued in `Book::events` (order
+//! snapshots, fills, positions with size 0 when flat, account balances); `Shared::trade` drains the
+//! queue after each operation and hands it to the hubs while the lock is still held, so events
+//! reach subscribers in the order the exchange made the changes.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -26,6 +31,18 @@ pub(crate) struct Book {
     pub(crate) next_order_id: i64,
     pub(crate) next_trade_id: i64,
     pub(crate) next_position_id: i32,
+    /// Changes for the user hub, oldest first; drained by `Shared::trade` after every operation.
+    pub(crate) events: Vec<UserEvent>,
+}
+
+/// One change the user hub reports (`GatewayUserAccount`/`Order`/`Position`/`Trade`).
+#[derive(Debug, Clone)]
+pub(crate) enum UserEvent {
+    Account(SimAccount),
+    Order(SimOrder),
+    /// A position after the change; `size` is 0 when it went flat.
+    Position(SimPosition),
+    Trade(SimTrade),
 }
 
 impl Book {
@@ -38,6 +55,14 @@ impl Book {
             next_order_id: 100_000_001,
             next_trade_id: 500_000_001,
             next_position_id: 1,
+            events: Vec::new(),
+        }
+    }
+
+    /// Queues a snapshot of the order with this id (the last one pushed, if ids repeat).
+    pub(crate) fn emit_order(&mut self, id: i64) {
+        if let Some(order) = self.orders.iter().rev().find(|o| o.id == id) {
+            self.events.push(UserEvent::Order(order.clone()));
         }
     }
 
@@ -67,6 +92,7 @@ impl Book {
         let mut order = new_order(id, account_id, contract, MARKET, side, size, now);
         fill_order(&mut order, contract.price, now);
         self.orders.push(order);
+        self.emit_order(id);
         let fill = Fill { account_id, side, size, price: contract.price, order_id: id, at: now };
         self.fill(contract, fill);
         id
@@ -117,6 +143,7 @@ impl Exchange {
                 order.status = REJECTED;
                 order.rejection = Some(refusal.message.clone());
                 self.book.orders.push(order);
+                self.book.emit_order(id);
                 return (Some(id), Err(refusal));
             }
         };
@@ -127,6 +154,7 @@ impl Exchange {
             _ => {}
         }
         self.book.orders.push(order);
+        self.book.emit_order(id);
         if req.order_type == MARKET {
             let price = contract.price;
             let fill =
@@ -144,6 +172,7 @@ impl Exchange {
                     child.limit_price = Some(level);
                 }
                 self.book.orders.push(child);
+                self.book.emit_order(child_id);
             }
         }
         (Some(id), Ok(()))
@@ -166,6 +195,7 @@ impl Exchange {
         order.stop_price = change.stop_price.or(order.stop_price);
         order.trail_price = change.trail_price.or(order.trail_price);
         order.updated = Some(now);
+        self.book.emit_order(order_id);
         Ok(())
     }
 
@@ -174,6 +204,7 @@ impl Exchange {
         let order = self.open_order_mut(account_id, order_id)?;
         order.status = CANCELLED;
         order.updated = Some(now);
+        self.book.emit_order(order_id);
         Ok(())
     }
 

@@ -3,13 +3,15 @@
 //! any remainder opens or extends a position (a trade with `profitAndLoss: null`), so a reversal
 //! writes two trades. Fees are a flat 0.37 per contract per fill; P&L minus fees is booked into the
 //! account balance. When a position goes flat its Open bracket children are cancelled (Auto OCO).
+//! Each fill queues user-hub events in this order: trade, account (new balance), position (size 0
+//! when flat), then any cancelled bracket children.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::config::SimContract;
-use crate::exchange::Book;
+use crate::exchange::{Book, UserEvent};
 use crate::orders::{BUY, CANCELLED, OPEN};
 
 pub(crate) const LONG: i32 = 1;
@@ -101,7 +103,9 @@ impl Book {
                     position.average_price * Decimal::from(position.size) + fill.price * Decimal::from(remaining);
                 position.average_price = (cost / Decimal::from(total)).round_dp(PRICE_DP).normalize();
                 position.size = total;
+                let changed = position.clone();
                 self.record_trade(contract, fill, remaining, None);
+                self.events.push(UserEvent::Position(changed));
                 return;
             }
             let closed = remaining.min(position.size);
@@ -115,16 +119,18 @@ impl Book {
             };
             position.size -= closed;
             remaining -= closed;
-            if position.size == 0 {
+            let changed = position.clone();
+            self.record_trade(contract, fill, closed, Some(pnl.round_dp(PRICE_DP).normalize()));
+            self.events.push(UserEvent::Position(changed));
+            if self.positions[index].size == 0 {
                 self.positions.remove(index);
                 self.cancel_brackets(fill.account_id, &contract.id, fill.at);
             }
-            self.record_trade(contract, fill, closed, Some(pnl.round_dp(PRICE_DP).normalize()));
         }
         if remaining > 0 {
             let id = self.next_position_id;
             self.next_position_id += 1;
-            self.positions.push(SimPosition {
+            let position = SimPosition {
                 id,
                 account_id: fill.account_id,
                 contract_id: contract.id.clone(),
@@ -132,19 +138,23 @@ impl Book {
                 position_type: direction,
                 size: remaining,
                 average_price: fill.price.normalize(),
-            });
+            };
+            self.positions.push(position.clone());
             self.record_trade(contract, fill, remaining, None);
+            self.events.push(UserEvent::Position(position));
         }
     }
 
     fn record_trade(&mut self, contract: &SimContract, fill: Fill, size: i32, pnl: Option<Decimal>) {
         let fees = (FEE_PER_CONTRACT * Decimal::from(size)).normalize();
+        let mut account_changed = None;
         if let Some(account) = self.accounts.iter_mut().find(|a| a.id == fill.account_id) {
             account.balance = (account.balance + pnl.unwrap_or_default() - fees).normalize();
+            account_changed = Some(account.clone());
         }
         let id = self.next_trade_id;
         self.next_trade_id += 1;
-        self.trades.push(SimTrade {
+        let trade = SimTrade {
             id,
             account_id: fill.account_id,
             contract_id: contract.id.clone(),
@@ -156,7 +166,10 @@ impl Book {
             size,
             voided: false,
             order_id: fill.order_id,
-        });
+        };
+        self.trades.push(trade.clone());
+        self.events.push(UserEvent::Trade(trade));
+        self.events.extend(account_changed.map(UserEvent::Account));
     }
 
     fn cancel_brackets(&mut self, account_id: i32, contract_id: &str, at: DateTime<Utc>) {
@@ -169,6 +182,7 @@ impl Book {
         for child in children {
             child.status = CANCELLED;
             child.updated = Some(at);
+            self.events.push(UserEvent::Order(child.clone()));
         }
     }
 }

@@ -20,8 +20,9 @@
 //! - `fills`: trades, positions, realised P&L and fees; [`SimPosition`], [`SimTrade`].
 //! - `rest`: the axum router, the response envelope and body extractor, the gate middleware
 //!   (counters → chaos → rate limit → auth → handler → latency), handlers per API area.
-//!
-//! The SignalR hubs will live in a `hub` module whose router is merged in `app()`.
+//! - `hub`: the SignalR market and user hubs (JSON hub protocol over WebSocket at `/hubs/market`
+//!   and `/hubs/user`, negotiate included), the quote ticker, hub chaos; [`HubConnectionInfo`],
+//!   [`HubCounters`]. Its router is merged next to the REST one in `app()`.
 //!
 //! Deliberate simplifications: market orders (and position closes) fill at once at the last price;
 //! every other order type rests as Open and never triggers, even a marketable limit; JoinBid and
@@ -34,6 +35,7 @@ mod config;
 mod counters;
 mod exchange;
 mod fills;
+mod hub;
 mod market;
 mod orders;
 mod rest;
@@ -54,6 +56,7 @@ pub use chaos::Scope;
 pub use config::{RateLimit, SimAccount, SimConfig, SimContract, default_contracts};
 pub use counters::Counters;
 pub use fills::{SimPosition, SimTrade};
+pub use hub::{HubConnectionInfo, HubCounters, HubFraming, HubKind};
 pub use orders::SimOrder;
 
 use state::Shared;
@@ -68,9 +71,11 @@ impl Sim {
     pub async fn start(cfg: SimConfig) -> std::io::Result<SimHandle> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(cfg));
         let (stop, mut stopped) = watch::channel(false);
+        let shared = Arc::new(Shared::new(cfg, stopped.clone()));
         let app = app(Arc::clone(&shared));
+        // Detached like the server: it ends when `stopped` turns true or closes.
+        tokio::spawn(hub::market::run_ticker(Arc::clone(&shared)));
         // Detached on purpose: it ends on shutdown (or when every handle is gone, which closes
         // the channel), and its only failure mode is logged here.
         tokio::spawn(async move {
@@ -86,9 +91,9 @@ impl Sim {
     }
 }
 
-/// The whole HTTP surface: REST now; the hubs' router will be merged here.
+/// The whole HTTP surface: REST (behind its gate) and the hubs (with their own auth).
 fn app(shared: Arc<Shared>) -> Router {
-    rest::router(shared)
+    rest::router(Arc::clone(&shared)).merge(hub::router(shared))
 }
 
 /// Control and inspection of a running simulator. Cheap to clone; dropping the last clone stops
@@ -181,9 +186,10 @@ impl SimHandle {
         self.shared().chaos.clear();
     }
 
-    /// Sets a contract's last price (market fills, bars). Unknown contracts are ignored with a warning.
+    /// Sets a contract's last price (market fills, bars, the hub's `lastPrice`) and sends quote
+    /// subscribers the delta at once. Unknown contracts are ignored with a warning.
     pub fn set_price(&self, contract_id: &str, price: Decimal) {
-        if !self.shared().exchange.lock().market.set_price(contract_id, price) {
+        if !self.shared().set_price(contract_id, price) {
             tracing::warn!(contract.id = contract_id, "set_price on an unknown contract ignored");
         }
     }
@@ -213,7 +219,73 @@ impl SimHandle {
         self.shared().counters.lock().clone()
     }
 
-    /// Stops the server: the listener closes and open connections are shut down gracefully.
+    /// `http://127.0.0.1:PORT/hubs/market` (http like the docs' https; WebSocket clients switch
+    /// the scheme to ws).
+    pub fn market_hub_url(&self) -> String {
+        format!("{}/hubs/market", self.base_url())
+    }
+
+    /// `http://127.0.0.1:PORT/hubs/user`.
+    pub fn user_hub_url(&self) -> String {
+        format!("{}/hubs/user", self.base_url())
+    }
+
+    /// Automatic quotes per second for each contract with quote subscribers (0 = none; the price
+    /// then only moves through `set_price`).
+    pub fn set_quotes_per_second(&self, per_contract: u32) {
+        self.shared().hubs.set_rate(per_contract);
+    }
+
+    /// Sends exactly `GatewayQuote(contract_id, data)` to the contract's quote subscribers
+    /// (nothing while frozen). The simulator's quote state and price are not changed.
+    pub fn push_quote(&self, contract_id: &str, data: serde_json::Value) {
+        self.shared().hubs.registry().push_quote(contract_id, &data);
+    }
+
+    /// Frozen: hub connections stay open and pinged but get no market data (quotes, trades,
+    /// depth); unfreezing sends each quote and depth subscriber a fresh snapshot.
+    pub fn freeze_quotes(&self, frozen: bool) {
+        self.shared().hubs.freeze(frozen);
+    }
+
+    /// Ends every hub connection abruptly: no Close message, no close frame.
+    pub fn drop_hub_connections(&self) {
+        self.shared().hubs.drop_all();
+    }
+
+    /// Sends every hub connection a Close message (`{"type":7}` with `error` and
+    /// `allowReconnect: true` when given), then a close frame.
+    pub fn close_hub_connections(&self, error: Option<&str>, allow_reconnect: bool) {
+        self.shared().hubs.close_all(error, allow_reconnect);
+    }
+
+    /// Hub upgrades and negotiates are answered 503 for `d` from now.
+    pub fn refuse_hub_connects_for(&self, d: Duration) {
+        self.shared().hubs.refuse_for(d);
+    }
+
+    /// Server keep-alive pings on (default) or off, for client server-timeout tests.
+    pub fn set_hub_pings(&self, enabled: bool) {
+        self.shared().hubs.set_pings(enabled);
+    }
+
+    /// How hub records are cut into WebSocket frames (default [`HubFraming::Batched`]).
+    pub fn set_hub_framing(&self, framing: HubFraming) {
+        self.shared().hubs.set_framing(framing);
+    }
+
+    /// Currently open hub connections (handshake done), oldest first.
+    pub fn hub_connections(&self) -> Vec<HubConnectionInfo> {
+        self.shared().hubs.connections()
+    }
+
+    /// A snapshot of the hub counters.
+    pub fn hub_counters(&self) -> HubCounters {
+        self.shared().hubs.counters()
+    }
+
+    /// Stops the server: the listener closes, open REST connections are shut down gracefully and
+    /// hub sockets are dropped.
     pub fn shutdown(&self) {
         self.inner.stop.send_replace(true);
     }

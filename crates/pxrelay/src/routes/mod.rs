@@ -5,9 +5,10 @@ use axum::Router;
 use crate::state::AppState;
 
 pub mod health;
+pub mod quote;
 pub mod status;
 
 /// All routes with their state.
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::router()).merge(status::router()).with_state(state)
+    Router::new().merge(health::router()).merge(status::router()).merge(quote::router()).with_state(state)
 }

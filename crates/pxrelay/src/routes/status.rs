@@ -20,6 +20,7 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": state.started.elapsed().as_secs(),
         "token": token,
+        "market": state.quotes.market().status(),
     }))
 }
 
@@ -31,9 +32,21 @@ mod tests {
 
     use crate::state::{AppState, Mode};
 
+    /// State pointing at a closed port: nothing answers, which `/health` and `/status` must not mind.
     fn state(mode: Mode) -> AppState {
-        let cfg = projectx::ClientConfig::new("http://127.0.0.1:9".parse().unwrap());
-        AppState { mode, gateway: projectx::Client::new(cfg).unwrap(), started: tokio::time::Instant::now() }
+        let env = [
+            ("PROJECT_X_API_URL", "http://127.0.0.1:9"),
+            ("PROJECT_X_MARKET_HUB_URL", "http://127.0.0.1:9/hubs/market"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let settings = crate::config::Settings::load(None, &env).unwrap();
+        let gateway = projectx::Client::new(crate::startup::client_config(&settings.gateway)).unwrap();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let tracker = tokio_util::task::TaskTracker::new();
+        let (quotes, _) = crate::startup::start_quotes(&settings, &gateway, &cancel, &tracker);
+        AppState { mode, gateway, quotes, started: tokio::time::Instant::now() }
     }
 
     async fn get_json(mode: Mode, path: &str) -> (StatusCode, serde_json::Value) {
@@ -59,5 +72,6 @@ mod tests {
         assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
         assert!(body["token"]["expires_at"].is_null());
         assert_eq!(body["token"]["refreshes"], 0);
+        assert_eq!(body["market"]["connected"], false);
     }
 }

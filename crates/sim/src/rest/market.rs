@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiJson, ok, reply, timestamp};
+use crate::config::SimAccount;
 use crate::market::{BarQuery, BarsError, bars};
 use crate::state::Shared;
 
@@ -31,14 +32,7 @@ pub(super) async fn account_search(
         .accounts
         .iter()
         .filter(|a| a.can_trade || !req.only_active_accounts)
-        .map(|a| {
-            let mut wire = json!(a);
-            if let Value::Object(fields) = &mut wire {
-                fields.insert("isVisible".into(), Value::Bool(true));
-                fields.insert("simulated".into(), Value::Bool(true));
-            }
-            wire
-        })
+        .map(SimAccount::to_wire)
         .collect();
     ok(json!({ "accounts": accounts }))
 }

@@ -1,0 +1,230 @@
+//! `QuoteService`: what `GET /quote/{symbol}` and `pxrelay quote` answer.
+//!
+//! A symbol is resolved to the active contract, subscribed on demand (bounded), and answered from the streamed
+//! quote when it is fresh. When it is not, the newest 1-minute bar's close (partial bar included) stands in as
+//! `last`; bars are cached per contract for a few seconds and fetched single-flight, so no amount of `/quote` load
+//! can exceed the gateway's History budget.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use projectx::contracts::ContractResolver;
+use projectx::{BarUnit, BarsRequest, MarketHub, ResolveError, SubscribeError};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tokio::time::Instant;
+
+/// How long a freshly subscribed contract waits for its first streamed snapshot before falling back to bars.
+const FIRST_QUOTE_WAIT: Duration = Duration::from_millis(750);
+/// An on-demand subscription waits at most this long for the hub's completion (it stays desired either way).
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(1);
+/// A bars fetch that takes longer than this (e.g. queued behind the History budget) is abandoned.
+const BARS_TIMEOUT: Duration = Duration::from_secs(2);
+/// A bar older than this means the market is closed or the data is old.
+const BAR_STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// Quote answering options.
+#[derive(Clone, Debug)]
+pub struct QuoteSettings {
+    /// A streamed quote older than this is stale and bars are tried instead.
+    pub max_age: Duration,
+    /// Bars answers are reused for this long.
+    pub bars_ttl: Duration,
+}
+
+/// The answer of `/quote/{symbol}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QuoteView {
+    /// The symbol as asked (trimmed, uppercased).
+    pub symbol: String,
+    /// The contract it resolved to.
+    pub contract_id: String,
+    /// Best bid (streamed quotes only).
+    pub bid: Option<Decimal>,
+    /// Best ask (streamed quotes only).
+    pub ask: Option<Decimal>,
+    /// Last price (streamed) or the newest bar's close (bars).
+    pub last: Option<Decimal>,
+    /// Session volume (streamed) or the bar's volume (bars).
+    pub volume: Option<Decimal>,
+    /// `signalr` or `bars`.
+    pub source: &'static str,
+    /// Milliseconds since the data was received.
+    pub age_ms: u64,
+    /// Whether the data is older than the freshness limit.
+    pub stale: bool,
+    /// The gateway's time of the data.
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+/// Why no quote could be given.
+#[derive(Debug, thiserror::Error)]
+pub enum QuoteError {
+    /// The symbol did not resolve (invalid or unknown), or the gateway failed while resolving it.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// Neither a streamed quote nor bars are available.
+    #[error("no quote available for {contract_id}: {reason}")]
+    Unavailable {
+        /// The contract.
+        contract_id: String,
+        /// What was tried.
+        reason: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct BarsQuote {
+    close: Decimal,
+    volume: i64,
+    bar_time: DateTime<Utc>,
+    fetched_at: Instant,
+}
+
+/// Answers quotes. Shared by the HTTP handlers (behind an `Arc`).
+#[derive(Debug)]
+pub struct QuoteService {
+    resolver: ContractResolver,
+    market: MarketHub,
+    gateway: projectx::Client,
+    settings: QuoteSettings,
+    /// Latest bars answer per contract; a sync lock held for one statement.
+    bars: parking_lot::Mutex<HashMap<String, BarsQuote>>,
+    /// One bars fetch at a time (held across the fetch on purpose); waiters then find the cache filled.
+    bars_flight: tokio::sync::Mutex<()>,
+}
+
+impl QuoteService {
+    /// A service over the resolver, the market hub and the REST client.
+    pub fn new(
+        resolver: ContractResolver,
+        market: MarketHub,
+        gateway: projectx::Client,
+        settings: QuoteSettings,
+    ) -> Self {
+        Self {
+            resolver,
+            market,
+            gateway,
+            settings,
+            bars: parking_lot::Mutex::default(),
+            bars_flight: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The market hub.
+    pub fn market(&self) -> &MarketHub {
+        &self.market
+    }
+
+    /// Resolves `symbol` and subscribes it (the startup path for `QUOTE_SYMBOLS`).
+    pub async fn watch(&self, symbol: &str) -> Result<String, QuoteError> {
+        let contract = self.resolver.resolve(symbol).await?;
+        if let Err(e) = self.market.subscribe(&contract.id).await {
+            tracing::warn!(symbol, contract.id = %contract.id, error = %e, "quote subscription failed");
+        }
+        Ok(contract.id.clone())
+    }
+
+    /// The best quote available for `symbol`.
+    pub async fn quote(&self, symbol: &str) -> Result<QuoteView, QuoteError> {
+        let contract = self.resolver.resolve(symbol).await?;
+        let id = contract.id.as_str();
+        let symbol = symbol.trim().to_uppercase();
+        let fresh_subscription = !self.market.is_subscribed(id) && self.subscribe(id).await;
+        if fresh_subscription {
+            let deadline = Instant::now() + FIRST_QUOTE_WAIT;
+            while self.market.quotes().get(id).is_none() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let streamed = self.market.quotes().get(id).map(|q| {
+            let age = q.received_at.elapsed();
+            QuoteView {
+                symbol: symbol.clone(),
+                contract_id: id.to_owned(),
+                bid: q.bid(),
+                ask: q.ask(),
+                last: q.last(),
+                volume: q.volume(),
+                source: "signalr",
+                age_ms: age.as_millis() as u64,
+                stale: age > self.settings.max_age,
+                timestamp: q.gateway_time(),
+            }
+        });
+        if let Some(view) = streamed.as_ref().filter(|v| !v.stale) {
+            return Ok(view.clone());
+        }
+        match self.bars_quote(id).await {
+            Ok(b) => Ok(QuoteView {
+                symbol,
+                contract_id: id.to_owned(),
+                bid: None,
+                ask: None,
+                last: Some(b.close),
+                volume: Some(Decimal::from(b.volume)),
+                source: "bars",
+                age_ms: b.fetched_at.elapsed().as_millis() as u64,
+                stale: Utc::now() - b.bar_time > BAR_STALE_AFTER,
+                timestamp: Some(b.bar_time),
+            }),
+            // A stale streamed quote, marked as such, beats no answer.
+            Err(_) if streamed.is_some() => Ok(streamed.expect("checked just above")),
+            Err(reason) => Err(QuoteError::Unavailable { contract_id: id.to_owned(), reason }),
+        }
+    }
+
+    /// Subscribes on demand; `true` when a new subscription was made.
+    async fn subscribe(&self, contract_id: &str) -> bool {
+        let Ok(result) = tokio::time::timeout(SUBSCRIBE_WAIT, self.market.subscribe(contract_id)).await else {
+            tracing::warn!(contract.id = contract_id, "quote subscription not confirmed in time");
+            return false;
+        };
+        match result {
+            Ok(()) => true,
+            Err(SubscribeError::Full(n)) => {
+                tracing::warn!(contract.id = contract_id, limit = n, "subscription limit reached; answering from bars");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(contract.id = contract_id, error = %e, "on-demand quote subscription failed");
+                false
+            }
+        }
+    }
+
+    async fn bars_quote(&self, contract_id: &str) -> Result<BarsQuote, String> {
+        let cached = |this: &Self| {
+            this.bars.lock().get(contract_id).filter(|b| b.fetched_at.elapsed() < this.settings.bars_ttl).cloned()
+        };
+        if let Some(b) = cached(self) {
+            return Ok(b);
+        }
+        let _flight = self.bars_flight.lock().await;
+        if let Some(b) = cached(self) {
+            return Ok(b);
+        }
+        let now = Utc::now();
+        let req = BarsRequest {
+            contract_id: contract_id.to_owned(),
+            live: false,
+            start_time: now - chrono::TimeDelta::minutes(30),
+            end_time: now,
+            unit: BarUnit::Minute,
+            unit_number: 1,
+            limit: 5,
+            include_partial_bar: true,
+        };
+        let bars = match tokio::time::timeout(BARS_TIMEOUT, self.gateway.retrieve_bars(&req)).await {
+            Err(_) => return Err("bars request timed out".into()),
+            Ok(Err(e)) => return Err(format!("bars request failed: {e}")),
+            Ok(Ok(bars)) => bars,
+        };
+        let newest = bars.last().ok_or_else(|| "no bars in the last 30 minutes".to_owned())?;
+        let quote = BarsQuote { close: newest.c, volume: newest.v, bar_time: newest.t, fetched_at: Instant::now() };
+        self.bars.lock().insert(contract_id.to_owned(), quote.clone());
+        Ok(quote)
+    }
+}

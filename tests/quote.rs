@@ -1,0 +1,136 @@
+//! `GET /quote/{symbol}` end to end: streamed quotes, on-demand subscription, the bars fallback when the stream
+//! is stale, its cache protecting the History budget, and the error answers.
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+use std::time::Duration;
+
+use projectx_sim::{Scope, SimConfig};
+use pxrelay_e2e::{TestApp, env_for, spawn_app, start_sim};
+use rust_decimal::Decimal;
+
+const MNQ: &str = "CON.F.US.MNQ.Z25";
+const ES: &str = "CON.F.US.EP.Z25";
+const BARS: &str = "/api/History/retrieveBars";
+
+async fn app_with(extra: &[(&str, &str)]) -> TestApp {
+    let sim = start_sim(SimConfig::default()).await;
+    sim.set_quotes_per_second(0);
+    let mut env = env_for(&sim);
+    env.insert("QUOTE_SYMBOLS".into(), "MNQ".into());
+    for (k, v) in extra {
+        env.insert((*k).into(), (*v).into());
+    }
+    spawn_app(sim, env).await.unwrap()
+}
+
+fn dec(v: &serde_json::Value) -> Decimal {
+    v.to_string().parse().unwrap()
+}
+
+/// Polls `/quote/{symbol}` until `check` accepts the body (5 s at most).
+async fn quote_until(app: &TestApp, symbol: &str, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    for _ in 0..100 {
+        let (code, body) = app.get_json(&format!("/quote/{symbol}")).await;
+        if code == 200 && check(&body) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let last = app.get_json(&format!("/quote/{symbol}")).await;
+    let status = app.get_json("/status").await;
+    panic!("no matching quote for {symbol}: {last:?} {status:?} {:?}", app.sim.hub_connections());
+}
+
+#[tokio::test]
+async fn a_subscribed_symbol_is_answered_from_the_stream() {
+    let app = app_with(&[]).await;
+    quote_until(&app, "MNQ", |b| b["source"] == "signalr").await;
+    app.sim.push_quote(MNQ, serde_json::json!({"symbol": "F.US.MNQ", "bestBid": 21000.25, "bestAsk": 21000.5, "lastPrice": 21000.5, "volume": 1234, "timestamp": "2026-11-22T21:00:00Z"}));
+    let q = quote_until(&app, "MNQ", |b| b["source"] == "signalr" && b["volume"] == 1234).await;
+    assert_eq!(q["contract_id"], MNQ);
+    assert_eq!(q["symbol"], "MNQ");
+    assert_eq!(dec(&q["bid"]), "21000.25".parse::<Decimal>().unwrap());
+    assert_eq!(dec(&q["ask"]), "21000.5".parse::<Decimal>().unwrap());
+    assert_eq!(q["stale"], false);
+    assert!(q["age_ms"].as_u64().unwrap() < 5000);
+    for form in ["mnq", "MNQ1!", "CME_MINI:MNQ1!", "CON.F.US.MNQ.Z25"] {
+        let (code, body) = app.get_json(&format!("/quote/{form}")).await;
+        assert_eq!((code, body["contract_id"].as_str()), (200, Some(MNQ)), "{form}");
+    }
+    let (_, status) = app.get_json("/status").await;
+    assert_eq!(status["market"]["connected"], true);
+    assert_eq!(status["market"]["subscriptions"], serde_json::json!([MNQ]));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn another_symbol_is_subscribed_on_demand() {
+    let app = app_with(&[]).await;
+    let q = quote_until(&app, "ES", |b| b["source"] == "signalr").await;
+    assert_eq!(q["contract_id"], ES);
+    let (_, status) = app.get_json("/status").await;
+    assert_eq!(status["market"]["subscriptions"], serde_json::json!([ES, MNQ]));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stale_stream_falls_back_to_bars_cached_under_load() {
+    let app = app_with(&[("QUOTE_MAX_AGE_SECS", "1"), ("BARS_CACHE_SECS", "30")]).await;
+    quote_until(&app, "MNQ", |b| b["source"] == "signalr").await;
+    app.sim.freeze_quotes(true);
+    app.sim.set_price(MNQ, "21111.75".parse().unwrap());
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let before = app.sim.counters().calls(BARS);
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (http, addr) = (app.http.clone(), app.addr);
+            tokio::spawn(async move {
+                let r = http.get(format!("http://{addr}/quote/MNQ")).send().await.unwrap();
+                (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (code, body) = t.await.unwrap();
+        assert_eq!(code, 200);
+        assert_eq!(body["source"], "bars", "{body}");
+        assert_eq!(dec(&body["last"]), "21111.75".parse::<Decimal>().unwrap());
+        assert!(body["bid"].is_null());
+    }
+    let c = app.sim.counters();
+    assert_eq!(c.calls(BARS) - before, 1, "100 requests, one bars call: {c:?}");
+    assert_eq!(c.rate_limited, 0);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_and_invalid_symbols_get_clear_json_errors() {
+    let app = app_with(&[]).await;
+    let (code, body) = app.get_json("/quote/ZZZ").await;
+    assert_eq!((code, body["error"].as_str()), (404, Some("unknown_symbol")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("ZZZ"));
+    let (code, body) = app.get_json("/quote/M%24Q").await;
+    assert_eq!((code, body["error"].as_str()), (400, Some("invalid_symbol")), "{body}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn neither_stream_nor_bars_is_a_503() {
+    let app = app_with(&[]).await;
+    app.sim.refuse_hub_connects_for(Duration::from_secs(30));
+    app.sim.drop_hub_connections();
+    app.sim.fail_for(Duration::from_secs(30), 503, Scope::Path(BARS.into()));
+    let (code, body) = app.get_json("/quote/ES").await;
+    assert_eq!((code, body["error"].as_str()), (503, Some("quote_unavailable")), "{body}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_quote_symbol_stops_startup_naming_the_variable() {
+    let sim = start_sim(SimConfig::default()).await;
+    let mut env = env_for(&sim);
+    env.insert("QUOTE_SYMBOLS".into(), "MNQ,NOPE".into());
+    let err = spawn_app(sim, env).await.unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("QUOTE_SYMBOLS") && text.contains("NOPE"), "{text}");
+}
