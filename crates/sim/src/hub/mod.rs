@@ -143,6 +143,12 @@ pub(crate) struct HubSettings {
 /// Records queued per connection before new ones are dropped.
 const OUTBOX: usize = 8192;
 
+/// `t + d`, saturating far in the future instead of panicking, so a huge `keep_alive` or
+/// `client_timeout` simply means "never".
+fn deadline(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d).unwrap_or_else(|| t + Duration::from_secs(30 * 365 * 24 * 60 * 60))
+}
+
 /// What a connection's tasks should do next; set by chaos, shutdown, or the reader itself.
 #[derive(Clone, Debug)]
 pub(super) enum Control {

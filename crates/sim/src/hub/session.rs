@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::protocol::{self, HANDSHAKE_OK, Inbox, Incoming, MAX_PENDING, PING};
-use super::{Control, HubFraming, HubKind, OUTBOX, Sent, market, user};
+use super::{Control, HubFraming, HubKind, OUTBOX, Sent, deadline, market, user};
 use crate::state::Shared;
 
 /// How long a graceful close may take (flushing, Close message, the client's close frame).
@@ -84,7 +84,7 @@ pub(super) async fn run(mut socket: WebSocket, shared: Arc<Shared>, kind: HubKin
 
 /// Reads frames until a complete handshake record arrives, and checks it.
 async fn handshake(socket: &mut WebSocket, inbox: &mut Inbox, limit: Duration) -> Result<(), Refused> {
-    let deadline = Instant::now() + limit;
+    let until = deadline(Instant::now(), limit);
     loop {
         if let Some(record) = inbox.next_record() {
             return protocol::handshake(record).map_err(Refused::Bad);
@@ -92,7 +92,7 @@ async fn handshake(socket: &mut WebSocket, inbox: &mut Inbox, limit: Duration) -
         if inbox.pending() > MAX_PENDING {
             return Err(Refused::Bad("The handshake request is too large.".to_owned()));
         }
-        match tokio::time::timeout_at(deadline, socket.recv()).await {
+        match tokio::time::timeout_at(until, socket.recv()).await {
             Err(_) => return Err(Refused::TimedOut),
             Ok(Some(Ok(Message::Text(text)))) => inbox.push(text.as_bytes()),
             Ok(Some(Ok(Message::Binary(bytes)))) => inbox.push(&bytes),
@@ -135,7 +135,7 @@ impl Reader<'_> {
                 biased;
                 _ = control.changed() => return None,
                 _ = stopped.wait_for(|stop| *stop) => return Some(Control::Abort),
-                () = tokio::time::sleep_until(last_message + hubs.settings.client_timeout) => {
+                () = tokio::time::sleep_until(deadline(last_message, hubs.settings.client_timeout)) => {
                     hubs.registry().conns.counters.client_timeouts += 1;
                     tracing::debug!(hub = ?self.kind, connection.id = self.id, "hub client timed out");
                     return Some(Control::Abort);
@@ -231,7 +231,7 @@ async fn write(
                 }
                 last_write = Instant::now();
             }
-            () = tokio::time::sleep_until(last_write + hubs.settings.keep_alive) => {
+            () = tokio::time::sleep_until(deadline(last_write, hubs.settings.keep_alive)) => {
                 if hubs.pings_enabled() && sink.send(Message::Text(Utf8Bytes::from_static(PING))).await.is_err() {
                     return;
                 }
