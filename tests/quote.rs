@@ -134,3 +134,36 @@ async fn an_unknown_quote_symbol_stops_startup_naming_the_variable() {
     let text = format!("{err:#}");
     assert!(text.contains("QUOTE_SYMBOLS") && text.contains("NOPE"), "{text}");
 }
+
+#[tokio::test]
+async fn a_quote_reaches_quote_within_half_a_second_of_startup() {
+    let sim = start_sim(SimConfig::default()).await;
+    let mut env = env_for(&sim);
+    env.insert("QUOTE_SYMBOLS".into(), "MNQ".into());
+    let started = tokio::time::Instant::now();
+    let app = spawn_app(sim, env).await.unwrap();
+    let q = quote_until(&app, "MNQ", |b| b["source"] == "signalr").await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(500), "first streamed quote after {took:?}: {q}");
+    app.stop().await.unwrap();
+}
+
+/// A frozen feed: `/quote` keeps answering from the stream with a growing `age_ms`, reports `stale:true` once the
+/// quote is older than QUOTE_MAX_AGE_SECS (while bars are unavailable), and serves bars once they are.
+#[tokio::test]
+async fn a_frozen_feed_ages_then_goes_stale_then_falls_back_to_bars() {
+    let app = app_with(&[("QUOTE_MAX_AGE_SECS", "1"), ("MARKET_STALE_SECS", "600")]).await;
+    quote_until(&app, "MNQ", |b| b["source"] == "signalr").await;
+    app.sim.freeze_quotes(true);
+    app.sim.fail_for(Duration::from_secs(600), 503, Scope::Path(BARS.into()));
+    let first = quote_until(&app, "MNQ", |b| b["source"] == "signalr").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let later = quote_until(&app, "MNQ", |b| b["source"] == "signalr").await;
+    assert!(later["age_ms"].as_u64() > first["age_ms"].as_u64(), "{first} then {later}");
+    let stale = quote_until(&app, "MNQ", |b| b["stale"] == true).await;
+    assert_eq!(stale["source"], "signalr", "{stale}");
+    app.sim.clear_chaos();
+    let bars = quote_until(&app, "MNQ", |b| b["source"] == "bars").await;
+    assert_eq!(bars["stale"], false, "{bars}");
+    app.stop().await.unwrap();
+}

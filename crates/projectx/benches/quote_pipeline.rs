@@ -82,7 +82,11 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements((FRAMES * RECORDS_PER_FRAME) as u64));
     group.bench_function("floor", |b| b.iter(|| floor(std::hint::black_box(&frames))));
     group.bench_function("pipeline", |b| {
-        b.iter_batched_ref(QuoteBook::default, |book| pipeline(std::hint::black_box(&frames), book), BatchSize::SmallInput)
+        b.iter_batched_ref(
+            QuoteBook::default,
+            |book| pipeline(std::hint::black_box(&frames), book),
+            BatchSize::SmallInput,
+        )
     });
     group.finish();
 }

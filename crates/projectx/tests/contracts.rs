@@ -196,3 +196,15 @@ async fn without_a_previous_answer_a_gateway_failure_is_a_gateway_error() {
     sim.clear_chaos();
     assert_eq!(id_of(&resolver, "MNQ").await, MNQ_Z25, "failures are not cached");
 }
+
+#[tokio::test]
+async fn a_roll_is_picked_up_when_the_cached_answer_expires() {
+    let (sim, resolver) = ready(Duration::from_millis(200)).await;
+    assert_eq!(id_of(&resolver, "MNQ").await, "CON.F.US.MNQ.Z25");
+    sim.roll_to("CON.F.US.MNQ.H26");
+    assert_eq!(id_of(&resolver, "CME_MINI:MNQ1!").await, "CON.F.US.MNQ.Z25", "cached until the entry expires");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(id_of(&resolver, "MNQ").await, "CON.F.US.MNQ.H26", "the new front month after the roll");
+    assert_eq!(id_of(&resolver, "MNQ1!").await, "CON.F.US.MNQ.H26");
+    assert_eq!(id_of(&resolver, "MNQZ25").await, "CON.F.US.MNQ.Z25", "an explicit month still resolves");
+}

@@ -88,12 +88,14 @@ async fn subscriptions_are_replayed_after_the_hub_drops_every_socket() {
     connected(&f).await;
     f.market.subscribe(MNQ).await.unwrap();
     f.market.subscribe(ES).await.unwrap();
+    let dropped = tokio::time::Instant::now();
     f.sim.drop_hub_connections();
     let sim = f.sim.clone();
     eventually("resubscribed on a new connection", || {
         sim.hub_counters().connects >= 2 && sim.hub_connections().iter().any(|c| c.subscriptions.len() == 2)
     })
     .await;
+    assert!(dropped.elapsed() < Duration::from_secs(3), "took {:?}", dropped.elapsed());
     let book = f.market.quotes().clone();
     f.sim.push_quote(ES, serde_json::json!({"lastPrice": 6400.5}));
     eventually("quotes flow again", || book.get(ES).is_some_and(|q| q.last() == Some(d("6400.5")))).await;
@@ -118,6 +120,9 @@ async fn a_token_rotation_reconnects_the_hub_with_the_new_token() {
     })
     .await;
     assert_eq!(f.market.status().token_reconnects, 1);
+    let book = f.market.quotes().clone();
+    f.sim.push_quote(MNQ, serde_json::json!({"lastPrice": 21003.5}));
+    eventually("quotes continue", || book.get(MNQ).is_some_and(|q| q.last() == Some(d("21003.5")))).await;
     f.cancel.cancel();
 }
 
@@ -169,5 +174,24 @@ async fn unknown_contracts_are_refused_and_the_subscription_count_is_bounded() {
     f.market.subscribe(MNQ).await.unwrap();
     f.market.unsubscribe(ES).await;
     f.market.subscribe("CON.F.US.ENQ.Z25").await.unwrap();
+    f.cancel.cancel();
+}
+
+/// No quotes flow for two minutes, four times the simulator's 30 s client timeout: the client's keep-alive pings
+/// keep the connection, and no reconnect happens.
+#[tokio::test]
+async fn the_connection_survives_two_quiet_minutes_against_a_30_second_client_timeout() {
+    let f = feed(Duration::from_secs(600)).await;
+    connected(&f).await;
+    f.market.subscribe(MNQ).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let hub = f.sim.hub_counters();
+    assert_eq!(hub.connects, 1, "{hub:?}");
+    assert_eq!(hub.client_timeouts, 0, "{hub:?}");
+    assert!(hub.pings_received >= 6, "a ping every 15 s: {hub:?}");
+    assert_eq!(f.market.status().reconnects, 0);
+    let book = f.market.quotes().clone();
+    f.sim.push_quote(MNQ, serde_json::json!({"lastPrice": 21004.75}));
+    eventually("still receiving", || book.get(MNQ).is_some_and(|q| q.last() == Some(d("21004.75")))).await;
     f.cancel.cancel();
 }

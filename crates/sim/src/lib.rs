@@ -194,6 +194,14 @@ impl SimHandle {
         }
     }
 
+    /// Rolls a product: `contract_id` becomes its active contract and the product's other contracts inactive (what
+    /// the gateway shows after an expiry roll). Unknown contracts are ignored with a warning.
+    pub fn roll_to(&self, contract_id: &str) {
+        if !self.shared().exchange.lock().market.roll_to(contract_id) {
+            tracing::warn!(contract.id = contract_id, "roll_to an unknown contract ignored");
+        }
+    }
+
     /// Every order ever placed (including rejected ones and bracket children), oldest first.
     pub fn orders(&self) -> Vec<SimOrder> {
         self.shared().exchange.lock().book.orders.clone()

@@ -44,6 +44,16 @@ impl Market {
         &self.contracts
     }
 
+    /// Makes `id` the active contract of its product (a roll): every other contract with the same `symbol_id` becomes
+    /// inactive. False if the contract is unknown.
+    pub(crate) fn roll_to(&mut self, id: &str) -> bool {
+        let Some(product) = self.get(id).map(|c| c.symbol_id.clone()) else { return false };
+        for c in self.contracts.iter_mut().filter(|c| c.symbol_id == product) {
+            c.active = c.id == id;
+        }
+        true
+    }
+
     /// Sets the last price; false if the contract is unknown.
     pub(crate) fn set_price(&mut self, id: &str, price: Decimal) -> bool {
         match self.contracts.iter_mut().find(|c| c.id == id) {

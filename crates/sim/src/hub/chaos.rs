@@ -28,7 +28,7 @@ impl Hubs {
                 subscribers.values_mut().for_each(|needs_snapshot| *needs_snapshot = true);
             }
         }
-        let contracts: Vec<String> = registry.quotes.keys().cloned().collect();
+        let contracts: Vec<String> = registry.tapes.keys().cloned().collect();
         for contract_id in contracts {
             registry.flush_snapshots(&contract_id);
         }

@@ -8,7 +8,7 @@
 //! a dropped record or a freeze) is a full snapshot; later ones are deltas. One serialisation per
 //! quote is shared by every subscriber.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -48,6 +48,34 @@ impl Feed {
     }
 }
 
+/// A contract's market data and its topic names, built once so publishing a quote looks its
+/// subscribers up without formatting anything.
+pub(super) struct Tape {
+    pub(super) quote: Quote,
+    quotes: String,
+    trades: String,
+    depth: String,
+}
+
+impl Tape {
+    fn new(contract: &SimContract) -> Self {
+        Self {
+            quote: Quote::new(contract, Utc::now()),
+            quotes: Feed::Quotes.topic(&contract.id),
+            trades: Feed::Trades.topic(&contract.id),
+            depth: Feed::Depth.topic(&contract.id),
+        }
+    }
+}
+
+/// The contract's tape, created on first use. Call with the exchange lock held.
+fn tape<'a>(tapes: &'a mut HashMap<String, Tape>, contract: &SimContract) -> &'a mut Tape {
+    if !tapes.contains_key(&contract.id) {
+        tapes.insert(contract.id.clone(), Tape::new(contract));
+    }
+    tapes.get_mut(&contract.id).expect("the tape was just inserted")
+}
+
 /// Runs one market-hub invocation and queues its Completion (when it has an id) before any
 /// snapshot it triggers.
 pub(super) fn invoke(shared: &Shared, conn: u64, call: &Invocation) {
@@ -84,7 +112,10 @@ pub(super) fn invoke(shared: &Shared, conn: u64, call: &Invocation) {
     let mut registry = shared.hubs.registry();
     registry.subscribe(conn, topic);
     registry.complete(conn, invocation_id, Ok(()));
-    registry.quote_for(contract);
+    let quote = &mut tape(&mut registry.tapes, contract).quote;
+    if quote.levels.last != contract.price.normalize() {
+        quote.apply(contract.price, 0, Utc::now());
+    }
     if !registry.frozen {
         registry.flush_snapshots(&contract.id);
     }
@@ -96,30 +127,21 @@ pub(super) fn invoke(shared: &Shared, conn: u64, call: &Invocation) {
 }
 
 impl Registry {
-    /// The contract's quote state, created from the exchange's contract (and re-synced to its
-    /// price) as needed. Call with the exchange lock held.
-    fn quote_for(&mut self, contract: &SimContract) -> &mut Quote {
-        let quote = self.quotes.entry(contract.id.clone()).or_insert_with(|| Quote::new(contract, Utc::now()));
-        if quote.levels.last != contract.price.normalize() {
-            quote.apply(contract.price, 0, Utc::now());
-        }
-        quote
-    }
-
     /// Publishes the contract's new price (a ticker step with `traded` volume, or `set_price`):
     /// a quote delta, a top-of-book depth update when bid/ask moved, and a market trade when
     /// something traded. Call with the exchange lock held, right after the price changed.
     pub(crate) fn price_moved(&mut self, contract: &SimContract, traded: Option<u64>) {
-        let now = Utc::now();
-        let Self { quotes, topics, conns, frozen, .. } = self;
-        let quote = quotes.entry(contract.id.clone()).or_insert_with(|| Quote::new(contract, now));
+        let Self { tapes, topics, conns, frozen, .. } = self;
+        let tape = tape(tapes, contract);
+        let quote = &mut tape.quote;
         let before: Levels = quote.levels;
-        quote.apply(contract.price, traded.unwrap_or(0), now);
+        quote.apply(contract.price, traded.unwrap_or(0), Utc::now());
         if *frozen {
             return;
         }
+        let quote = &tape.quote;
         let id = contract.id.as_str();
-        if let Some(subscribers) = topics.get_mut(&Feed::Quotes.topic(id)) {
+        if let Some(subscribers) = topics.get_mut(&tape.quotes) {
             let (mut snapshot, mut delta) = (None, None);
             for (&conn, needs_snapshot) in subscribers.iter_mut() {
                 if *needs_snapshot {
@@ -132,7 +154,7 @@ impl Registry {
             }
         }
         if quote.book_moved(&before)
-            && let Some(subscribers) = topics.get_mut(&Feed::Depth.topic(id))
+            && let Some(subscribers) = topics.get_mut(&tape.depth)
         {
             let (mut snapshot, mut update) = (None, None);
             for (&conn, needs_snapshot) in subscribers.iter_mut() {
@@ -145,7 +167,7 @@ impl Registry {
             }
         }
         if let Some(volume) = traded
-            && let Some(subscribers) = topics.get(&Feed::Trades.topic(id))
+            && let Some(subscribers) = topics.get(&tape.trades)
         {
             let record = protocol::event("GatewayTrade", &(id, quote.trade(&before, volume)));
             for &conn in subscribers.keys() {
@@ -157,14 +179,13 @@ impl Registry {
     /// Sends the full quote and depth snapshot to every subscriber of the contract still waiting
     /// for one (new, lagged or unfrozen subscriptions).
     pub(super) fn flush_snapshots(&mut self, contract_id: &str) {
-        let Self { quotes, topics, conns, .. } = self;
-        let Some(quote) = quotes.get(contract_id) else {
+        let Self { tapes, topics, conns, .. } = self;
+        let Some(tape) = tapes.get(contract_id) else {
             return;
         };
-        flush(topics.get_mut(&Feed::Quotes.topic(contract_id)), conns, Sent::Quote, || {
-            quote_record(contract_id, quote, None)
-        });
-        flush(topics.get_mut(&Feed::Depth.topic(contract_id)), conns, Sent::Other, || {
+        let quote = &tape.quote;
+        flush(topics.get_mut(&tape.quotes), conns, Sent::Quote, || quote_record(contract_id, quote, None));
+        flush(topics.get_mut(&tape.depth), conns, Sent::Other, || {
             protocol::event("GatewayDepth", &(contract_id, quote.depth_snapshot()))
         });
     }
@@ -276,7 +297,7 @@ fn step(shared: &Shared, contracts: &[String], due: u32, rng: &mut fastrand::Rng
             let Some(contract) = exchange.market.get(id) else {
                 break;
             };
-            let tick = registry.quote_for(contract).tick();
+            let tick = tape(&mut registry.tapes, contract).quote.tick();
             let moved = match rng.u8(0..8) {
                 0 | 1 => contract.price - tick,
                 2 | 3 => contract.price + tick,

@@ -37,7 +37,7 @@ use crate::config::SimConfig;
 
 pub(crate) use routes::router;
 
-use quote::Quote;
+use market::Tape;
 
 /// Which hub a connection is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -245,8 +245,8 @@ pub(crate) struct Registry {
     conns: Conns,
     /// Topic → subscribed connection → "the next quote must be a full snapshot" (quotes only).
     topics: HashMap<String, BTreeMap<u64, bool>>,
-    /// Latest quote per contract, created on first subscribe or price change.
-    quotes: HashMap<String, Quote>,
+    /// Latest quote (and topic names) per contract, created on first subscribe or price change.
+    tapes: HashMap<String, Tape>,
     /// `freeze_quotes(true)`: market data is computed but not sent.
     frozen: bool,
     /// `refuse_hub_connects_for`: upgrades get 503 until then.

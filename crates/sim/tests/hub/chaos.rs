@@ -93,3 +93,15 @@ async fn without_server_pings_an_idle_connection_stays_silent() {
     sim.set_hub_pings(true);
     assert_eq!(hub.next().await, Some(json!({ "type": 6 })));
 }
+
+#[tokio::test]
+async fn shutdown_or_dropping_the_last_handle_ends_hub_connections() {
+    let sim = spawn_default().await;
+    let hub = HubClient::connect_to(&sim, HubKind::Market).await;
+    sim.shutdown();
+    assert!(!hub.ending().await.close_frame);
+    let sim = spawn_default().await;
+    let hub = HubClient::connect_to(&sim, HubKind::User).await;
+    drop(sim);
+    assert!(!hub.ending().await.close_frame);
+}
