@@ -26,7 +26,7 @@ fn frames() -> Vec<Vec<u8>> {
                 n += 1;
                 let contract = format!("CON.F.US.C{}.Z25", n % 10);
                 let price = 21000 + (n % 40);
-                let record = if n % 4 == 0 {
+                let record = if n.is_multiple_of(4) {
                     format!(
                         r#"{{"type":1,"target":"GatewayQuote","arguments":["{contract}",{{"symbol":"F.US.C","symbolName":"/C","lastPrice":{price}.25,"bestBid":{price}.000000000,"bestAsk":{price}.5,"change":12.75,"changePercent":0.06,"open":20990.0,"high":21050.25,"low":20950.5,"volume":{n},"lastUpdated":"2026-11-22T21:00:01.268009+00:00","timestamp":"2026-11-22T21:00:01.268009+00:00"}}]}}"#
                     )
