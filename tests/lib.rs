@@ -40,11 +40,19 @@ pub fn env_for(sim: &SimHandle) -> HashMap<String, String> {
         ("PROJECT_X_USERNAME", sim.username().to_owned()),
         ("PROJECT_X_API_KEY", sim.api_key().to_owned()),
         ("HOST", "127.0.0.1".to_owned()),
+        ("DATABASE_URL", temp_journal().display().to_string()),
         ("PORT", "0".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
+}
+
+/// A journal path in a fresh temporary directory (every app gets its own unless a test shares one on purpose).
+pub fn temp_journal() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("pxrelay-e2e-{}-{n}", std::process::id())).join("journal.db")
 }
 
 /// Builds and serves pxrelay in live mode against `sim` with `env`.
@@ -65,6 +73,25 @@ impl TestApp {
         let resp = self.http.get(format!("http://{}{path}", self.addr)).send().await.expect("pxrelay answers");
         let status = resp.status().as_u16();
         (status, resp.json().await.expect("a JSON body"))
+    }
+
+    /// POSTs `body` to `path` (e.g. `/webhook`) as `content_type`; returns the status and the JSON answer.
+    pub async fn post(&self, path: &str, content_type: &str, body: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .http
+            .post(format!("http://{}{path}", self.addr))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("pxrelay answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// POSTs a JSON alert to `/webhook`.
+    pub async fn alert(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.post("/webhook", "application/json", &body.to_string()).await
     }
 
     /// Stops the app and returns how its run ended.

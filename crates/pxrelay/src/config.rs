@@ -34,6 +34,17 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("MAX_QUOTE_SUBSCRIPTIONS", "feed.max_subscriptions"),
     ("QUOTE_MAX_AGE_SECS", "feed.quote_max_age_secs"),
     ("BARS_CACHE_SECS", "feed.bars_cache_secs"),
+    ("WEBHOOK_SECRET", "webhook.secret"),
+    ("TRADINGVIEW_IP_ALLOWLIST", "webhook.ip_allowlist"),
+    ("WEBHOOK_WAIT_MS", "webhook.wait_ms"),
+    ("DRY_RUN", "webhook.dry_run"),
+    ("MAX_CONTRACTS", "webhook.max_contracts"),
+    ("ALLOWED_SYMBOLS", "webhook.allowed_symbols"),
+    ("KILL_SWITCH", "webhook.kill_switch"),
+    ("PROJECT_X_ACCOUNT", "webhook.account"),
+    ("DATABASE_URL", "webhook.database_url"),
+    ("DEDUP_WINDOW_SECS", "webhook.dedup_window_secs"),
+    ("WEBHOOK_QUEUE_CAPACITY", "webhook.queue_capacity"),
     ("HOST", "http.host"),
     ("PORT", "http.port"),
     ("LOG_FORMAT", "log.format"),
@@ -47,6 +58,8 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     /// Market data: subscriptions, staleness, bars fallback.
     pub feed: FeedSettings,
+    /// Webhooks, journal and execution guards.
+    pub webhook: WebhookSettings,
     /// The HTTP listener.
     pub http: HttpSettings,
     /// Logging.
@@ -95,6 +108,33 @@ pub struct FeedSettings {
     pub bars_ttl: Duration,
 }
 
+/// Webhooks, journal and execution guards.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// `WEBHOOK_SECRET`; `None` refuses every webhook.
+    pub secret: Option<SecretString>,
+    /// Admit only TradingView's sender addresses.
+    pub ip_allowlist: bool,
+    /// How long the HTTP answer waits for the gateway's acknowledgement.
+    pub wait: Duration,
+    /// Run everything but send nothing.
+    pub dry_run: bool,
+    /// Most contracts per order and per resulting position.
+    pub max_contracts: u32,
+    /// Only these symbols may trade (empty = all).
+    pub allowed_symbols: Vec<String>,
+    /// Refuse new entries (exits still allowed).
+    pub kill_switch: bool,
+    /// `PROJECT_X_ACCOUNT`: account name or id.
+    pub account: Option<String>,
+    /// The journal file.
+    pub database: std::path::PathBuf,
+    /// A repeated alert id within this window is a duplicate.
+    pub dedup_window: Duration,
+    /// Executor queue capacity (full → 503).
+    pub queue_capacity: usize,
+}
+
 /// The HTTP listener.
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
@@ -134,6 +174,7 @@ pub struct ConfigError {
 struct Raw {
     gateway: HashMap<String, String>,
     feed: HashMap<String, String>,
+    webhook: HashMap<String, String>,
     http: HashMap<String, String>,
     log: HashMap<String, String>,
 }
@@ -205,14 +246,27 @@ impl Validator {
         };
         let f = &raw.feed;
         let feed = FeedSettings {
-            quote_symbols: self
-                .opt(f, "feed.quote_symbols")
-                .map(|list| list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
-                .unwrap_or_default(),
+            quote_symbols: list(self.opt(f, "feed.quote_symbols")),
             stale_after: self.secs(f, "feed.stale_secs", 1),
             max_subscriptions: self.number(f, "feed.max_subscriptions", 1) as usize,
             quote_max_age: self.secs(f, "feed.quote_max_age_secs", 1),
             bars_ttl: self.secs(f, "feed.bars_cache_secs", 1),
+        };
+        let w = &raw.webhook;
+        let webhook = WebhookSettings {
+            secret: self.opt(w, "webhook.secret").map(SecretString::from),
+            ip_allowlist: self.flag(w, "webhook.ip_allowlist"),
+            wait: Duration::from_millis(self.number(w, "webhook.wait_ms", 1).into()),
+            dry_run: self.flag(w, "webhook.dry_run"),
+            max_contracts: self.number(w, "webhook.max_contracts", 1),
+            allowed_symbols: list(self.opt(w, "webhook.allowed_symbols")),
+            kill_switch: self.flag(w, "webhook.kill_switch"),
+            account: self.opt(w, "webhook.account"),
+            database: crate::journal::database_path(
+                &self.opt(w, "webhook.database_url").unwrap_or_else(|| "./data/pxrelay.db".into()),
+            ),
+            dedup_window: self.secs(w, "webhook.dedup_window_secs", 1),
+            queue_capacity: self.number(w, "webhook.queue_capacity", 1) as usize,
         };
         let http = HttpSettings {
             host: self
@@ -235,7 +289,7 @@ impl Validator {
             self.problems.push(format!("RUST_LOG: `{filter}` is not a valid filter: {e}"));
         }
         if self.problems.is_empty() {
-            Ok(Settings { gateway, feed, http, log: LogSettings { format, filter } })
+            Ok(Settings { gateway, feed, webhook, http, log: LogSettings { format, filter } })
         } else {
             Err(ConfigError { problems: self.problems })
         }
@@ -265,6 +319,17 @@ impl Validator {
             self.problems.push(format!("{}: `{text}` is not accepted; expected {accepted}", name_of(key)));
         }
         parsed
+    }
+
+    fn flag(&mut self, map: &HashMap<String, String>, key: &str) -> bool {
+        match self.opt(map, key).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("false" | "0" | "no" | "off") => false,
+            Some("true" | "1" | "yes" | "on") => true,
+            Some(other) => {
+                self.problems.push(format!("{}: `{other}` is not accepted; use true or false", name_of(key)));
+                false
+            }
+        }
     }
 
     fn number(&mut self, map: &HashMap<String, String>, key: &str, min: u32) -> u32 {
@@ -300,6 +365,11 @@ impl Validator {
     }
 }
 
+/// A comma-separated list, blanks dropped.
+fn list(text: Option<String>) -> Vec<String> {
+    text.map(|t| t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
+}
+
 /// The environment variable that sets `key`.
 fn name_of(key: &str) -> &'static str {
     ENV_KEYS.iter().find(|(_, k)| *k == key).map_or("configuration", |(v, _)| v)
@@ -326,6 +396,9 @@ mod tests {
         assert_eq!(s.log.format, LogFormat::Pretty);
         assert!(s.gateway.username.is_none() && s.gateway.jwt_token.is_none());
         assert!(s.feed.quote_symbols.is_empty());
+        assert!(s.webhook.secret.is_none() && !s.webhook.dry_run && !s.webhook.kill_switch);
+        assert_eq!(s.webhook.wait, Duration::from_millis(2000));
+        assert_eq!(s.webhook.database, std::path::PathBuf::from("./data/pxrelay.db"));
         assert_eq!(s.feed.stale_after, Duration::from_secs(120));
     }
 
@@ -362,15 +435,18 @@ mod tests {
                 ("PROJECT_X_API_URL", "ftp://example.com"),
                 ("TOKEN_REFRESH_MARGIN_SECS", "-5"),
                 ("LOG_FORMAT", "xml"),
+                ("DRY_RUN", "maybe"),
                 ("PROJECT_X_USERNAME", "trader"),
             ]),
         )
         .unwrap_err();
         let text = err.to_string();
-        for name in ["PORT", "PROJECT_X_API_URL", "TOKEN_REFRESH_MARGIN_SECS", "LOG_FORMAT", "PROJECT_X_API_KEY"] {
+        for name in
+            ["PORT", "PROJECT_X_API_URL", "TOKEN_REFRESH_MARGIN_SECS", "LOG_FORMAT", "PROJECT_X_API_KEY", "DRY_RUN"]
+        {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
-        assert_eq!(err.problems.len(), 5, "{text}");
+        assert_eq!(err.problems.len(), 6, "{text}");
     }
 
     #[test]

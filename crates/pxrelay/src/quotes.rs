@@ -113,6 +113,11 @@ impl QuoteService {
         }
     }
 
+    /// The contract resolver.
+    pub fn resolver(&self) -> &ContractResolver {
+        &self.resolver
+    }
+
     /// The market hub.
     pub fn market(&self) -> &MarketHub {
         &self.market

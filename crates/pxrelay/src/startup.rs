@@ -17,8 +17,16 @@ use std::sync::Arc;
 use projectx::contracts::{ContractResolver, DEFAULT_TTL};
 use projectx::{MarketConfig, MarketHub};
 
+use std::sync::atomic::AtomicBool;
+
+use tokio::sync::mpsc;
+
+use crate::accounts::Accounts;
 use crate::config::{FeedSettings, GatewaySettings, Settings};
+use crate::executor::{Executor, Guards};
+use crate::journal::{Journal, Outcome};
 use crate::quotes::{QuoteService, QuoteSettings};
+use crate::routes::webhook::WebhookState;
 use crate::state::{AppState, Mode};
 
 /// How long stopping may take before the process exits anyway (Railway kills 3 s after SIGTERM by default).
@@ -31,6 +39,7 @@ pub struct App {
     state: AppState,
     refresher: JoinHandle<()>,
     market: JoinHandle<()>,
+    executor: JoinHandle<()>,
     cancel: CancellationToken,
     tracker: TaskTracker,
     /// Keeps the in-process simulator alive in sim mode.
@@ -40,6 +49,10 @@ pub struct App {
 impl App {
     /// Starts the simulator (sim mode), authenticates, binds the listener and starts the token refresher.
     pub async fn build(mut settings: Settings, mode: Mode) -> anyhow::Result<Self> {
+        // First, so a second relay pointed at the same journal stops before it does anything at all.
+        let journal = Journal::open(&settings.webhook.database, settings.webhook.dedup_window)
+            .with_context(|| format!("opening the journal (DATABASE_URL) {}", settings.webhook.database.display()))?;
+        tracing::info!(journal = %journal.path().display(), "journal open");
         let sim = match mode {
             Mode::Sim => Some(start_sim(&mut settings.gateway).await?),
             Mode::Live => {
@@ -61,11 +74,39 @@ impl App {
         let (quotes, market) = start_quotes(&settings, &gateway, &cancel, &tracker);
         watch_symbols(&quotes, &settings.feed, &tracker, &cancel).await?;
 
+        recover_unfinished(&journal, &gateway).await;
+        let allowed_products = allowed_products(&quotes, &settings.webhook.allowed_symbols).await?;
+        let guards = Arc::new(Guards {
+            kill_switch: AtomicBool::new(settings.webhook.kill_switch),
+            max_contracts: settings.webhook.max_contracts,
+            dry_run: settings.webhook.dry_run,
+        });
+        if guards.dry_run {
+            tracing::warn!("DRY_RUN: alerts are processed and journaled but no order is sent");
+        }
+        if settings.webhook.secret.is_none() {
+            tracing::warn!("WEBHOOK_SECRET is not set: every webhook is refused (503)");
+        }
+        let (jobs, queue) = mpsc::channel(settings.webhook.queue_capacity);
+        let executor = Executor::new(gateway.clone(), journal.clone(), quotes.clone(), guards.clone());
+        let executor = tracker.spawn(executor.run(queue, cancel.child_token()));
+        let webhook = Arc::new(WebhookState {
+            secret: settings.webhook.secret.clone(),
+            ip_allowlist: settings.webhook.ip_allowlist,
+            wait: settings.webhook.wait,
+            allowed_products,
+            journal,
+            jobs,
+            guards,
+            accounts: Accounts::new(gateway.clone(), settings.webhook.account.clone()),
+        });
+
         let addr = SocketAddr::new(settings.http.host, settings.http.port);
         let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let refresher = tracker.spawn(gateway.tokens().clone().run_refresher(cancel.child_token()));
-        let state = AppState { mode, gateway, quotes, started: tokio::time::Instant::now() };
-        Ok(Self { listener, state, refresher, market, cancel, tracker, sim })
+        let state =
+            AppState { mode, gateway, quotes, webhook, shutdown: cancel.clone(), started: tokio::time::Instant::now() };
+        Ok(Self { listener, state, refresher, market, executor, cancel, tracker, sim })
     }
 
     /// The bound address (the real port when `PORT=0`).
@@ -90,17 +131,20 @@ impl App {
 
     /// Serves until `stop` completes or a critical task ends; then stops every task within the grace period.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Self { listener, state, refresher, market, cancel, tracker, sim } = self;
+        let Self { listener, state, refresher, market, executor, cancel, tracker, sim } = self;
         tracing::info!(addr = %listener.local_addr()?, mode = state.mode.as_str(), "pxrelay listening");
         let router = crate::routes::router(state);
         let http = tracker.spawn(
-            axum::serve(listener, router).with_graceful_shutdown(cancel.clone().cancelled_owned()).into_future(),
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(cancel.clone().cancelled_owned())
+                .into_future(),
         );
         tracker.close();
         let outcome = tokio::select! {
             () = stop => Ok(()),
             r = refresher => exited("token refresher", r.map(Ok)),
             r = market => exited("market hub", r.map(Ok)),
+            r = executor => exited("order executor", r.map(Ok)),
             r = http => exited("http server", r.map(|r| r.map_err(anyhow::Error::from))),
         };
         cancel.cancel();
@@ -216,6 +260,70 @@ async fn watch_symbols(
         }
     });
     Ok(())
+}
+
+/// `ALLOWED_SYMBOLS` → product ids (`F.US.MNQ`). A symbol that does not resolve stops startup.
+async fn allowed_products(quotes: &QuoteService, symbols: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut products = Vec::new();
+    for symbol in symbols {
+        let contract =
+            quotes.resolver().resolve(symbol).await.with_context(|| format!("ALLOWED_SYMBOLS: `{symbol}`"))?;
+        products.push(contract.symbol_id.clone().unwrap_or_else(|| contract.id.clone()));
+    }
+    Ok(products)
+}
+
+/// Alerts the last run accepted but did not finish. Never executed late (an old signal is not a signal); marked
+/// `failed` when nothing had been sent, or reconciled by their `customTag` when something had.
+async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
+    let rows = match journal.unfinished().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read unfinished alerts");
+            return;
+        }
+    };
+    for row in rows {
+        let outcome = match (row.sent_at.as_ref(), row.account_id) {
+            (None, _) | (_, None) => Outcome {
+                status: "failed".into(),
+                path: Some("interrupted before sending".into()),
+                error: Some("pxrelay stopped before this alert was sent; nothing was sent".into()),
+                ..Outcome::default()
+            },
+            (Some(_), Some(account)) => {
+                let since = chrono::Utc::now() - chrono::TimeDelta::days(2);
+                let tags = [crate::signal::custom_tag(&row.alert_id, 1), crate::signal::custom_tag(&row.alert_id, 2)];
+                match gateway.search_orders(account, since, None).await {
+                    Ok(orders) => {
+                        let found: Vec<serde_json::Value> = orders
+                            .iter()
+                            .filter(|o| o.custom_tag.as_ref().is_some_and(|t| tags.contains(t)))
+                            .map(|o| serde_json::json!(o.id))
+                            .collect();
+                        Outcome {
+                            status: if found.is_empty() { "failed" } else { "placed" }.into(),
+                            path: Some(format!(
+                                "interrupted after sending -> reconciled by customTag: {} found",
+                                found.len()
+                            )),
+                            error: found.is_empty().then(|| "interrupted; no order with its customTag".to_owned()),
+                            orders: serde_json::Value::Array(found),
+                            ..Outcome::default()
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(alert.id = %row.alert_id, error = %e, "could not reconcile an interrupted alert");
+                        continue;
+                    }
+                }
+            }
+        };
+        tracing::warn!(alert.id = %row.alert_id, outcome = %outcome.status, "interrupted alert closed out");
+        if let Err(e) = journal.finish(&row.alert_id, outcome).await {
+            tracing::error!(alert.id = %row.alert_id, error = %e, "could not close out an interrupted alert");
+        }
+    }
 }
 
 /// Settings → the SDK's plain config struct (the projectx crate never sees the config crate).

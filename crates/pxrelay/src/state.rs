@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::quotes::QuoteService;
+use crate::routes::webhook::WebhookState;
 
 /// Where orders go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -35,6 +38,52 @@ pub struct AppState {
     pub gateway: projectx::Client,
     /// Quotes: resolver, market hub, bars fallback.
     pub quotes: Arc<QuoteService>,
+    /// Webhooks: secret, journal, executor queue, guards, accounts.
+    pub webhook: Arc<WebhookState>,
+    /// Fires when the process starts stopping: new alerts are refused with 503.
+    pub shutdown: CancellationToken,
     /// Process start, for uptime.
     pub started: Instant,
+}
+
+/// State pointing at a closed port (nothing answers, which `/health` and `/status` must not mind), with a journal
+/// in a fresh temporary directory. For router tests.
+#[cfg(test)]
+pub(crate) fn test_state(mode: Mode) -> AppState {
+    use std::sync::atomic::AtomicBool;
+
+    let env =
+        [("PROJECT_X_API_URL", "http://127.0.0.1:9"), ("PROJECT_X_MARKET_HUB_URL", "http://127.0.0.1:9/hubs/market")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    let settings = crate::config::Settings::load(None, &env).expect("defaults are valid");
+    let gateway = projectx::Client::new(crate::startup::client_config(&settings.gateway)).expect("client builds");
+    let cancel = CancellationToken::new();
+    let tracker = tokio_util::task::TaskTracker::new();
+    let (quotes, _) = crate::startup::start_quotes(&settings, &gateway, &cancel, &tracker);
+    let dir = std::env::temp_dir().join(format!("pxrelay-state-{}-{}", std::process::id(), fastrand_suffix()));
+    let journal =
+        crate::journal::Journal::open(&dir.join("j.db"), std::time::Duration::from_secs(60)).expect("journal");
+    let guards =
+        Arc::new(crate::executor::Guards { kill_switch: AtomicBool::new(false), max_contracts: 1, dry_run: true });
+    let (jobs, _) = tokio::sync::mpsc::channel(1);
+    let webhook = Arc::new(WebhookState {
+        secret: None,
+        ip_allowlist: false,
+        wait: std::time::Duration::from_millis(10),
+        allowed_products: vec![],
+        journal,
+        jobs,
+        guards,
+        accounts: crate::accounts::Accounts::new(gateway.clone(), None),
+    });
+    AppState { mode, gateway, quotes, webhook, shutdown: cancel, started: Instant::now() }
+}
+
+#[cfg(test)]
+fn fastrand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }

@@ -17,6 +17,11 @@ fn pxrelay() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pxrelay"));
     // A clean environment: nothing from the developer's shell or a .env file can change the outcome.
     cmd.env_clear().current_dir(env!("CARGO_TARGET_TMPDIR")).env("HOST", "127.0.0.1").env("PORT", "0");
+    // Each run its own journal: two relays must never share one (the second would refuse to start).
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let journal = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}-{n}", std::process::id()));
+    cmd.env("DATABASE_URL", journal.join("journal.db"));
     cmd
 }
 

@@ -177,4 +177,5 @@ const DEFAULT_CONTRACTS: &[ContractRow] = &[
     ("CON.F.US.NQG.Z25", "NQGZ5", "E-mini Natural Gas: December 2025",      "0.005", "12.5", true,  "F.US.NQG", "3.105"),
     ("CON.F.US.NQM.Z25", "NQMZ5", "E-mini Crude Oil: December 2025",        "0.025", "12.5", true,  "F.US.NQM", "62.475"),
     ("CON.F.US.GCE.Z25", "GCZ5",  "Gold: December 2025",                    "0.1",   "10",   true,  "F.US.GCE", "3350.4"),
+    ("CON.F.US.MGC.Z25", "MGCZ5", "Micro Gold: December 2025",              "0.1",   "1",    true,  "F.US.MGC", "3350.4"),
 ];

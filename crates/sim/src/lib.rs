@@ -8,7 +8,7 @@
 //! failures, latency), moves prices, and exposes snapshots and counters for assertions.
 //!
 //! Layout:
-//! - `config`: [`SimConfig`] and its parts, with the defaults (one account, eight contracts).
+//! - `config`: [`SimConfig`] and its parts, with the defaults (one account, nine contracts).
 //! - `state`: the `Shared` state behind the router and every handle clone.
 //! - `auth`: HS256 JWT issue/verify with a per-simulator secret; revocation.
 //! - `chaos`: scripted failures, latency, the sliding-window rate limiter; [`Scope`].

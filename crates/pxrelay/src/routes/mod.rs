@@ -4,11 +4,19 @@ use axum::Router;
 
 use crate::state::AppState;
 
+pub mod alerts;
 pub mod health;
 pub mod quote;
 pub mod status;
+pub mod webhook;
 
 /// All routes with their state.
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::router()).merge(status::router()).merge(quote::router()).with_state(state)
+    Router::new()
+        .merge(health::router())
+        .merge(status::router())
+        .merge(quote::router())
+        .merge(webhook::router())
+        .merge(alerts::router())
+        .with_state(state)
 }

@@ -32,21 +32,8 @@ mod tests {
 
     use crate::state::{AppState, Mode};
 
-    /// State pointing at a closed port: nothing answers, which `/health` and `/status` must not mind.
     fn state(mode: Mode) -> AppState {
-        let env = [
-            ("PROJECT_X_API_URL", "http://127.0.0.1:9"),
-            ("PROJECT_X_MARKET_HUB_URL", "http://127.0.0.1:9/hubs/market"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let settings = crate::config::Settings::load(None, &env).unwrap();
-        let gateway = projectx::Client::new(crate::startup::client_config(&settings.gateway)).unwrap();
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let tracker = tokio_util::task::TaskTracker::new();
-        let (quotes, _) = crate::startup::start_quotes(&settings, &gateway, &cancel, &tracker);
-        AppState { mode, gateway, quotes, started: tokio::time::Instant::now() }
+        crate::state::test_state(mode)
     }
 
     async fn get_json(mode: Mode, path: &str) -> (StatusCode, serde_json::Value) {

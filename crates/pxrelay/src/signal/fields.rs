@@ -1,0 +1,278 @@
+//! Reads an [`Intent`] out of the parsed object: aliases, defaults, and the rules that tie fields together.
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::values::{Object, describe, identifier, pick, price, text, whole};
+use super::{Action, Intent, OrderKind, SignalError, brackets};
+
+const SYMBOL: [&str; 3] = ["symbol", "ticker", "instrument"];
+const ACTION: [&str; 4] = ["action", "side", "signal", "data"];
+const SENTIMENT: [&str; 2] = ["sentiment", "market_position"];
+const QUANTITY: [&str; 4] = ["quantity", "qty", "size", "contracts"];
+const ORDER_TYPE: [&str; 2] = ["order_type", "orderType"];
+const LIMIT_PRICE: [&str; 2] = ["limit_price", "limitPrice"];
+const STOP_PRICE: [&str; 2] = ["stop_price", "stopPrice"];
+const TRAIL_PRICE: [&str; 2] = ["trail_price", "trailPrice"];
+/// PickMyTrade and TradersPost put a limit or stop order's price in `price`; only read when the specific field
+/// is absent and the order type needs a price (for market orders `price` is informational and ignored).
+const GENERIC_PRICE: [&str; 1] = ["price"];
+const ACCOUNT: [&str; 3] = ["account", "account_id", "accountId"];
+const ALERT_ID: [&str; 3] = ["id", "alert_id", "signal_id"];
+
+/// TradingView tickers are short (`COMEX_MINI:MGC1!` is 16); anything much longer is not a symbol.
+const MAX_SYMBOL_CHARS: usize = 40;
+const MAX_ALERT_ID_CHARS: usize = 64;
+const MAX_ACCOUNT_CHARS: usize = 64;
+
+const ACTIONS_ACCEPTED: &str = "buy, long, sell, short, exit, close, flat, flatten, reverse, cancel";
+const ORDER_TYPES_ACCEPTED: &str = "market (MKT), limit (LMT), stop (STP), trailing_stop";
+const QUANTITY_WHAT: &str = "a whole number of contracts, at least 1 (e.g. 1 or \"2\")";
+
+/// PickMyTrade fields that change risk or size in ways pxrelay does not implement. Ignoring them would trade
+/// without the protection or size the trader asked for, so a non-zero value is refused instead.
+const UNSUPPORTED_NONZERO: [(&str, &str); 6] = [
+    ("dollar_sl", "give the stop as a price in `sl`/`stop_loss` or as `stop_loss_ticks`"),
+    ("percentage_sl", "give the stop as a price in `sl`/`stop_loss` or as `stop_loss_ticks`"),
+    ("dollar_tp", "give the target as a price in `tp`/`take_profit` or as `take_profit_ticks`"),
+    ("percentage_tp", "give the target as a price in `tp`/`take_profit` or as `take_profit_ticks`"),
+    ("risk_percentage", "sizing by risk is not supported; give `quantity`"),
+    ("trail", "trailing stop-loss management is not supported; use `order_type` trailing_stop for an entry"),
+];
+
+/// The position the sender expects after the order (`{{strategy.market_position}}` or TradersPost sentiment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sentiment {
+    Long,
+    Short,
+    Flat,
+}
+
+/// Order types as named in payloads, before their price is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Market,
+    Limit,
+    Stop,
+    TrailingStop,
+}
+
+pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
+    let (_, symbol) = pick(obj, &SYMBOL, read_symbol)?.ok_or_else(|| {
+        SignalError::new(
+            "symbol",
+            "is missing or empty; send the instrument, e.g. \"symbol\": \"{{ticker}}\" or \"MNQ1!\" (also accepted as `ticker` \
+             or `instrument`)",
+        )
+    })?;
+    let (_, action) = pick(obj, &ACTION, read_action)?.ok_or_else(|| {
+        SignalError::new(
+            "action",
+            format!(
+                "is missing or empty; send one of {ACTIONS_ACCEPTED}, e.g. \"action\": \"{{{{strategy.order.action}}}}\" (also \
+                 accepted as `side`, `signal` or `data`)"
+            ),
+        )
+    })?;
+    let close_only = match pick(obj, &SENTIMENT, read_sentiment)? {
+        Some((field, Sentiment::Flat)) if action == Action::Reverse => {
+            return Err(SignalError::new(
+                field,
+                "is flat, which contradicts action reverse (reverse ends in the opposite position); send exit to \
+                 close, or drop the sentiment",
+            ));
+        }
+        Some((_, Sentiment::Flat)) => true,
+        // `buy` + short is a strategy reducing its short (and `sell` + long its long): an ordinary order of
+        // `quantity` does exactly that, so only flat makes an alert close-only.
+        Some((_, Sentiment::Long | Sentiment::Short)) | None => false,
+    };
+    for (field, hint) in UNSUPPORTED_NONZERO {
+        refuse_nonzero(obj, field, hint)?;
+    }
+    if let Some(v @ Value::Array(items)) = obj.get("advance_tp_sl")
+        && !items.is_empty()
+    {
+        return Err(SignalError::new(
+            "advance_tp_sl",
+            format!("multiple targets are not supported (got {}); send one `tp` and one `sl`", describe(v)),
+        ));
+    }
+    // Exit closes the whole position and cancel touches orders only: their quantity is not read (PickMyTrade
+    // close alerts may carry 0), so it is the default 1.
+    let quantity = if matches!(action, Action::Exit | Action::Cancel) {
+        1
+    } else {
+        pick(obj, &QUANTITY, |f, v| whole(f, v, 1, u32::MAX, QUANTITY_WHAT))?.map_or(1, |(_, q)| q)
+    };
+    let order = order_kind(obj)?;
+    // Brackets are validated whatever the action (a typo should not pass silently) but only kept on entries:
+    // a strategy template usually sends the same fields with its exit orders, where they mean nothing.
+    let stop_loss = brackets::stop_loss(obj)?;
+    let take_profit = brackets::take_profit(obj)?;
+    let account = pick(obj, &ACCOUNT, |f, v| identifier(f, v, MAX_ACCOUNT_CHARS))?.map(|(_, a)| a);
+    let alert_id = pick(obj, &ALERT_ID, |f, v| identifier(f, v, MAX_ALERT_ID_CHARS))?.map(|(_, id)| id);
+    let mut intent = Intent {
+        symbol: symbol.to_owned(),
+        action,
+        close_only,
+        quantity,
+        order,
+        stop_loss,
+        take_profit,
+        account,
+        alert_id,
+    };
+    if !intent.is_entry() {
+        intent.stop_loss = None;
+        intent.take_profit = None;
+    }
+    Ok(intent)
+}
+
+fn read_symbol<'a>(field: &'static str, v: &'a Value) -> Result<Option<&'a str>, SignalError> {
+    let Some(s) = text(field, v)? else { return Ok(None) };
+    if s.chars().count() > MAX_SYMBOL_CHARS {
+        return Err(SignalError::new(
+            field,
+            format!("is longer than {MAX_SYMBOL_CHARS} characters; expected a ticker such as \"CME_MINI:MNQ1!\""),
+        ));
+    }
+    if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(SignalError::new(
+            field,
+            format!("{} contains spaces or control characters; expected a ticker such as \"MNQ1!\"", describe(v)),
+        ));
+    }
+    Ok(Some(s))
+}
+
+fn read_action(field: &'static str, v: &Value) -> Result<Option<Action>, SignalError> {
+    let Some(s) = text(field, v)? else { return Ok(None) };
+    let is = |names: &[&str]| names.iter().any(|n| s.eq_ignore_ascii_case(n));
+    let action = if is(&["buy", "long"]) {
+        Action::Buy
+    } else if is(&["sell", "short"]) {
+        Action::Sell
+    } else if is(&["exit", "close", "flat", "flatten"]) {
+        Action::Exit
+    } else if is(&["reverse"]) {
+        Action::Reverse
+    } else if is(&["cancel"]) {
+        Action::Cancel
+    } else {
+        return Err(SignalError::new(field, format!("{} is not an action; expected {ACTIONS_ACCEPTED}", describe(v))));
+    };
+    Ok(Some(action))
+}
+
+fn read_sentiment(field: &'static str, v: &Value) -> Result<Option<Sentiment>, SignalError> {
+    let Some(s) = text(field, v)? else { return Ok(None) };
+    let is = |names: &[&str]| names.iter().any(|n| s.eq_ignore_ascii_case(n));
+    if is(&["flat"]) {
+        Ok(Some(Sentiment::Flat))
+    } else if is(&["long", "bullish"]) {
+        Ok(Some(Sentiment::Long))
+    } else if is(&["short", "bearish"]) {
+        Ok(Some(Sentiment::Short))
+    } else {
+        Err(SignalError::new(
+            field,
+            format!(
+                "{} is not a position; expected long, short or flat ({{{{strategy.market_position}}}}), or bullish / \
+                 bearish",
+                describe(v)
+            ),
+        ))
+    }
+}
+
+fn read_kind(field: &'static str, v: &Value) -> Result<Option<Kind>, SignalError> {
+    let Some(s) = text(field, v)? else { return Ok(None) };
+    let is = |names: &[&str]| names.iter().any(|n| loose_eq(s, n));
+    let kind = if is(&["market", "mkt"]) {
+        Kind::Market
+    } else if is(&["limit", "lmt"]) {
+        Kind::Limit
+    } else if is(&["stop", "stp", "stopmarket", "stopmkt"]) {
+        Kind::Stop
+    } else if is(&["trailingstop", "trailing", "trail", "trailstop"]) {
+        Kind::TrailingStop
+    } else if is(&["stoplimit", "stplmt", "stplimit"]) {
+        return Err(SignalError::new(
+            field,
+            format!("stop-limit orders are not supported by pxrelay; accepted: {ORDER_TYPES_ACCEPTED}"),
+        ));
+    } else {
+        return Err(SignalError::new(
+            field,
+            format!("{} is not an order type; accepted: {ORDER_TYPES_ACCEPTED}", describe(v)),
+        ));
+    };
+    Ok(Some(kind))
+}
+
+/// Case-insensitive comparison that ignores `_`, `-` and spaces (`Trailing-Stop` = `trailingstop`).
+fn loose_eq(input: &str, word: &str) -> bool {
+    let mut letters = input.bytes().filter(|b| !matches!(b, b'_' | b'-' | b' ')).map(|b| b.to_ascii_lowercase());
+    word.bytes().all(|w| letters.next() == Some(w)) && letters.next().is_none()
+}
+
+fn order_kind(obj: &Object) -> Result<OrderKind, SignalError> {
+    let kind = pick(obj, &ORDER_TYPE, read_kind)?.map_or(Kind::Market, |(_, k)| k);
+    let limit = pick(obj, &LIMIT_PRICE, price)?;
+    let stop = pick(obj, &STOP_PRICE, price)?;
+    let trail = pick(obj, &TRAIL_PRICE, price)?;
+    let (needed, name, accepted, given, make): (_, _, _, _, fn(Decimal) -> OrderKind) = match kind {
+        Kind::Market => {
+            if let Some((field, _)) = limit.or(stop).or(trail) {
+                return Err(SignalError::new(
+                    field,
+                    "is set but the order type is market; send \"order_type\": \"limit\" (or stop, trailing_stop) \
+                     to use it, or remove it",
+                ));
+            }
+            return Ok(OrderKind::Market);
+        }
+        Kind::Limit => ("limit_price", "limit", "`limit_price`, `limitPrice` or `price`", limit, OrderKind::Limit),
+        Kind::Stop => ("stop_price", "stop", "`stop_price`, `stopPrice` or `price`", stop, OrderKind::Stop),
+        Kind::TrailingStop => {
+            let accepted = "`trail_price` or `trailPrice` (a price level)";
+            ("trail_price", "trailing_stop", accepted, trail, OrderKind::TrailingStop)
+        }
+    };
+    for (other, field) in [(limit, "limit_price"), (stop, "stop_price"), (trail, "trail_price")] {
+        if let Some((spelled, _)) = other
+            && field != needed
+        {
+            return Err(SignalError::new(
+                spelled,
+                format!("does not apply to a {name} order, which takes its price in {accepted}"),
+            ));
+        }
+    }
+    let given = match given {
+        Some((_, p)) => Some(p),
+        None if kind != Kind::TrailingStop => pick(obj, &GENERIC_PRICE, price)?.map(|(_, p)| p),
+        None => None,
+    };
+    given.map(make).ok_or_else(|| {
+        SignalError::new(needed, format!("is missing or 0; a {name} order needs a price > 0 in {accepted}"))
+    })
+}
+
+/// Refuses a non-zero value in a field pxrelay cannot honour (see [`UNSUPPORTED_NONZERO`]).
+fn refuse_nonzero(obj: &Object, field: &'static str, hint: &str) -> Result<(), SignalError> {
+    let Some(v) = obj.get(field) else { return Ok(()) };
+    let zero = match v {
+        Value::Null | Value::Bool(false) => true,
+        Value::Number(_) | Value::String(_) => {
+            text(field, v)?.is_none_or(|s| s.trim_start_matches(['-', '+']).bytes().all(|b| matches!(b, b'0' | b'.')))
+        }
+        Value::Bool(true) | Value::Array(_) | Value::Object(_) => false,
+    };
+    if zero {
+        return Ok(());
+    }
+    Err(SignalError::new(field, format!("{} is not supported by pxrelay (only 0 is accepted); {hint}", describe(v))))
+}

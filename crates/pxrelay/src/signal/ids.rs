@@ -1,0 +1,96 @@
+//! Alert ids for deduplication and the gateway `customTag` derived from them.
+//!
+//! The tag is the gateway-side guard against replays (ProjectX refuses a `customTag` already used in the account),
+//! so it must be a function of the alert id alone, and two different ids must never produce the same tag.
+
+use std::fmt::Write as _;
+
+use ring::digest;
+
+use super::{Distance, Intent, OrderKind};
+
+/// Ids made only of these characters, and short enough, are used verbatim in the tag (readable in the platform's
+/// order list); anything else is hashed.
+const MAX_VERBATIM_ID: usize = 40;
+
+/// A stable alert id when the alert has none: hex SHA-256 (first 16 bytes) of the normalised intent + the arrival
+/// minute (unix minutes), so the same alert re-sent within a minute dedupes but the same signal next minute does
+/// not.
+///
+/// Normalised: symbol uppercased, decimals without trailing zeros (`21000.50` = `21000.5`), fields in a fixed,
+/// versioned order. Two alerts that would trade the same way in the same minute get the same id.
+pub fn fallback_alert_id(intent: &Intent, arrival_minute: i64) -> String {
+    let mut canon = String::with_capacity(160);
+    // `write!` into a String cannot fail.
+    let _ = write!(
+        canon,
+        "pxrelay-intent-v1\nsymbol={}\naction={}\nclose_only={}\nquantity={}\norder={}\nstop_loss={}\n\
+         take_profit={}\naccount={}\nminute={arrival_minute}",
+        intent.symbol.to_uppercase(),
+        intent.action.as_str(),
+        u8::from(intent.close_only),
+        intent.quantity,
+        OrderText(intent.order),
+        DistanceText(intent.stop_loss),
+        DistanceText(intent.take_profit),
+        intent.account.as_deref().unwrap_or(""),
+    );
+    hex16(digest::digest(&digest::SHA256, canon.as_bytes()).as_ref())
+}
+
+/// The gateway `customTag` for order `leg` of an alert (leg 0 = the alert's order; a reverse sends leg 0 to close
+/// and leg 1 to enter). At most 47 ASCII characters, and distinct for every distinct `(alert_id, leg)`:
+///
+/// - `pxr<leg>-<alert_id>` when the id is at most 40 characters of `A-Z a-z 0-9 . _ -` (readable in the platform);
+/// - `pxh<leg>-<32 hex>` otherwise, the hex being the first 16 bytes of SHA-256 of the id.
+///
+/// The leg number sits before the first `-` and contains no `-`, so neither form can be confused with another id's
+/// tag, and the two forms have different prefixes.
+pub fn custom_tag(alert_id: &str, leg: u8) -> String {
+    let verbatim = alert_id.len() <= MAX_VERBATIM_ID
+        && !alert_id.is_empty()
+        && alert_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if verbatim {
+        format!("pxr{leg}-{alert_id}")
+    } else {
+        let hash = hex16(digest::digest(&digest::SHA256, alert_id.as_bytes()).as_ref());
+        format!("pxh{leg}-{hash}")
+    }
+}
+
+/// Lowercase hex of the first 16 bytes.
+fn hex16(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for &b in bytes.iter().take(16) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+struct OrderText(OrderKind);
+
+impl std::fmt::Display for OrderText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            OrderKind::Market => f.write_str("market"),
+            OrderKind::Limit(p) => write!(f, "limit:{}", p.normalize()),
+            OrderKind::Stop(p) => write!(f, "stop:{}", p.normalize()),
+            OrderKind::TrailingStop(p) => write!(f, "trailing_stop:{}", p.normalize()),
+        }
+    }
+}
+
+struct DistanceText(Option<Distance>);
+
+impl std::fmt::Display for DistanceText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => Ok(()),
+            Some(Distance::Ticks(n)) => write!(f, "ticks:{n}"),
+            Some(Distance::Price(p)) => write!(f, "price:{}", p.normalize()),
+            Some(Distance::Points(p)) => write!(f, "points:{}", p.normalize()),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! TradingView alert payload → validated trading intent. Pure: no I/O, no clock, no configuration.
+//!
+//! The webhook route hands the raw body to [`Envelope::parse`] (or [`parse_alert`], which does both steps): the
+//! body is trimmed, parsed as one JSON object, the offered secret is taken out and a redacted copy is kept for the
+//! journal. [`Envelope::intent`] then reads the trading fields, accepting our own names and the common aliases used
+//! by TradingView templates, TradersPost and PickMyTrade (see `docs/tradingview.md`, which lists every field).
+//! Every rejection is a [`SignalError`] naming the offending field and what would have been accepted, because the
+//! person reading it is a trader looking at TradingView's alert log, not a developer.
+//!
+//! Conversions that need market data (bracket prices → signed ticks) live in [`bracket_ticks`], which the executor
+//! calls once it knows the contract's tick size and the entry price. [`fallback_alert_id`] and [`custom_tag`] derive
+//! the identifiers used for deduplication and for the gateway's `customTag`.
+//!
+//! Layout: `body` (envelope, secret, redaction) · `values` (typed readers, alias agreement) · `fields` (the intent)
+//! · `brackets` (stop loss / take profit) · `ids` (alert ids, custom tags).
+
+mod body;
+mod brackets;
+mod fields;
+mod ids;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+pub use body::Envelope;
+pub use brackets::bracket_ticks;
+pub use ids::{custom_tag, fallback_alert_id};
+
+/// The largest bracket distance ProjectX accepts, in ticks (reported cap, see the gateway notes §6.6).
+pub const MAX_BRACKET_TICKS: u32 = 1000;
+
+/// Parses a webhook body into a validated alert (secret, redacted body, intent). Equivalent to
+/// `Envelope::parse(body)?.into_alert()`; use the two steps when the secret must be checked before the trading
+/// fields are validated (so an unauthenticated caller never learns why its payload was wrong).
+pub fn parse_alert(body: &[u8]) -> Result<Alert, SignalError> {
+    Envelope::parse(body)?.into_alert()
+}
+
+/// A parsed webhook alert.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// What to trade.
+    pub intent: Intent,
+    /// The secret the body carried in `secret`, `passphrase`, `key` or `token` (exact text, not trimmed). Compare it
+    /// in constant time and never log it; `Debug` prints it redacted.
+    pub offered_secret: Option<String>,
+    /// The body as compact JSON with every secret-like field removed at any depth: safe to journal.
+    pub redacted_body: String,
+}
+
+impl fmt::Debug for Alert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Alert")
+            .field("intent", &self.intent)
+            .field("offered_secret", &self.offered_secret.as_ref().map(|_| "<redacted>"))
+            .field("redacted_body", &self.redacted_body)
+            .finish()
+    }
+}
+
+/// One validated trading intent, independent of the payload dialect it came in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Intent {
+    /// The symbol as given, trimmed (`CME_MINI:MNQ1!`, `MNQ`, `MNQZ2025`); the contract resolver maps it.
+    pub symbol: String,
+    /// What to do.
+    pub action: Action,
+    /// Only close an opposite position, never open or add: `sentiment`/`market_position` was `flat` (TradersPost
+    /// semantics: `sell` + flat closes a long and never opens a short; `buy` + flat closes a short and never
+    /// opens a long). `exit` + flat is also close-only; `reverse` + flat is rejected.
+    pub close_only: bool,
+    /// Contracts, at least 1; 1 when the payload gives none. Not read for `exit` and `cancel` (always 1 there).
+    pub quantity: u32,
+    /// Entry order type and its price.
+    pub order: OrderKind,
+    /// Protective stop; `None` when not given, zero, or the intent is not an entry.
+    pub stop_loss: Option<Distance>,
+    /// Profit target; `None` when not given, zero, or the intent is not an entry.
+    pub take_profit: Option<Distance>,
+    /// Account name or id as given; `None` means the configured default.
+    pub account: Option<String>,
+    /// The sender's alert id (≤ 64 printable characters); `None` means use [`fallback_alert_id`].
+    pub alert_id: Option<String>,
+}
+
+impl Intent {
+    /// Whether this intent may open or add to a position (and so may carry brackets).
+    pub fn is_entry(&self) -> bool {
+        matches!(self.action, Action::Buy | Action::Sell | Action::Reverse) && !self.close_only
+    }
+}
+
+/// What the alert asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// `buy`, `long`.
+    Buy,
+    /// `sell`, `short`.
+    Sell,
+    /// `exit`, `close`, `flat`, `flatten`: close the whole position.
+    Exit,
+    /// `reverse`: close the current position, then enter the other way.
+    Reverse,
+    /// `cancel`: cancel the contract's working orders.
+    Cancel,
+}
+
+impl Action {
+    /// The lowercase name used in the journal and in [`fallback_alert_id`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Buy => "buy",
+            Self::Sell => "sell",
+            Self::Exit => "exit",
+            Self::Reverse => "reverse",
+            Self::Cancel => "cancel",
+        }
+    }
+
+    /// The order side of a buy or sell; `None` for the others (their side depends on the open position).
+    pub fn side(self) -> Option<projectx::OrderSide> {
+        match self {
+            Self::Buy => Some(projectx::OrderSide::Bid),
+            Self::Sell => Some(projectx::OrderSide::Ask),
+            Self::Exit | Self::Reverse | Self::Cancel => None,
+        }
+    }
+}
+
+/// The entry order type. Prices are as given (positive, not yet checked against the tick grid).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "price", rename_all = "snake_case")]
+pub enum OrderKind {
+    /// Market order (the default).
+    Market,
+    /// Limit order at this price (`limitPrice`).
+    Limit(#[serde(serialize_with = "values::decimal_text")] Decimal),
+    /// Stop order triggering at this price (`stopPrice`).
+    Stop(#[serde(serialize_with = "values::decimal_text")] Decimal),
+    /// Trailing stop starting at this price level (`trailPrice`, a level on place, not a distance).
+    TrailingStop(#[serde(serialize_with = "values::decimal_text")] Decimal),
+}
+
+impl OrderKind {
+    /// The gateway's order type.
+    pub fn order_type(self) -> projectx::OrderType {
+        match self {
+            Self::Market => projectx::OrderType::Market,
+            Self::Limit(_) => projectx::OrderType::Limit,
+            Self::Stop(_) => projectx::OrderType::Stop,
+            Self::TrailingStop(_) => projectx::OrderType::TrailingStop,
+        }
+    }
+
+    /// The price this order carries; `None` for market orders. This is the `reference` for [`bracket_ticks`].
+    pub fn price(self) -> Option<Decimal> {
+        match self {
+            Self::Market => None,
+            Self::Limit(p) | Self::Stop(p) | Self::TrailingStop(p) => Some(p),
+        }
+    }
+
+    /// Rejects a price that is not a multiple of `tick_size` (the gateway would reject it with a vaguer message).
+    pub fn check_tick_aligned(self, tick_size: Decimal) -> Result<(), SignalError> {
+        let (field, price) = match self {
+            Self::Market => return Ok(()),
+            Self::Limit(p) => ("limit_price", p),
+            Self::Stop(p) => ("stop_price", p),
+            Self::TrailingStop(p) => ("trail_price", p),
+        };
+        brackets::on_grid(field, price, tick_size).map(|_| ())
+    }
+}
+
+/// A bracket distance as the alert expressed it; [`bracket_ticks`] turns it into signed gateway ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "unit", content = "value", rename_all = "snake_case")]
+pub enum Distance {
+    /// Ticks from the entry price (1..=1000), unsigned: the side decides the sign.
+    Ticks(u32),
+    /// An absolute price level.
+    Price(#[serde(serialize_with = "values::decimal_text")] Decimal),
+    /// Points (price units) from the entry price, unsigned (TradersPost `amount`).
+    Points(#[serde(serialize_with = "values::decimal_text")] Decimal),
+}
+
+/// A rejected payload: which field, what was wrong, and what is accepted. Never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SignalError {
+    /// The payload field (as the sender spelled it when known, e.g. `ticker`), or `body`.
+    pub field: &'static str,
+    /// What was wrong and what would be accepted.
+    pub message: String,
+}
+
+impl SignalError {
+    /// A rejection of `field`.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+}
