@@ -35,6 +35,8 @@ pub struct ClientConfig {
     pub read_backoff: Backoff,
     /// A 429 on a read is retried only if its `Retry-After` is at most this long (default 30 s).
     pub max_retry_after: Duration,
+    /// Sees every request's endpoint, status and latency (metrics).
+    pub observer: Option<crate::http::RequestObserver>,
 }
 
 impl ClientConfig {
@@ -49,6 +51,7 @@ impl ClientConfig {
             read_retries: 3,
             read_backoff: Backoff::default(),
             max_retry_after: Duration::from_secs(30),
+            observer: None,
         }
     }
 }
@@ -71,7 +74,7 @@ struct Inner {
 impl Client {
     /// Builds the client (no network call). Installs the rustls `ring` provider if none is installed yet.
     pub fn new(cfg: ClientConfig) -> Result<Self, Error> {
-        let http = Http::new(&cfg.api_url, cfg.request_timeout, cfg.general_limit, cfg.history_limit)
+        let http = Http::new(&cfg.api_url, cfg.request_timeout, cfg.general_limit, cfg.history_limit, cfg.observer)
             .map_err(|source| Error::Transport { endpoint: "client setup", source })?;
         let http = Arc::new(http);
         let tokens = TokenManager::new(http.clone(), cfg.token);

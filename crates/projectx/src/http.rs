@@ -23,10 +23,22 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// How much of an error body is kept for diagnosis.
 const BODY_SNIPPET: usize = 512;
 
+/// Called after every gateway request with the endpoint path, the HTTP status (0 when no answer arrived) and the
+/// latency: how metrics see the gateway without this crate knowing about any metrics library.
+#[derive(Clone)]
+pub struct RequestObserver(pub std::sync::Arc<dyn Fn(&'static str, u16, Duration) + Send + Sync>);
+
+impl std::fmt::Debug for RequestObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestObserver")
+    }
+}
+
 /// The HTTP transport shared by the REST client and the token manager.
 #[derive(Debug)]
 pub(crate) struct Http {
     client: reqwest::Client,
+    observer: Option<RequestObserver>,
     /// REST base without a trailing slash, e.g. `https://api.topstepx.com`.
     base: String,
     general: RateBudget,
@@ -52,6 +64,7 @@ impl Http {
         timeout: Duration,
         general: RateLimit,
         history: RateLimit,
+        observer: Option<RequestObserver>,
     ) -> Result<Self, reqwest::Error> {
         crate::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
@@ -61,6 +74,7 @@ impl Http {
             .build()?;
         Ok(Self {
             client,
+            observer,
             base: base.as_str().trim_end_matches('/').to_owned(),
             general: RateBudget::new(general),
             history: RateBudget::new(history),
@@ -98,12 +112,21 @@ impl Http {
         }
         let started = Instant::now();
         let result = self.round_trip(ep, req).await;
-        tracing::debug!(
-            endpoint = ep.path,
-            latency_ms = started.elapsed().as_millis() as u64,
-            ok = result.is_ok(),
-            "gateway call"
-        );
+        let latency = started.elapsed();
+        let status = match &result {
+            Ok(_) | Err(Error::Rejected { .. } | Error::Decode { .. }) => 200,
+            Err(Error::Status { status, .. }) => *status,
+            Err(Error::Ambiguous { source, .. }) => match source.as_ref() {
+                Error::Status { status, .. } => *status,
+                Error::Decode { .. } => 200,
+                _ => 0,
+            },
+            Err(_) => 0,
+        };
+        tracing::debug!(endpoint = ep.path, status, latency_ms = latency.as_millis() as u64, "gateway call");
+        if let Some(observe) = &self.observer {
+            (observe.0)(ep.path, status, latency);
+        }
         result
     }
 

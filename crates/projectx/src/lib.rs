@@ -39,6 +39,7 @@ pub use client::{Client, ClientConfig};
 pub use contracts::{ContractResolver, ResolveError};
 pub use enums::{BarUnit, OrderSide, OrderStatus, OrderType, PositionType};
 pub use error::Error;
+pub use http::RequestObserver;
 pub use market::{MarketConfig, MarketHub, MarketStatus, Quote, QuoteBook, SubscribeError};
 pub use rate::{Priority, RateLimit};
 pub use token::{Token, TokenSource};

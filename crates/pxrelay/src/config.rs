@@ -47,6 +47,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("WEBHOOK_QUEUE_CAPACITY", "webhook.queue_capacity"),
     ("HOST", "http.host"),
     ("PORT", "http.port"),
+    ("SHUTDOWN_GRACE_SECS", "http.shutdown_grace_secs"),
     ("LOG_FORMAT", "log.format"),
     ("RUST_LOG", "log.filter"),
 ];
@@ -142,6 +143,8 @@ pub struct HttpSettings {
     pub host: IpAddr,
     /// Port (Railway sets `PORT`; 0 picks a free one).
     pub port: u16,
+    /// Longest a stop may take.
+    pub shutdown_grace: Duration,
 }
 
 /// Log output format.
@@ -273,6 +276,7 @@ impl Validator {
                 .try_parse(&raw.http, "http.host", "an IP address such as 0.0.0.0 or 127.0.0.1")
                 .unwrap_or(IpAddr::from([0, 0, 0, 0])),
             port: self.parse(&raw.http, "http.port", "a port number 0-65535"),
+            shutdown_grace: self.secs(&raw.http, "http.shutdown_grace_secs", 1),
         };
         let format = match self.opt(&raw.log, "log.format").as_deref() {
             Some("json") => LogFormat::Json,

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::{Journal, Outcome};
+use crate::metrics::Metrics;
 use crate::quotes::QuoteService;
 use crate::signal::{self, Action, Intent, OrderKind};
 
@@ -37,6 +38,8 @@ pub struct Job {
     pub account_id: i32,
     /// When the alert arrived (bounds the reconciliation search).
     pub received_at: DateTime<Utc>,
+    /// When the webhook arrived (for the arrival → outcome latency).
+    pub arrived: tokio::time::Instant,
     /// The waiting handler, if it still waits.
     pub reply: oneshot::Sender<Answer>,
 }
@@ -75,6 +78,7 @@ pub struct Executor {
     journal: Journal,
     quotes: Arc<QuoteService>,
     guards: Arc<Guards>,
+    metrics: Arc<Metrics>,
 }
 
 struct Step {
@@ -92,8 +96,14 @@ impl Step {
 
 impl Executor {
     /// An executor over the gateway, journal and quote service.
-    pub fn new(gateway: projectx::Client, journal: Journal, quotes: Arc<QuoteService>, guards: Arc<Guards>) -> Self {
-        Self { gateway, journal, quotes, guards }
+    pub fn new(
+        gateway: projectx::Client,
+        journal: Journal,
+        quotes: Arc<QuoteService>,
+        guards: Arc<Guards>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self { gateway, journal, quotes, guards, metrics }
     }
 
     /// Executes jobs until `cancel` fires; then stops taking new ones and finishes those already queued.
@@ -137,13 +147,15 @@ impl Executor {
         if let Err(e) = self.journal.finish(&job.alert_id, outcome).await {
             tracing::error!(alert.id = %job.alert_id, error = %e, "could not journal an alert's outcome");
         }
+        self.metrics.order(step.status, job.arrived.elapsed());
         tracing::info!(
             alert.id = %job.alert_id,
             alert.action = job.intent.action.as_str(),
             contract.id = %job.contract.id,
             outcome = step.status,
             path = %step.path,
-            latency_ms = started.elapsed().as_millis() as u64,
+            latency_ms = job.arrived.elapsed().as_millis() as u64,
+            execution_ms = started.elapsed().as_millis() as u64,
             "alert handled"
         );
         let _ = job.reply.send(answer);

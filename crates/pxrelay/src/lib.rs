@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod executor;
 pub mod journal;
+pub mod metrics;
 pub mod quotes;
 pub mod routes;
 pub mod shutdown;

@@ -29,6 +29,8 @@ const BAR_STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 pub struct QuoteSettings {
     /// A streamed quote older than this is stale and bars are tried instead.
     pub max_age: Duration,
+    /// The feed counts as stale (for `/ready`) when no quote arrived for this long.
+    pub stale_after: Duration,
     /// Bars answers are reused for this long.
     pub bars_ttl: Duration,
 }
@@ -116,6 +118,11 @@ impl QuoteService {
     /// The contract resolver.
     pub fn resolver(&self) -> &ContractResolver {
         &self.resolver
+    }
+
+    /// How long without quotes makes the feed stale.
+    pub fn stale_after(&self) -> Duration {
+        self.settings.stale_after
     }
 
     /// The market hub.

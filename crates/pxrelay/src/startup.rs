@@ -29,14 +29,13 @@ use crate::quotes::{QuoteService, QuoteSettings};
 use crate::routes::webhook::WebhookState;
 use crate::state::{AppState, Mode};
 
-/// How long stopping may take before the process exits anyway (Railway kills 3 s after SIGTERM by default).
-const GRACE: Duration = Duration::from_secs(2);
-
 /// A built, not yet serving, application.
 #[derive(Debug)]
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    /// How long stopping may take before the process exits anyway (Railway kills 3 s after SIGTERM by default).
+    grace: Duration,
     refresher: JoinHandle<()>,
     market: JoinHandle<()>,
     executor: JoinHandle<()>,
@@ -60,7 +59,10 @@ impl App {
                 None
             }
         };
-        let gateway = projectx::Client::new(client_config(&settings.gateway)).context("building the gateway client")?;
+        let metrics = crate::metrics::Metrics::new();
+        let mut client_cfg = client_config(&settings.gateway);
+        client_cfg.observer = Some(metrics.gateway_observer());
+        let gateway = projectx::Client::new(client_cfg).context("building the gateway client")?;
         let token = gateway.tokens().ensure_valid_token().await.context("authenticating with the gateway")?;
         tracing::info!(
             token.source = ?token.source(),
@@ -72,6 +74,8 @@ impl App {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (quotes, market) = start_quotes(&settings, &gateway, &cancel, &tracker);
+        metrics
+            .register_live(crate::metrics::Live { tokens: gateway.tokens().clone(), market: quotes.market().clone() });
         watch_symbols(&quotes, &settings.feed, &tracker, &cancel).await?;
 
         recover_unfinished(&journal, &gateway).await;
@@ -88,7 +92,7 @@ impl App {
             tracing::warn!("WEBHOOK_SECRET is not set: every webhook is refused (503)");
         }
         let (jobs, queue) = mpsc::channel(settings.webhook.queue_capacity);
-        let executor = Executor::new(gateway.clone(), journal.clone(), quotes.clone(), guards.clone());
+        let executor = Executor::new(gateway.clone(), journal.clone(), quotes.clone(), guards.clone(), metrics.clone());
         let executor = tracker.spawn(executor.run(queue, cancel.child_token()));
         let webhook = Arc::new(WebhookState {
             secret: settings.webhook.secret.clone(),
@@ -104,9 +108,17 @@ impl App {
         let addr = SocketAddr::new(settings.http.host, settings.http.port);
         let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let refresher = tracker.spawn(gateway.tokens().clone().run_refresher(cancel.child_token()));
-        let state =
-            AppState { mode, gateway, quotes, webhook, shutdown: cancel.clone(), started: tokio::time::Instant::now() };
-        Ok(Self { listener, state, refresher, market, executor, cancel, tracker, sim })
+        let state = AppState {
+            mode,
+            gateway,
+            quotes,
+            webhook,
+            metrics,
+            shutdown: cancel.clone(),
+            started: tokio::time::Instant::now(),
+        };
+        let grace = settings.http.shutdown_grace;
+        Ok(Self { listener, state, grace, refresher, market, executor, cancel, tracker, sim })
     }
 
     /// The bound address (the real port when `PORT=0`).
@@ -131,7 +143,7 @@ impl App {
 
     /// Serves until `stop` completes or a critical task ends; then stops every task within the grace period.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Self { listener, state, refresher, market, executor, cancel, tracker, sim } = self;
+        let Self { listener, state, grace, refresher, market, executor, cancel, tracker, sim } = self;
         tracing::info!(addr = %listener.local_addr()?, mode = state.mode.as_str(), "pxrelay listening");
         let router = crate::routes::router(state);
         let http = tracker.spawn(
@@ -147,9 +159,10 @@ impl App {
             r = executor => exited("order executor", r.map(Ok)),
             r = http => exited("http server", r.map(|r| r.map_err(anyhow::Error::from))),
         };
+        tracing::info!(grace_ms = grace.as_millis() as u64, "stopping: no new alerts; finishing those in flight");
         cancel.cancel();
-        if tokio::time::timeout(GRACE, tracker.wait()).await.is_err() {
-            tracing::warn!(grace_ms = GRACE.as_millis() as u64, "tasks still running after the grace period");
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "tasks still running after the grace period");
         }
         if let Some(sim) = sim {
             sim.shutdown();
@@ -213,7 +226,11 @@ pub fn start_quotes(
         let _ = task.await;
     });
     let resolver = ContractResolver::new(gateway.clone(), DEFAULT_TTL);
-    let quote_settings = QuoteSettings { max_age: settings.feed.quote_max_age, bars_ttl: settings.feed.bars_ttl };
+    let quote_settings = QuoteSettings {
+        max_age: settings.feed.quote_max_age,
+        stale_after: settings.feed.stale_after,
+        bars_ttl: settings.feed.bars_ttl,
+    };
     (Arc::new(QuoteService::new(resolver, market, gateway.clone(), quote_settings)), task)
 }
 

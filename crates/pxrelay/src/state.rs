@@ -40,6 +40,8 @@ pub struct AppState {
     pub quotes: Arc<QuoteService>,
     /// Webhooks: secret, journal, executor queue, guards, accounts.
     pub webhook: Arc<WebhookState>,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Fires when the process starts stopping: new alerts are refused with 503.
     pub shutdown: CancellationToken,
     /// Process start, for uptime.
@@ -78,7 +80,8 @@ pub(crate) fn test_state(mode: Mode) -> AppState {
         guards,
         accounts: crate::accounts::Accounts::new(gateway.clone(), None),
     });
-    AppState { mode, gateway, quotes, webhook, shutdown: cancel, started: Instant::now() }
+    let metrics = crate::metrics::Metrics::new();
+    AppState { mode, gateway, quotes, webhook, metrics, shutdown: cancel, started: Instant::now() }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use projectx_sim::{Sim, SimConfig, SimHandle};
 
 const API_KEY: &str = "APIKEY-sentinel-7f3a9c";
+const WEBHOOK_SECRET: &str = "WHSECRET-sentinel-2d81";
 
 fn pxrelay() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pxrelay"));
@@ -167,6 +168,9 @@ async fn a_full_run_at_debug_level_logs_no_api_key_and_no_token() {
         .env("PROJECT_X_API_KEY", API_KEY)
         .env("JWT_TOKEN", &seed)
         .env("TOKEN_REFRESH_MARGIN_SECS", "5")
+        .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("PROJECT_X_MARKET_HUB_URL", sim.market_hub_url())
+        .env("QUOTE_SYMBOLS", "MNQ")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -180,6 +184,17 @@ async fn a_full_run_at_debug_level_logs_no_api_key_and_no_token() {
     }
     let status = reqwest::get(format!("http://{addr}/status")).await.unwrap().text().await.unwrap();
     assert!(status.contains(r#""source":"validate""#), "{status}");
+    // Alerts with the secret in the body, in the path, and a wrong one: none of them may reach the logs.
+    let http = reqwest::Client::new();
+    let body = format!(r#"{{"secret":"{WEBHOOK_SECRET}","symbol":"MNQ","action":"buy","id":"log-1"}}"#);
+    assert_eq!(http.post(format!("http://{addr}/webhook")).body(body).send().await.unwrap().status(), 200);
+    let path = format!("http://{addr}/webhook/{WEBHOOK_SECRET}");
+    assert_eq!(
+        http.post(path).body(r#"{"symbol":"MNQ","action":"exit","id":"log-2"}"#).send().await.unwrap().status(),
+        200
+    );
+    let wrong = r#"{"secret":"WRONG-sentinel-41","symbol":"MNQ","action":"buy"}"#;
+    assert_eq!(http.post(format!("http://{addr}/webhook")).body(wrong).send().await.unwrap().status(), 401);
     sigterm(&child);
     assert!(wait_exit(&mut child, Duration::from_secs(3)).success());
     let mut stderr = String::new();
@@ -191,5 +206,65 @@ async fn a_full_run_at_debug_level_logs_no_api_key_and_no_token() {
     assert!(all.contains("seeded session token") && all.contains("session token refreshed"), "{all}");
     assert!(!all.contains(API_KEY), "API key leaked");
     assert!(!all.contains(&seed), "seed token leaked");
+    assert!(all.contains("alert handled"), "the alerts were logged: {all}");
+    assert!(!all.contains(WEBHOOK_SECRET), "webhook secret leaked");
+    assert!(!all.contains("WRONG-sentinel-41"), "an offered secret leaked");
     assert!(!all.contains("eyJ"), "a token leaked");
+}
+
+/// SIGTERM while alerts are queued: the relay stops taking new ones, finishes those it accepted, and exits 0
+/// within the grace period; every accepted alert has a final state in the journal.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_with_alerts_in_flight_finishes_every_accepted_alert_and_exits_zero() {
+    let sim = sim().await;
+    sim.set_quotes_per_second(0);
+    sim.set_latency(Duration::from_millis(80));
+    let journal = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sigterm-{}", std::process::id()))
+        .join("journal.db");
+    let _ = std::fs::remove_dir_all(journal.parent().unwrap());
+    let mut child = pxrelay()
+        .arg("serve")
+        .env("LOG_FORMAT", "json")
+        .env("PROJECT_X_API_URL", sim.base_url())
+        .env("PROJECT_X_MARKET_HUB_URL", sim.market_hub_url())
+        .env("PROJECT_X_USERNAME", sim.username())
+        .env("PROJECT_X_API_KEY", API_KEY)
+        .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("WEBHOOK_WAIT_MS", "100")
+        .env("SHUTDOWN_GRACE_SECS", "3")
+        .env("DATABASE_URL", &journal)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (addr, _, _rest) = wait_listening(&mut child);
+    projectx::tls::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let sends: Vec<_> = (0..6)
+        .map(|i| {
+            let (http, url) = (http.clone(), format!("http://{addr}/webhook/{WEBHOOK_SECRET}"));
+            let body = format!(r#"{{"symbol":"MNQ","action":"buy","id":"inflight-{i}"}}"#);
+            tokio::spawn(async move { http.post(url).body(body).send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    let mut accepted = 0;
+    for s in sends {
+        let code = s.await.unwrap().unwrap();
+        assert!(code == 200 || code == 202, "{code}");
+        accepted += 1;
+    }
+    let stopping = Instant::now();
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(5)).success(), "exit code 0");
+    assert!(stopping.elapsed() < Duration::from_secs(3), "stopped within the grace period: {:?}", stopping.elapsed());
+    let journal = pxrelay::journal::Journal::open(&journal, Duration::from_secs(3600)).unwrap();
+    let rows = journal.list(100).await.unwrap();
+    assert_eq!(rows.len(), accepted);
+    for row in &rows {
+        assert_ne!(row.status, "received", "{} has no final state", row.alert_id);
+    }
+    let placed = rows.iter().filter(|r| r.status == "placed").count();
+    assert_eq!(placed, accepted, "{rows:?}");
+    assert_eq!(sim.orders().len(), placed, "one order per placed alert");
 }

@@ -1,6 +1,12 @@
 //! `GET /health`: pure liveness for Railway's health check. It never looks at the gateway, so a gateway outage
 //! never blocks a deploy or restarts a healthy process.
+//!
+//! `GET /ready`: the truth. 200 only when the session token is valid and, if any symbols are subscribed, the
+//! market hub is connected and quotes are fresh; otherwise 503 with the failing checks.
 
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -9,7 +15,36 @@ use crate::state::AppState;
 
 /// `/health`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+    Router::new().route("/health", get(health)).route("/ready", get(ready))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let token = match state.gateway.tokens().current() {
+        Some(t) if t.is_usable() => json!({"ok": true, "seconds_left": t.time_left().as_secs()}),
+        Some(_) => json!({"ok": false, "reason": "the session token is expired or was refused"}),
+        None => json!({"ok": false, "reason": "no session token"}),
+    };
+    let market = state.quotes.market().status();
+    let stale_after = state.quotes.stale_after();
+    let market_check = if market.subscriptions.is_empty() {
+        json!({"ok": true, "reason": "no subscriptions"})
+    } else if !market.connected {
+        json!({"ok": false, "reason": "the market hub is not connected"})
+    } else {
+        match market.last_quote_age_ms {
+            Some(ms) if u128::from(ms) <= stale_after.as_millis() => json!({"ok": true, "last_quote_age_ms": ms}),
+            Some(ms) => json!({"ok": false, "reason": "quotes are stale", "last_quote_age_ms": ms}),
+            None => json!({"ok": false, "reason": "no quote received yet"}),
+        }
+    };
+    let shutting_down = state.shutdown.is_cancelled();
+    let ok = token["ok"] == true && market_check["ok"] == true && !shutting_down;
+    let body = json!({
+        "ready": ok,
+        "checks": {"token": token, "market": market_check, "accepting_alerts": !shutting_down},
+    });
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body)).into_response()
 }
 
 async fn health() -> Json<Value> {

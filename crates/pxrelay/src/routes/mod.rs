@@ -6,6 +6,7 @@ use crate::state::AppState;
 
 pub mod alerts;
 pub mod health;
+pub mod metrics;
 pub mod quote;
 pub mod status;
 pub mod webhook;
@@ -18,5 +19,7 @@ pub fn router(state: AppState) -> Router {
         .merge(quote::router())
         .merge(webhook::router())
         .merge(alerts::router())
+        .merge(metrics::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_requests))
         .with_state(state)
 }

@@ -1,5 +1,6 @@
-//! `GET /status`: what an operator asks first: live or sim, the token's expiry and refresh count, uptime, version.
-//! Never shows a token.
+//! `GET /status`: what an operator asks first: live or sim (and dry run / kill switch), the token's expiry and
+//! refresh count, the market hub and its subscriptions, webhook counters, the journal file, uptime, version.
+//! Never shows a token or a secret.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -15,12 +16,25 @@ pub fn router() -> Router<AppState> {
 
 async fn status(State(state): State<AppState>) -> Json<Value> {
     let token = state.gateway.tokens().status();
+    let hooks = &state.webhook;
+    let m = &state.metrics;
     Json(json!({
         "mode": state.mode.as_str(),
+        "dry_run": hooks.guards.dry_run,
+        "kill_switch": hooks.guards.kill_switch.load(std::sync::atomic::Ordering::Relaxed),
+        "webhooks_enabled": hooks.secret.is_some(),
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": state.started.elapsed().as_secs(),
         "token": token,
         "market": state.quotes.market().status(),
+        "webhooks": {
+            "accepted": m.webhook_count("accepted"),
+            "duplicate": m.webhook_count("duplicate"),
+            "rejected": m.webhook_count("rejected"),
+            "unauthorized": m.webhook_count("unauthorized"),
+            "failed": m.webhook_count("failed"),
+        },
+        "journal": hooks.journal.path().display().to_string(),
     }))
 }
 

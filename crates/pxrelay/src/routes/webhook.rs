@@ -131,6 +131,39 @@ async fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
+    let arrived = tokio::time::Instant::now();
+    let response = check_and_accept(&state, peer, url_secret, headers, body, arrived).await;
+    let outcome = match (response.status().as_u16(), response.extensions().get::<Duplicate>()) {
+        (_, Some(_)) => "duplicate",
+        (200 | 202, None) => "accepted",
+        (401 | 403, _) => "unauthorized",
+        (400..=499, _) => "rejected",
+        _ => "failed",
+    };
+    state.metrics.webhook(outcome);
+    if outcome != "accepted" && outcome != "duplicate" {
+        tracing::info!(
+            outcome,
+            status = response.status().as_u16(),
+            latency_ms = arrived.elapsed().as_millis() as u64,
+            "webhook refused"
+        );
+    }
+    response
+}
+
+/// Marks a duplicate answer for the metrics.
+#[derive(Clone, Copy, Debug)]
+struct Duplicate;
+
+async fn check_and_accept(
+    state: &AppState,
+    peer: SocketAddr,
+    url_secret: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+    arrived: tokio::time::Instant,
+) -> Response {
     let hooks = &state.webhook;
     let Some(expected) = hooks.secret.as_ref() else {
         return error(
@@ -158,10 +191,10 @@ async fn handle(
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_payload", e.to_string()),
     };
-    accept(&state, intent, redacted).await
+    accept(state, intent, redacted, arrived).await
 }
 
-async fn accept(state: &AppState, intent: signal::Intent, redacted: String) -> Response {
+async fn accept(state: &AppState, intent: signal::Intent, redacted: String, arrived: tokio::time::Instant) -> Response {
     let hooks = &state.webhook;
     let contract = match state.quotes.resolver().resolve(&intent.symbol).await {
         Ok(c) => c,
@@ -204,7 +237,9 @@ async fn accept(state: &AppState, intent: signal::Intent, redacted: String) -> R
             let mut answer =
                 row.response.clone().unwrap_or_else(|| json!({"alert_id": alert_id, "status": row.status}));
             answer["duplicate"] = Value::Bool(true);
-            return (StatusCode::OK, Json(answer)).into_response();
+            let mut response = (StatusCode::OK, Json(answer)).into_response();
+            response.extensions_mut().insert(Duplicate);
+            return response;
         }
         Err(e) => {
             tracing::error!(alert.id = %alert_id, error = %e, "journal write failed; alert refused");
@@ -216,7 +251,7 @@ async fn accept(state: &AppState, intent: signal::Intent, redacted: String) -> R
         }
     }
     let (reply, wait) = oneshot::channel();
-    let job = Job { alert_id: alert_id.clone(), intent, contract, account_id, received_at, reply };
+    let job = Job { alert_id: alert_id.clone(), intent, contract, account_id, received_at, arrived, reply };
     if hooks.jobs.try_send(job).is_err() {
         let outcome = Outcome {
             status: "failed".into(),

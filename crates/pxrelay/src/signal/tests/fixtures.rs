@@ -50,9 +50,9 @@ fn pxrelay_format_with_ticks() {
 fn pxrelay_format_with_limit_and_prices() {
     let i = load("pxrelay_limit_prices.json").unwrap().intent;
     assert_eq!((i.symbol.as_str(), i.action), ("CME_MINI:MES1!", Action::Sell));
-    assert_eq!(i.order, OrderKind::Limit(dec("5300.25")));
-    assert_eq!(i.stop_loss, Some(Distance::Price(dec("5310.25"))));
-    assert_eq!(i.take_profit, Some(Distance::Price(dec("5280"))));
+    assert_eq!(i.order, OrderKind::Limit(dec("6340.25")));
+    assert_eq!(i.stop_loss, Some(Distance::Price(dec("6350.25"))));
+    assert_eq!(i.take_profit, Some(Distance::Price(dec("6320"))));
 }
 
 #[test]

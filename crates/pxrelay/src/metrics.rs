@@ -1,0 +1,178 @@
+//! Prometheus metrics (`GET /metrics`, text format), with `prometheus-client`: an explicit registry, no global
+//! state. Labels are bounded: route templates (never raw paths), gateway endpoint paths, outcome names, status
+//! codes; never alert ids, order ids or symbols typed by users. Token, hub and quote figures are read from their
+//! owners at scrape time by a collector, so there is one source of truth for each.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// An outcome label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// e.g. `accepted`, `placed`.
+    pub outcome: &'static str,
+}
+
+/// Gateway request labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GatewayLabels {
+    /// Endpoint path, e.g. `/api/Order/place`.
+    pub endpoint: &'static str,
+    /// HTTP status, `0` when no answer arrived.
+    pub status: u16,
+}
+
+/// HTTP request labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The route template (`/quote/{symbol}`), or `unmatched`.
+    pub route: String,
+    /// Status code.
+    pub status: u16,
+}
+
+/// The metric families the code updates directly. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct Metrics {
+    registry: parking_lot::RwLock<Registry>,
+    /// Webhooks by outcome.
+    pub webhooks: Family<OutcomeLabel, Counter>,
+    /// Executed alerts by outcome.
+    pub orders: Family<OutcomeLabel, Counter>,
+    /// Webhook arrival → outcome known, seconds.
+    pub alert_latency: Histogram,
+    /// Gateway request latency by endpoint and status, seconds.
+    pub gateway: Family<GatewayLabels, Histogram>,
+    /// HTTP requests by route template and status.
+    pub http: Family<HttpLabels, Counter>,
+}
+
+fn latency_buckets() -> Histogram {
+    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0])
+}
+
+impl Metrics {
+    /// A registry with every family registered.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("pxrelay");
+        let webhooks = Family::<OutcomeLabel, Counter>::default();
+        let orders = Family::<OutcomeLabel, Counter>::default();
+        let alert_latency = latency_buckets();
+        let gateway = Family::<GatewayLabels, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
+        let http = Family::<HttpLabels, Counter>::default();
+        registry.register("webhooks", "Webhooks by outcome", webhooks.clone());
+        registry.register("orders", "Executed alerts by outcome", orders.clone());
+        registry.register("alert_ack_seconds", "Webhook arrival to known outcome", alert_latency.clone());
+        registry.register("gateway_request_seconds", "Gateway request latency by endpoint and status", gateway.clone());
+        registry.register("http_requests", "HTTP requests by route template and status", http.clone());
+        Arc::new(Self { registry: parking_lot::RwLock::new(registry), webhooks, orders, alert_latency, gateway, http })
+    }
+
+    /// Adds the collector of live figures (token, hub, quotes).
+    pub fn register_live(&self, live: Live) {
+        self.registry.write().register_collector(Box::new(live));
+    }
+
+    /// Counts a webhook outcome.
+    pub fn webhook(&self, outcome: &'static str) {
+        self.webhooks.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// A webhook outcome's count so far.
+    pub fn webhook_count(&self, outcome: &'static str) -> u64 {
+        self.webhooks.get_or_create(&OutcomeLabel { outcome }).get()
+    }
+
+    /// Counts an executed alert and its latency.
+    pub fn order(&self, outcome: &'static str, latency: Duration) {
+        self.orders.get_or_create(&OutcomeLabel { outcome }).inc();
+        self.alert_latency.observe(latency.as_secs_f64());
+    }
+
+    /// The gateway observer for `projectx::ClientConfig`.
+    pub fn gateway_observer(self: &Arc<Self>) -> projectx::RequestObserver {
+        let family = self.gateway.clone();
+        projectx::RequestObserver(Arc::new(move |endpoint, status, latency| {
+            family.get_or_create(&GatewayLabels { endpoint, status }).observe(latency.as_secs_f64());
+        }))
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry.read()) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        out
+    }
+}
+
+/// Figures owned elsewhere, read at scrape time.
+#[derive(Debug)]
+pub struct Live {
+    /// Token refresh counts.
+    pub tokens: projectx::TokenManager,
+    /// Hub reconnects, quotes received, quote age.
+    pub market: projectx::MarketHub,
+}
+
+impl Collector for Live {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let token = self.tokens.status();
+        let market = self.market.status();
+        {
+            let counter = ConstCounter::new(token.refreshes);
+            let mut family = encoder.encode_descriptor(
+                "token_refreshes",
+                "Session token refreshes by result",
+                None,
+                counter.metric_type(),
+            )?;
+            counter.encode(family.encode_family(&OutcomeLabel { outcome: "success" })?)?;
+            ConstCounter::new(token.failures).encode(family.encode_family(&OutcomeLabel { outcome: "failure" })?)?;
+        }
+        let counters = [
+            ("hub_reconnects", "Market hub connections that ended", market.reconnects),
+            (
+                "hub_stale_reconnects",
+                "Market hub reconnects forced by the stale-feed watchdog",
+                market.stale_reconnects,
+            ),
+            ("quotes_received", "GatewayQuote messages merged", market.quotes_received),
+        ];
+        for (name, help, value) in counters {
+            let c = ConstCounter::new(value);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        let connected = ConstGauge::new(i64::from(market.connected));
+        connected.encode(encoder.encode_descriptor(
+            "hub_connected",
+            "1 when the market hub is connected",
+            None,
+            connected.metric_type(),
+        )?)?;
+        let age = ConstGauge::new(market.last_quote_age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0));
+        age.encode(encoder.encode_descriptor(
+            "quote_age_seconds",
+            "Age of the newest streamed quote (-1 when none)",
+            None,
+            age.metric_type(),
+        )?)?;
+        let left = ConstGauge::new(token.seconds_left.map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX)));
+        left.encode(encoder.encode_descriptor(
+            "token_seconds_left",
+            "Seconds until the session token expires",
+            None,
+            left.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
