@@ -28,6 +28,9 @@ use crate::error::Error;
 use crate::http::Http;
 use crate::token::{Token, TokenSource, read_claims};
 
+/// How long a caller holding a still-valid token waits for a refresh in flight before using the old token.
+const USABLE_WAIT: Duration = Duration::from_secs(2);
+
 /// Lifetime assumed for a token whose `exp` cannot be read (the gateway's are JWTs; this is a safety net).
 const UNKNOWN_LIFETIME: Duration = Duration::from_secs(3600);
 
@@ -266,7 +269,15 @@ impl TokenManager {
         if let Some(t) = self.current().filter(fresh) {
             return Ok(t);
         }
-        let mut retry = self.inner.gate.lock().await;
+        // A refresh is due. When the current token still works, wait only briefly for a refresh already in flight:
+        // a slow gateway must not hold order placement while a valid token is in hand.
+        let mut retry = match self.current().filter(|t| t.is_usable()) {
+            Some(usable) => match tokio::time::timeout(USABLE_WAIT, self.inner.gate.lock()).await {
+                Ok(gate) => gate,
+                Err(_) => return Ok(usable),
+            },
+            None => self.inner.gate.lock().await,
+        };
         loop {
             let current = self.current();
             if let Some(t) = current.clone().filter(fresh) {

@@ -87,7 +87,11 @@ impl Http {
         if ep.bucket == Bucket::History {
             self.history.acquire(Priority::Normal).await;
         }
-        let priority = if ep.kind == Kind::Auth { Priority::Auth } else { Priority::Normal };
+        let priority = match ep.kind {
+            Kind::Auth => Priority::Auth,
+            Kind::Mutation => Priority::Mutation,
+            Kind::Read => Priority::Normal,
+        };
         self.general.acquire(priority).await;
     }
 

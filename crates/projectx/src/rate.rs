@@ -6,8 +6,8 @@
 //! such as `governor` with burst = limit would admit up to twice the limit in one window, so it is not used.)
 //! The window is padded by a small slack (5 %, at least 250 ms): we count a call when it leaves, the gateway when
 //! it arrives, and a first call delayed by connection setup would otherwise let a later call on a warm connection
-//! land inside the gateway's window. 5 % of the budget is kept for login/validate, so a client saturated with calls
-//! can still refresh its token. A 429 that still arrives pauses every budget until its `Retry-After` has passed.
+//! land inside the gateway's window. 5 % of the budget is kept for login/validate and a further 10 % for
+//! money-moving calls, so a client saturated with reads can still refresh its token and place orders. A 429 that still arrives pauses every budget until its `Retry-After` has passed.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -30,12 +30,14 @@ impl RateLimit {
     pub const HISTORY: Self = Self { requests: 50, window: Duration::from_secs(30) };
 }
 
-/// Whether a call may use the slots kept back for token refreshes.
+/// Which reserved slots a call may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Priority {
-    /// Ordinary calls: everything but the reserve.
+    /// Reads: everything but the reserves.
     Normal,
-    /// Login and validate: may use the reserve, so a busy client can always refresh its token.
+    /// Money-moving calls: may use the 10 % kept for them, so reads (quotes, searches) can never starve an order.
+    Mutation,
+    /// Login and validate: may use every slot, so a busy client can always refresh its token.
     Auth,
 }
 
@@ -47,6 +49,8 @@ pub struct RateBudget {
     window: Duration,
     /// Slots only [`Priority::Auth`] calls may take (5 % of the limit).
     reserve: usize,
+    /// Further slots [`Priority::Mutation`] and [`Priority::Auth`] calls may take (10 % of the limit).
+    mutation_reserve: usize,
     /// Send times of the calls inside the current window (oldest first) and the 429 pause. A sync lock held for a
     /// few statements, never across an await: waiters compute their wake-up time, release it and sleep.
     state: parking_lot::Mutex<State>,
@@ -68,6 +72,7 @@ impl RateBudget {
             limit,
             window,
             reserve: limit.requests as usize / 20,
+            mutation_reserve: limit.requests as usize / 10,
             state: parking_lot::Mutex::new(State {
                 sent: VecDeque::with_capacity(limit.requests as usize),
                 paused_until: None,
@@ -82,9 +87,11 @@ impl RateBudget {
 
     /// Waits until a call may be sent and records it. Cancel-safe: a caller dropped while waiting takes no slot.
     pub async fn acquire(&self, priority: Priority) {
+        let all = self.limit.requests as usize;
         let capacity = match priority {
-            Priority::Normal => self.limit.requests as usize - self.reserve,
-            Priority::Auth => self.limit.requests as usize,
+            Priority::Normal => all - self.reserve - self.mutation_reserve,
+            Priority::Mutation => all - self.reserve,
+            Priority::Auth => all,
         };
         loop {
             let wake = {
@@ -147,16 +154,22 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn token_refreshes_can_use_the_reserve_when_ordinary_calls_cannot() {
+    async fn orders_and_token_refreshes_have_reserves_reads_cannot_take() {
         let budget = RateBudget::new(RateLimit { requests: 40, window: Duration::from_secs(60) });
-        for _ in 0..38 {
+        for _ in 0..34 {
             budget.acquire(Priority::Normal).await;
         }
-        let start = Instant::now();
-        budget.acquire(Priority::Auth).await;
-        budget.acquire(Priority::Auth).await;
-        assert_eq!(start.elapsed(), Duration::ZERO, "the two reserved slots are free at once");
         let blocked = tokio::time::timeout(Duration::from_secs(1), budget.acquire(Priority::Normal)).await;
-        assert!(blocked.is_err(), "ordinary calls wait for the window");
+        assert!(blocked.is_err(), "reads stop at 85 %");
+        let start = Instant::now();
+        for _ in 0..4 {
+            budget.acquire(Priority::Mutation).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "orders use their reserve at once");
+        let blocked = tokio::time::timeout(Duration::from_secs(1), budget.acquire(Priority::Mutation)).await;
+        assert!(blocked.is_err(), "orders stop at 95 %");
+        budget.acquire(Priority::Auth).await;
+        budget.acquire(Priority::Auth).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(1), "the last two slots are the token's (after the 1 s probe)");
     }
 }

@@ -24,8 +24,7 @@ impl Accounts {
     }
 
     async fn list(&self) -> Result<Vec<Account>, String> {
-        if let Some((at, list)) = self.cache.lock().as_ref().filter(|(at, _)| at.elapsed() < CACHE_FOR) {
-            let _ = at;
+        if let Some((_, list)) = self.cache.lock().as_ref().filter(|(at, _)| at.elapsed() < CACHE_FOR) {
             return Ok(list.clone());
         }
         let list = self.gateway.accounts(true).await.map_err(|e| format!("could not list accounts: {e}"))?;

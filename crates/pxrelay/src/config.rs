@@ -45,6 +45,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DATABASE_URL", "webhook.database_url"),
     ("DEDUP_WINDOW_SECS", "webhook.dedup_window_secs"),
     ("WEBHOOK_QUEUE_CAPACITY", "webhook.queue_capacity"),
+    ("MAX_ALERT_AGE_SECS", "webhook.max_alert_age_secs"),
     ("HOST", "http.host"),
     ("PORT", "http.port"),
     ("SHUTDOWN_GRACE_SECS", "http.shutdown_grace_secs"),
@@ -134,6 +135,8 @@ pub struct WebhookSettings {
     pub dedup_window: Duration,
     /// Executor queue capacity (full → 503).
     pub queue_capacity: usize,
+    /// An alert older than this when its turn comes is not sent.
+    pub max_alert_age: Duration,
 }
 
 /// The HTTP listener.
@@ -270,6 +273,7 @@ impl Validator {
             ),
             dedup_window: self.secs(w, "webhook.dedup_window_secs", 1),
             queue_capacity: self.number(w, "webhook.queue_capacity", 1) as usize,
+            max_alert_age: self.secs(w, "webhook.max_alert_age_secs", 1),
         };
         let http = HttpSettings {
             host: self

@@ -23,7 +23,7 @@ use crate::signal::{self, Action, Intent, OrderKind};
 
 /// Reconciliation lookups after an ambiguous outcome.
 const RECONCILE_ATTEMPTS: u32 = 4;
-const RECONCILE_DELAY: Duration = Duration::from_millis(500);
+const RECONCILE_DELAY: Duration = Duration::from_millis(300);
 
 /// One alert to execute.
 #[derive(Debug)]
@@ -69,6 +69,8 @@ pub struct Guards {
     pub max_contracts: u32,
     /// Send nothing; answer with the requests.
     pub dry_run: bool,
+    /// An alert that waited longer than this (queue, gateway outage) is not sent: an old signal is not a signal.
+    pub max_age: Duration,
 }
 
 /// The executor task's state.
@@ -129,7 +131,10 @@ impl Executor {
 
     async fn handle(&self, job: Job) {
         let started = tokio::time::Instant::now();
-        let step = self.execute(&job).await;
+        let step = match self.expired(&job) {
+            Some(expired) => expired,
+            None => self.execute(&job).await,
+        };
         let answer = Answer {
             alert_id: job.alert_id.clone(),
             status: step.status,
@@ -177,6 +182,33 @@ impl Executor {
         }
     }
 
+    /// The last checks before a money-moving call: the alert is not too old, and the journal notes the send.
+    /// `Some(step)` means nothing may be sent.
+    async fn before_sending(&self, job: &Job) -> Option<Step> {
+        if let Some(expired) = self.expired(job) {
+            return Some(expired);
+        }
+        match self.journal.mark_sent(&job.alert_id).await {
+            Ok(()) => None,
+            Err(e) => Some(Step::new("failed", format!("journal unavailable, nothing sent: {e}"), "journal")),
+        }
+    }
+
+    fn expired(&self, job: &Job) -> Option<Step> {
+        let waited = job.arrived.elapsed();
+        (waited > self.guards.max_age).then(|| {
+            Step::new(
+                "failed",
+                format!(
+                    "the alert waited {:.1} s (more than MAX_ALERT_AGE_SECS = {} s); nothing sent",
+                    waited.as_secs_f64(),
+                    self.guards.max_age.as_secs()
+                ),
+                "expired before sending",
+            )
+        })
+    }
+
     /// The signed position in the job's contract (long > 0).
     async fn position(&self, job: &Job) -> Result<i64, Error> {
         let positions = self.gateway.open_positions(job.account_id).await?;
@@ -221,14 +253,18 @@ impl Executor {
             step.orders.push(json!({ "endpoint": "/api/Order/place", "body": order }));
             return step;
         }
-        if let Err(e) = self.journal.mark_sent(&job.alert_id).await {
-            return Step::new("failed", format!("journal unavailable, nothing sent: {e}"), "journal");
+        if let Some(refused) = self.before_sending(job).await {
+            return refused;
         }
         match self.gateway.place_order(&order).await {
             Ok(id) => Step { orders: vec![json!(id)], ..Step::new("placed", "order placed", "placed") },
             Err(Error::Rejected { name, message, order_id, code, .. }) => {
                 let text = message.unwrap_or_default();
-                if text.to_ascii_lowercase().contains("tag") {
+                let lower = text.to_ascii_lowercase();
+                let duplicate_tag = code == 2
+                    && (lower.contains("customtag") || lower.contains("custom tag"))
+                    && (lower.contains("unique") || lower.contains("duplicate") || lower.contains("already"));
+                if duplicate_tag {
                     // The gateway already holds an order with this customTag: this alert was placed before.
                     return self.reconcile_order(job, &order, "duplicate customTag").await;
                 }
@@ -293,7 +329,14 @@ impl Executor {
             [&intent.stop_loss, &intent.take_profit].iter().any(|d| matches!(d, Some(signal::Distance::Price(_))));
         let reference = match (limit_price.or(stop_price), needs_price) {
             (Some(p), _) => Some(p),
-            (None, true) => self.quotes.quote(&job.contract.id).await.ok().and_then(|q| q.last.or(q.bid).or(q.ask)),
+            // A stale quote would put the native stop where the alert did not ask for it: no reference then.
+            (None, true) => self
+                .quotes
+                .quote(&job.contract.id)
+                .await
+                .ok()
+                .filter(|q| !q.stale)
+                .and_then(|q| q.last.or(q.bid).or(q.ask)),
             (None, false) => None,
         };
         let (sl, tp) =
@@ -340,8 +383,8 @@ impl Executor {
             }));
             return step;
         }
-        if let Err(e) = self.journal.mark_sent(&job.alert_id).await {
-            return Step::new("failed", format!("journal unavailable, nothing sent: {e}"), "journal");
+        if let Some(refused) = self.before_sending(job).await {
+            return refused;
         }
         match self.gateway.close_position(job.account_id, &job.contract.id).await {
             Ok(()) => Step::new("closed", format!("closed {current} contracts"), "closed"),
@@ -414,8 +457,8 @@ impl Executor {
                 .collect();
             return step;
         }
-        if let Err(e) = self.journal.mark_sent(&job.alert_id).await {
-            return Step::new("failed", format!("journal unavailable, nothing sent: {e}"), "journal");
+        if let Some(refused) = self.before_sending(job).await {
+            return refused;
         }
         let mut cancelled = Vec::new();
         let mut errors = Vec::new();

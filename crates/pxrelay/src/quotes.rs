@@ -120,6 +120,11 @@ impl QuoteService {
         &self.resolver
     }
 
+    /// Streamed quotes younger than this are fresh.
+    pub fn max_age(&self) -> Duration {
+        self.settings.max_age
+    }
+
     /// How long without quotes makes the feed stale.
     pub fn stale_after(&self) -> Duration {
         self.settings.stale_after

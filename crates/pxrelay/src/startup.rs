@@ -84,6 +84,7 @@ impl App {
             kill_switch: AtomicBool::new(settings.webhook.kill_switch),
             max_contracts: settings.webhook.max_contracts,
             dry_run: settings.webhook.dry_run,
+            max_age: settings.webhook.max_alert_age,
         });
         if guards.dry_run {
             tracing::warn!("DRY_RUN: alerts are processed and journaled but no order is sent");
@@ -308,8 +309,20 @@ async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
                 error: Some("pxrelay stopped before this alert was sent; nothing was sent".into()),
                 ..Outcome::default()
             },
+            (Some(_), Some(_))
+                if !matches!(row.intent["action"].as_str(), Some("buy" | "sell"))
+                    || row.intent["close_only"] == true =>
+            {
+                // A close, cancel or reverse carries no customTag to look up.
+                Outcome {
+                    status: "unknown".into(),
+                    path: Some("interrupted after sending".into()),
+                    error: Some("pxrelay stopped after sending a close/cancel/reverse; check the platform".into()),
+                    ..Outcome::default()
+                }
+            }
             (Some(_), Some(account)) => {
-                let since = chrono::Utc::now() - chrono::TimeDelta::days(2);
+                let since = chrono::Utc::now() - chrono::TimeDelta::days(7);
                 let tags = [crate::signal::custom_tag(&row.alert_id, 1), crate::signal::custom_tag(&row.alert_id, 2)];
                 match gateway.search_orders(account, since, None).await {
                     Ok(orders) => {

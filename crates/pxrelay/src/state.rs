@@ -67,8 +67,12 @@ pub(crate) fn test_state(mode: Mode) -> AppState {
     let dir = std::env::temp_dir().join(format!("pxrelay-state-{}-{}", std::process::id(), fastrand_suffix()));
     let journal =
         crate::journal::Journal::open(&dir.join("j.db"), std::time::Duration::from_secs(60)).expect("journal");
-    let guards =
-        Arc::new(crate::executor::Guards { kill_switch: AtomicBool::new(false), max_contracts: 1, dry_run: true });
+    let guards = Arc::new(crate::executor::Guards {
+        kill_switch: AtomicBool::new(false),
+        max_contracts: 1,
+        dry_run: true,
+        max_age: std::time::Duration::from_secs(30),
+    });
     let (jobs, _) = tokio::sync::mpsc::channel(1);
     let webhook = Arc::new(WebhookState {
         secret: None,

@@ -228,7 +228,10 @@ impl HubClient {
             base,
             invocation_timeout: cfg.invocation_timeout,
         };
-        let http = cfg.negotiate.then(reqwest::Client::new);
+        let http = match cfg.negotiate {
+            true => Some(reqwest::Client::builder().timeout(cfg.handshake_timeout).build().unwrap_or_default()),
+            false => None,
+        };
         let sup =
             Supervisor { cfg, tokens, cancel, cmds: cmd_rx, events: event_tx, status: status_tx, stats, base, http };
         (handle, event_rx, tokio::spawn(sup.run()))
@@ -393,7 +396,11 @@ impl Supervisor {
                 biased;
                 () = cancel.cancelled() => return None,
                 r = &mut connect => return Some(r),
-                cmd = self.cmds.recv() => self.refuse(cmd),
+                cmd = self.cmds.recv() => match cmd {
+                    // Every handle is gone: nobody can use the connection, so stop.
+                    None => return None,
+                    cmd => self.refuse(cmd),
+                },
             }
         }
     }
@@ -405,12 +412,11 @@ impl Supervisor {
                 biased;
                 () = self.cancel.cancelled() => return false,
                 () = tokio::time::sleep_until(until) => return true,
-                cmd = self.cmds.recv() => {
-                    if matches!(cmd, Some(Command::Reconnect(_))) {
-                        return true;
-                    }
-                    self.refuse(cmd);
-                }
+                cmd = self.cmds.recv() => match cmd {
+                    None => return false,
+                    Some(Command::Reconnect(_)) => return true,
+                    cmd => self.refuse(cmd),
+                },
             }
         }
     }

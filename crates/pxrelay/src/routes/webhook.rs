@@ -194,7 +194,35 @@ async fn check_and_accept(
     accept(state, intent, redacted, arrived).await
 }
 
+/// Resolving the symbol and the account must finish in this time (they are cached; a slow gateway on a cache miss
+/// would otherwise eat TradingView's 3 s): past it, 503 and nothing recorded.
+const PRE_JOURNAL_DEADLINE: std::time::Duration = std::time::Duration::from_millis(2000);
+
 async fn accept(state: &AppState, intent: signal::Intent, redacted: String, arrived: tokio::time::Instant) -> Response {
+    match tokio::time::timeout(PRE_JOURNAL_DEADLINE, resolve_and_record(state, intent, redacted, arrived)).await {
+        Ok(response) => response,
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "gateway_slow",
+            "the gateway was too slow to resolve the symbol or account; nothing was recorded or sent",
+        ),
+    }
+}
+
+/// What recording and queueing an alert came to.
+enum Enqueued {
+    Queued,
+    Duplicate(Value),
+    JournalFailed,
+    Busy,
+}
+
+async fn resolve_and_record(
+    state: &AppState,
+    intent: signal::Intent,
+    redacted: String,
+    arrived: tokio::time::Instant,
+) -> Response {
     let hooks = &state.webhook;
     let contract = match state.quotes.resolver().resolve(&intent.symbol).await {
         Ok(c) => c,
@@ -212,7 +240,7 @@ async fn accept(state: &AppState, intent: signal::Intent, redacted: String, arri
             format!("symbol: {} is not in ALLOWED_SYMBOLS", intent.symbol),
         );
     }
-    if let Err(e) = precheck_brackets(state, &intent, &contract).await {
+    if let Err(e) = precheck_brackets(state, &intent, &contract) {
         return error(StatusCode::BAD_REQUEST, "bad_payload", e.to_string());
     }
     let account_id = match hooks.accounts.pick(intent.account.as_deref()).await {
@@ -230,37 +258,30 @@ async fn accept(state: &AppState, intent: signal::Intent, redacted: String, arri
         contract_id: Some(contract.id.clone()),
         account_id: Some(account_id),
     };
-    match hooks.journal.record(record).await {
-        Ok(Recorded::New) => {}
-        Ok(Recorded::Duplicate(row)) => {
+    // Recording and queueing run in their own task: if TradingView hangs up meanwhile (its 3 s), this handler is
+    // dropped, but an alert that was journaled is always queued (or finished as failed), never left half done.
+    let (reply, wait) = oneshot::channel();
+    let job = Job { alert_id: alert_id.clone(), intent, contract, account_id, received_at, arrived, reply };
+    let enqueue = tokio::spawn(record_and_enqueue(state.webhook.clone(), record, job));
+    match enqueue.await {
+        Ok(Enqueued::Queued) => {}
+        Ok(Enqueued::Duplicate(mut answer)) => {
             tracing::info!(alert.id = %alert_id, outcome = "duplicate", "duplicate alert: nothing sent");
-            let mut answer =
-                row.response.clone().unwrap_or_else(|| json!({"alert_id": alert_id, "status": row.status}));
             answer["duplicate"] = Value::Bool(true);
             let mut response = (StatusCode::OK, Json(answer)).into_response();
             response.extensions_mut().insert(Duplicate);
             return response;
         }
-        Err(e) => {
-            tracing::error!(alert.id = %alert_id, error = %e, "journal write failed; alert refused");
+        Ok(Enqueued::JournalFailed) | Err(_) => {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "journal_unavailable",
                 "the alert could not be journaled; nothing was sent",
             );
         }
-    }
-    let (reply, wait) = oneshot::channel();
-    let job = Job { alert_id: alert_id.clone(), intent, contract, account_id, received_at, arrived, reply };
-    if hooks.jobs.try_send(job).is_err() {
-        let outcome = Outcome {
-            status: "failed".into(),
-            path: Some("queue full".into()),
-            error: Some("executor queue full; nothing sent".into()),
-            ..Outcome::default()
-        };
-        let _ = hooks.journal.finish(&alert_id, outcome).await;
-        return error(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many alerts in flight; nothing was sent");
+        Ok(Enqueued::Busy) => {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many alerts in flight; nothing was sent");
+        }
     }
     match tokio::time::timeout(hooks.wait, wait).await {
         Ok(Ok(answer)) => (StatusCode::OK, Json(answer)).into_response(),
@@ -272,9 +293,40 @@ async fn accept(state: &AppState, intent: signal::Intent, redacted: String, arri
     }
 }
 
+/// Journals the alert (or finds it is a duplicate) and hands it to the executor.
+async fn record_and_enqueue(hooks: Arc<WebhookState>, record: NewAlert, job: Job) -> Enqueued {
+    let alert_id = record.alert_id.clone();
+    match hooks.journal.record(record).await {
+        Ok(Recorded::New) => {}
+        Ok(Recorded::Duplicate(row)) => {
+            let answer = row.response.clone().unwrap_or_else(|| json!({"alert_id": alert_id, "status": row.status}));
+            return Enqueued::Duplicate(answer);
+        }
+        Err(e) => {
+            tracing::error!(alert.id = %alert_id, error = %e, "journal write failed; alert refused");
+            return Enqueued::JournalFailed;
+        }
+    }
+    match hooks.jobs.try_send(job) {
+        Ok(()) => Enqueued::Queued,
+        Err(_) => {
+            let outcome = Outcome {
+                status: "failed".into(),
+                path: Some("queue full".into()),
+                error: Some("executor queue full; nothing sent".into()),
+                ..Outcome::default()
+            };
+            let _ = hooks.journal.finish(&alert_id, outcome).await;
+            Enqueued::Busy
+        }
+    }
+}
+
 /// Checks the brackets against the contract's tick grid and the entry price before anything is journaled, so a stop
-/// on the wrong side is a 400 naming the field. The executor checks again at execution time (prices move).
-async fn precheck_brackets(
+/// on the wrong side is a 400 naming the field. It never waits on the network: the reference is the order's own
+/// limit/stop price or a fresh streamed quote; without one the executor checks at execution time (prices move
+/// anyway, so it checks again there).
+fn precheck_brackets(
     state: &AppState,
     intent: &signal::Intent,
     contract: &projectx::Contract,
@@ -290,9 +342,21 @@ async fn precheck_brackets(
         signal::OrderKind::Limit(p) | signal::OrderKind::Stop(p) => Some(p),
         _ => None,
     };
+    let streamed = || {
+        state
+            .quotes
+            .market()
+            .quotes()
+            .get(&contract.id)
+            .filter(|q| q.received_at.elapsed() <= state.quotes.max_age())
+            .and_then(|q| q.last().or(q.bid()).or(q.ask()))
+    };
     let reference = match (entry, needs_price) {
         (Some(p), _) => Some(p),
-        (None, true) => state.quotes.quote(&contract.id).await.ok().and_then(|q| q.last.or(q.bid).or(q.ask)),
+        (None, true) => match streamed() {
+            Some(p) => Some(p),
+            None => return Ok(()),
+        },
         (None, false) => None,
     };
     signal::bracket_ticks(intent, side, reference, contract.tick_size).map(drop)
