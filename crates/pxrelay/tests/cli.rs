@@ -231,7 +231,7 @@ async fn sigterm_with_alerts_in_flight_finishes_every_accepted_alert_and_exits_z
         .env("PROJECT_X_USERNAME", sim.username())
         .env("PROJECT_X_API_KEY", API_KEY)
         .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
-        .env("WEBHOOK_WAIT_MS", "100")
+        .env("WEBHOOK_WAIT_MS", "400")
         .env("SHUTDOWN_GRACE_SECS", "3")
         .env("DATABASE_URL", &journal)
         .stdout(Stdio::piped())

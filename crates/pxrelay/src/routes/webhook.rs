@@ -194,19 +194,23 @@ async fn check_and_accept(
     accept(state, intent, redacted, arrived).await
 }
 
-/// Resolving the symbol and the account must finish in this time (they are cached; a slow gateway on a cache miss
-/// would otherwise eat TradingView's 3 s): past it, 503 and nothing recorded.
-const PRE_JOURNAL_DEADLINE: std::time::Duration = std::time::Duration::from_millis(2000);
-
+/// The whole answer fits in `WEBHOOK_WAIT_MS` from arrival (TradingView gives up at 3 s): resolving the symbol and
+/// the account (cached; a slow gateway on a cache miss) must finish within it, or the answer is 503 with nothing
+/// recorded; the outcome is awaited until the same deadline, then the answer is 202 `pending`.
 async fn accept(state: &AppState, intent: signal::Intent, redacted: String, arrived: tokio::time::Instant) -> Response {
-    match tokio::time::timeout(PRE_JOURNAL_DEADLINE, resolve_and_record(state, intent, redacted, arrived)).await {
-        Ok(response) => response,
-        Err(_) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "gateway_slow",
-            "the gateway was too slow to resolve the symbol or account; nothing was recorded or sent",
-        ),
-    }
+    let deadline = arrived + state.webhook.wait;
+    let (contract, account_id) = match tokio::time::timeout_at(deadline, prepare(state, &intent)).await {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(refusal)) => return refusal,
+        Err(_) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gateway_slow",
+                "the gateway was too slow to resolve the symbol or account; nothing was recorded or sent",
+            );
+        }
+    };
+    record_and_wait(state, intent, redacted, arrived, contract, account_id).await
 }
 
 /// What recording and queueing an alert came to.
@@ -217,36 +221,45 @@ enum Enqueued {
     Busy,
 }
 
-async fn resolve_and_record(
-    state: &AppState,
-    intent: signal::Intent,
-    redacted: String,
-    arrived: tokio::time::Instant,
-) -> Response {
+/// Resolves the contract and the account and checks what can be checked before recording: `Err` is the refusal.
+async fn prepare(state: &AppState, intent: &signal::Intent) -> Result<(Arc<projectx::Contract>, i32), Response> {
     let hooks = &state.webhook;
     let contract = match state.quotes.resolver().resolve(&intent.symbol).await {
         Ok(c) => c,
         Err(e) if e.is_client_error() => {
-            return error(StatusCode::UNPROCESSABLE_ENTITY, "unknown_symbol", format!("symbol: {e}"));
+            return Err(error(StatusCode::UNPROCESSABLE_ENTITY, "unknown_symbol", format!("symbol: {e}")));
         }
-        Err(e) => return error(StatusCode::BAD_GATEWAY, "gateway_error", format!("could not resolve the symbol: {e}")),
+        Err(e) => {
+            return Err(error(StatusCode::BAD_GATEWAY, "gateway_error", format!("could not resolve the symbol: {e}")));
+        }
     };
     if !hooks.allowed_products.is_empty()
         && !contract.symbol_id.as_ref().is_some_and(|p| hooks.allowed_products.contains(p))
     {
-        return error(
+        return Err(error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "symbol_not_allowed",
             format!("symbol: {} is not in ALLOWED_SYMBOLS", intent.symbol),
-        );
+        ));
     }
-    if let Err(e) = precheck_brackets(state, &intent, &contract) {
-        return error(StatusCode::BAD_REQUEST, "bad_payload", e.to_string());
+    if let Err(e) = precheck_brackets(state, intent, &contract) {
+        return Err(error(StatusCode::BAD_REQUEST, "bad_payload", e.to_string()));
     }
-    let account_id = match hooks.accounts.pick(intent.account.as_deref()).await {
-        Ok(id) => id,
-        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, "bad_account", format!("account: {message}")),
-    };
+    match hooks.accounts.pick(intent.account.as_deref()).await {
+        Ok(id) => Ok((contract, id)),
+        Err(message) => Err(error(StatusCode::UNPROCESSABLE_ENTITY, "bad_account", format!("account: {message}"))),
+    }
+}
+
+async fn record_and_wait(
+    state: &AppState,
+    intent: signal::Intent,
+    redacted: String,
+    arrived: tokio::time::Instant,
+    contract: Arc<projectx::Contract>,
+    account_id: i32,
+) -> Response {
+    let hooks = &state.webhook;
     let received_at = Utc::now();
     let alert_id =
         intent.alert_id.clone().unwrap_or_else(|| signal::fallback_alert_id(&intent, received_at.timestamp() / 60));
@@ -283,7 +296,7 @@ async fn resolve_and_record(
             return error(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many alerts in flight; nothing was sent");
         }
     }
-    match tokio::time::timeout(hooks.wait, wait).await {
+    match tokio::time::timeout_at(arrived + hooks.wait, wait).await {
         Ok(Ok(answer)) => (StatusCode::OK, Json(answer)).into_response(),
         Ok(Err(_)) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the executor stopped"),
         Err(_) => {

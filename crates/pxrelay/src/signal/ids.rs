@@ -38,8 +38,8 @@ pub fn fallback_alert_id(intent: &Intent, arrival_minute: i64) -> String {
     hex16(digest::digest(&digest::SHA256, canon.as_bytes()).as_ref())
 }
 
-/// The gateway `customTag` for order `leg` of an alert (leg 0 = the alert's order; a reverse sends leg 0 to close
-/// and leg 1 to enter). At most 47 ASCII characters, and distinct for every distinct `(alert_id, leg)`:
+/// The gateway `customTag` for order `leg` of an alert (the executor uses leg 1 for an alert's order and leg 2 for a
+/// reverse's entry; the close of a reverse is `Position/closeContract`, which takes no tag). At most 47 ASCII characters, and distinct for every distinct `(alert_id, leg)`:
 ///
 /// - `pxr<leg>-<alert_id>` when the id is at most 40 characters of `A-Z a-z 0-9 . _ -` (readable in the platform);
 /// - `pxh<leg>-<32 hex>` otherwise, the hex being the first 16 bytes of SHA-256 of the id.
