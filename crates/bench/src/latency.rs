@@ -22,7 +22,7 @@ enum Pattern {
 }
 
 pub(crate) async fn run(binary: &PathBuf, scale: Scale) -> anyhow::Result<Vec<Row>> {
-    let n = scale.pick(2000, 200);
+    let n = scale.pick(2000, 100);
     let sim = child::sim(projectx_sim::SimConfig::default()).await?;
     let relay = Relay::start(binary, &child::env(&sim))?;
     let http = reqwest::Client::new();

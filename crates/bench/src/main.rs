@@ -2,7 +2,7 @@
 //! the same run**, printing a markdown table (the one in docs/performance.md comes from a run of this).
 //!
 //! Run: `cargo run --release -p pxrelay-bench -- all` (about 5 minutes on 2 cores), or `-- all --quick` (under a
-//! minute; CI runs it to prove the suite works and asserts nothing about speed). Single sections: `latency`,
+//! minute even in a debug build; CI runs it to prove the suite works and asserts nothing about speed). Single sections: `latency`,
 //! `throughput`, `quotes`, `quote-http`, `footprint`, `rotation`. HTTP load uses `wrk` when installed (the CI
 //! script installs it) and says so in the table when it falls back to the built-in loop.
 
@@ -23,6 +23,8 @@ pub(crate) struct Row {
     pub(crate) floor: String,
     pub(crate) ratio: String,
     pub(crate) notes: String,
+    /// A correctness failure (not a speed one): the run exits non-zero after printing the table.
+    pub(crate) broken: Option<String>,
 }
 
 impl Row {
@@ -33,6 +35,7 @@ impl Row {
             floor: floor.into(),
             ratio: "—".into(),
             notes: String::new(),
+            broken: None,
         }
     }
     pub(crate) fn ratio(mut self, pxrelay: f64, floor: f64) -> Self {
@@ -106,5 +109,7 @@ async fn run(which: &str, scale: Scale) -> anyhow::Result<()> {
         binary.display(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
+    let broken: Vec<&String> = rows.iter().filter_map(|r| r.broken.as_ref()).collect();
+    anyhow::ensure!(broken.is_empty(), "correctness failures: {broken:?}");
     Ok(())
 }

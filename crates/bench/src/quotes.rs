@@ -136,7 +136,7 @@ async fn floor_reader(sim: &SimHandle, ids: &[String], secs: Duration, rate: u32
 }
 
 pub(crate) async fn ingestion(scale: Scale) -> anyhow::Result<Vec<Row>> {
-    let secs = scale.secs(8, 2);
+    let secs = scale.secs(8, 1);
     let mut rows = Vec::new();
     for n in [1usize, 10, 50] {
         let sim = child::sim(SimConfig { contracts: contracts(n), ..SimConfig::default() }).await?;
@@ -184,7 +184,7 @@ pub(crate) async fn footprint(binary: &PathBuf, scale: Scale) -> anyhow::Result<
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = relay.rss_kib();
 
-    let target = scale.pick(3_600_000u64, 360_000);
+    let target = scale.pick(3_600_000u64, 120_000);
     let received = Arc::new(AtomicU64::new(0));
     sim.set_quotes_per_second(12_000);
     let pumping = tokio::time::Instant::now();

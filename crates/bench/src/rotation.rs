@@ -55,32 +55,43 @@ async fn flow(binary: &PathBuf, lifetime: Duration, secs: Duration) -> anyhow::R
 }
 
 pub(crate) async fn run(binary: &PathBuf, scale: Scale) -> anyhow::Result<Vec<Row>> {
-    let secs = scale.secs(40, 15);
-    let rotating = flow(binary, Duration::from_secs(13), secs).await?;
-    let steady = flow(binary, Duration::from_secs(24 * 3600), secs).await?;
-    Ok(vec![
-        Row::new(
-            format!(
-                "6. {} alerts at 200/s over {} s, token lifetime 13 s: failed; p99; worst latency",
-                rotating.sent,
-                secs.as_secs()
-            ),
-            format!(
-                "{} failed; {}; {} ({} refreshes)",
-                rotating.failed,
-                ms(rotating.p99),
-                ms(rotating.worst),
-                rotating.refreshes
-            ),
-            format!(
-                "{} failed; {}; {} (24 h token, {} refreshes)",
-                steady.failed,
-                ms(steady.p99),
-                ms(steady.worst),
-                steady.refreshes
-            ),
-        )
-        .ratio(rotating.worst.as_secs_f64(), steady.worst.as_secs_f64())
-        .notes("ratio = worst latency with rotation / without; every alert must be placed once (failed must be 0)"),
-    ])
+    let secs = scale.secs(40, 14);
+    // Quick mode runs both flows at once to stay short (its numbers are not for reading); the full run keeps them
+    // apart so neither disturbs the other.
+    let (rotating, steady) = if scale.quick {
+        tokio::try_join!(
+            flow(binary, Duration::from_secs(13), secs),
+            flow(binary, Duration::from_secs(24 * 3600), secs)
+        )?
+    } else {
+        (flow(binary, Duration::from_secs(13), secs).await?, flow(binary, Duration::from_secs(24 * 3600), secs).await?)
+    };
+    let failed = rotating.failed + steady.failed;
+    let mut row = Row::new(
+        format!(
+            "6. {} alerts at 200/s over {} s, token lifetime 13 s: failed; p99; worst latency",
+            rotating.sent,
+            secs.as_secs()
+        ),
+        format!(
+            "{} failed; {}; {} ({} refreshes)",
+            rotating.failed,
+            ms(rotating.p99),
+            ms(rotating.worst),
+            rotating.refreshes
+        ),
+        format!(
+            "{} failed; {}; {} (24 h token, {} refreshes)",
+            steady.failed,
+            ms(steady.p99),
+            ms(steady.worst),
+            steady.refreshes
+        ),
+    )
+    .ratio(rotating.worst.as_secs_f64(), steady.worst.as_secs_f64())
+    .notes("ratio = worst latency with rotation / without; every alert must be placed once (failed must be 0)");
+    if failed > 0 {
+        row.broken = Some(format!("{failed} alerts failed across token rotations"));
+    }
+    Ok(vec![row])
 }

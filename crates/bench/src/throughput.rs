@@ -31,7 +31,7 @@ impl Load {
 }
 
 pub(crate) async fn webhooks(binary: &PathBuf, scale: Scale) -> anyhow::Result<Vec<Row>> {
-    let secs = scale.secs(10, 3);
+    let secs = scale.secs(10, 2);
     let floor = floor_server().await?;
     let floor_load = load(&format!("http://{floor}/constant"), Some("floor"), secs).await?;
     let mut rows = Vec::new();
@@ -66,7 +66,7 @@ pub(crate) async fn webhooks(binary: &PathBuf, scale: Scale) -> anyhow::Result<V
 }
 
 pub(crate) async fn quote_endpoint(binary: &PathBuf, scale: Scale) -> anyhow::Result<Vec<Row>> {
-    let secs = scale.secs(10, 3);
+    let secs = scale.secs(10, 2);
     let sim = child::sim(projectx_sim::SimConfig::default()).await?;
     sim.set_quotes_per_second(20);
     let mut env = child::env(&sim);
