@@ -319,15 +319,13 @@ impl Executor {
 
     async fn build_order(&self, job: &Job, side: OrderSide, leg: u8) -> Result<PlaceOrder, String> {
         let intent = &job.intent;
-        let (order_type, limit_price, stop_price, trail_price) = match intent.order {
-            OrderKind::Market => (OrderType::Market, None, None, None),
-            OrderKind::Limit(p) => (OrderType::Limit, Some(p), None, None),
-            OrderKind::Stop(p) => (OrderType::Stop, None, Some(p), None),
-            OrderKind::TrailingStop(p) => (OrderType::TrailingStop, None, None, Some(p)),
+        let (limit_price, stop_price, trail_price) = match intent.order {
+            OrderKind::Market => (None, None, None),
+            OrderKind::Limit(p) => (Some(p), None, None),
+            OrderKind::Stop(p) => (None, Some(p), None),
+            OrderKind::TrailingStop(p) => (None, None, Some(p)),
         };
-        let needs_price =
-            [&intent.stop_loss, &intent.take_profit].iter().any(|d| matches!(d, Some(signal::Distance::Price(_))));
-        let reference = match (limit_price.or(stop_price), needs_price) {
+        let reference = match (intent.order.entry_price(), intent.has_price_bracket()) {
             (Some(p), _) => Some(p),
             // A stale quote would put the native stop where the alert did not ask for it: no reference then.
             (None, true) => self
@@ -344,7 +342,7 @@ impl Executor {
         Ok(PlaceOrder {
             account_id: job.account_id,
             contract_id: job.contract.id.clone(),
-            order_type,
+            order_type: intent.order.order_type(),
             side,
             size: i32::try_from(intent.quantity).map_err(|_| "quantity is too large".to_owned())?,
             limit_price,

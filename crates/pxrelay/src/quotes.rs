@@ -188,8 +188,7 @@ impl QuoteService {
                 timestamp: Some(b.bar_time),
             }),
             // A stale streamed quote, marked as such, beats no answer.
-            Err(_) if streamed.is_some() => Ok(streamed.expect("checked just above")),
-            Err(reason) => Err(QuoteError::Unavailable { contract_id: id.to_owned(), reason }),
+            Err(reason) => streamed.ok_or_else(|| QuoteError::Unavailable { contract_id: id.to_owned(), reason }),
         }
     }
 

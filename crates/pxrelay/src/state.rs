@@ -64,7 +64,7 @@ pub(crate) fn test_state(mode: Mode) -> AppState {
     let cancel = CancellationToken::new();
     let tracker = tokio_util::task::TaskTracker::new();
     let (quotes, _) = crate::startup::start_quotes(&settings, &gateway, &cancel, &tracker);
-    let dir = std::env::temp_dir().join(format!("pxrelay-state-{}-{}", std::process::id(), fastrand_suffix()));
+    let dir = std::env::temp_dir().join(format!("pxrelay-state-{}-{}", std::process::id(), next_test_dir()));
     let journal =
         crate::journal::Journal::open(&dir.join("j.db"), std::time::Duration::from_secs(60)).expect("journal");
     let guards = Arc::new(crate::executor::Guards {
@@ -89,7 +89,7 @@ pub(crate) fn test_state(mode: Mode) -> AppState {
 }
 
 #[cfg(test)]
-fn fastrand_suffix() -> u64 {
+fn next_test_dir() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)

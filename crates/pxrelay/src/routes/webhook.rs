@@ -349,12 +349,6 @@ fn precheck_brackets(
     if intent.stop_loss.is_none() && intent.take_profit.is_none() {
         return Ok(());
     }
-    let needs_price =
-        [&intent.stop_loss, &intent.take_profit].iter().any(|d| matches!(d, Some(signal::Distance::Price(_))));
-    let entry = match intent.order {
-        signal::OrderKind::Limit(p) | signal::OrderKind::Stop(p) => Some(p),
-        _ => None,
-    };
     let streamed = || {
         state
             .quotes
@@ -364,7 +358,7 @@ fn precheck_brackets(
             .filter(|q| q.received_at.elapsed() <= state.quotes.max_age())
             .and_then(|q| q.last().or(q.bid()).or(q.ask()))
     };
-    let reference = match (entry, needs_price) {
+    let reference = match (intent.order.entry_price(), intent.has_price_bracket()) {
         (Some(p), _) => Some(p),
         (None, true) => match streamed() {
             Some(p) => Some(p),

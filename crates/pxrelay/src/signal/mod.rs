@@ -94,6 +94,11 @@ impl Intent {
     pub fn is_entry(&self) -> bool {
         matches!(self.action, Action::Buy | Action::Sell | Action::Reverse) && !self.close_only
     }
+
+    /// Whether a bracket is given as a price, so converting it to ticks needs the entry price.
+    pub fn has_price_bracket(&self) -> bool {
+        [&self.stop_loss, &self.take_profit].iter().any(|d| matches!(d, Some(Distance::Price(_))))
+    }
 }
 
 /// What the alert asks for.
@@ -164,6 +169,14 @@ impl OrderKind {
         match self {
             Self::Market => None,
             Self::Limit(p) | Self::Stop(p) | Self::TrailingStop(p) => Some(p),
+        }
+    }
+
+    /// The entry price the order itself fixes (limit and stop orders); market and trailing orders have none.
+    pub fn entry_price(self) -> Option<Decimal> {
+        match self {
+            Self::Limit(p) | Self::Stop(p) => Some(p),
+            Self::Market | Self::TrailingStop(_) => None,
         }
     }
 
