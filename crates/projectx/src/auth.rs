@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::endpoint::{LOGIN_KEY, VALIDATE};
-use crate::error::Error;
+use crate::error::{AuthError, Error};
 use crate::http::Http;
 use crate::token::{Token, TokenSource, read_claims};
 
@@ -68,29 +68,6 @@ impl Default for TokenSettings {
             backoff: Backoff::default(),
         }
     }
-}
-
-/// A definitive authentication failure: retrying the same thing will not help.
-#[derive(Clone, Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AuthError {
-    /// No usable token and nothing to log in with.
-    #[error(
-        "no usable session token: JWT_TOKEN is {token_state} and no credentials are configured; \
-         set PROJECT_X_USERNAME and PROJECT_X_API_KEY (or a fresh JWT_TOKEN)"
-    )]
-    NoCredentials {
-        /// `missing`, `expired` or `rejected by the gateway`.
-        token_state: &'static str,
-    },
-    /// The gateway refused the API-key login.
-    #[error("the gateway refused the API-key login: {reason}; check PROJECT_X_USERNAME and PROJECT_X_API_KEY{hint}")]
-    LoginRejected {
-        /// The provider's error (code name, number and message) or HTTP status.
-        reason: String,
-        /// What to do about this particular refusal.
-        hint: &'static str,
-    },
 }
 
 /// What the status endpoint shows about the token.

@@ -67,7 +67,30 @@ pub enum Error {
     },
     /// No valid session token could be obtained.
     #[error(transparent)]
-    Auth(#[from] crate::auth::AuthError),
+    Auth(#[from] AuthError),
+}
+
+/// A definitive authentication failure: retrying the same thing will not help.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No usable token and nothing to log in with.
+    #[error(
+        "no usable session token: JWT_TOKEN is {token_state} and no credentials are configured; \
+         set PROJECT_X_USERNAME and PROJECT_X_API_KEY (or a fresh JWT_TOKEN)"
+    )]
+    NoCredentials {
+        /// `missing`, `expired` or `rejected by the gateway`.
+        token_state: &'static str,
+    },
+    /// The gateway refused the API-key login.
+    #[error("the gateway refused the API-key login: {reason}; check PROJECT_X_USERNAME and PROJECT_X_API_KEY{hint}")]
+    LoginRejected {
+        /// The provider's error (code name, number and message) or HTTP status.
+        reason: String,
+        /// What to do about this particular refusal.
+        hint: &'static str,
+    },
 }
 
 impl Error {
@@ -84,6 +107,21 @@ impl Error {
     /// Whether the gateway answered 401 (token missing, expired or revoked): it did not act on the request.
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, Self::Status { status: 401, .. })
+    }
+
+    /// Whether `Order/place` was refused because the account already holds an order with the same `customTag`:
+    /// errorCode 2 (`OrderRejected`, the catch-all) whose message names the custom tag and says it is not unique
+    /// (the gateway notes §6.6: "must be unique within the account; duplicates rejected with errorCode 2" [T]; the
+    /// live text reads "The custom tag '…' is not unique within account …"). For a relay that derives the tag from
+    /// the alert id this means the alert was placed before: reconcile by the tag, never treat it as a refusal.
+    pub fn is_duplicate_custom_tag(&self) -> bool {
+        let Self::Rejected { endpoint, code: 2, message: Some(text), .. } = self else { return false };
+        if *endpoint != crate::endpoint::ORDER_PLACE.path {
+            return false;
+        }
+        let lower = text.to_ascii_lowercase();
+        let names_the_tag = lower.contains("customtag") || lower.contains("custom tag");
+        names_the_tag && ["unique", "duplicate", "already"].iter().any(|w| lower.contains(w))
     }
 
     /// `Retry-After` carried by a 429.
@@ -131,6 +169,36 @@ mod tests {
         assert!(!rejected.is_retryable());
         let ambiguous = Error::Ambiguous { endpoint: "/api/Order/place", source: Box::new(status(503)) };
         assert!(!ambiguous.is_retryable(), "an order with an unknown outcome must never be retried blindly");
+    }
+
+    fn place_rejected(code: i64, message: &str) -> Error {
+        Error::Rejected {
+            endpoint: "/api/Order/place",
+            code,
+            name: "OrderRejected",
+            message: Some(message.into()),
+            order_id: None,
+        }
+    }
+
+    #[test]
+    fn a_duplicate_custom_tag_is_told_apart_from_other_rejections() {
+        let live = "The custom tag 'pxr-abc-1' is not unique within account 7.";
+        assert!(place_rejected(2, live).is_duplicate_custom_tag());
+        assert!(place_rejected(2, "customTag already exists").is_duplicate_custom_tag());
+        assert!(place_rejected(2, "Duplicate CustomTag").is_duplicate_custom_tag());
+        assert!(!place_rejected(2, "Invalid stop loss ticks (10).").is_duplicate_custom_tag());
+        assert!(!place_rejected(2, "Order size is not unique").is_duplicate_custom_tag(), "must name the tag");
+        assert!(!place_rejected(3, live).is_duplicate_custom_tag(), "only errorCode 2 means a validation refusal");
+        let other_endpoint = Error::Rejected {
+            endpoint: "/api/Order/modify",
+            code: 2,
+            name: "OrderRejected",
+            message: Some(live.into()),
+            order_id: None,
+        };
+        assert!(!other_endpoint.is_duplicate_custom_tag());
+        assert!(!status(503).is_duplicate_custom_tag());
     }
 
     #[test]

@@ -14,7 +14,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_alerts.sql")];
+use crate::outcome::{AlertStatus, Answer, Outcome};
+use crate::signal::Intent;
+
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/0001_alerts.sql"), include_str!("../migrations/0002_status_check.sql")];
 
 /// Journal failures. Opening failures name the file.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +56,7 @@ pub struct NewAlert {
     /// The body with secret fields removed.
     pub raw_body: String,
     /// The normalised intent.
-    pub intent: serde_json::Value,
+    pub intent: Intent,
     /// The resolved contract.
     pub contract_id: Option<String>,
     /// The account.
@@ -69,13 +73,13 @@ pub struct StoredAlert {
     /// The body with secret fields removed.
     pub raw_body: String,
     /// The normalised intent.
-    pub intent: serde_json::Value,
+    pub intent: Intent,
     /// The resolved contract.
     pub contract_id: Option<String>,
     /// The account.
     pub account_id: Option<i32>,
     /// `received` until an outcome is recorded.
-    pub status: String,
+    pub status: AlertStatus,
     /// How the outcome was reached.
     pub path: Option<String>,
     /// Gateway order ids (or dry-run requests).
@@ -87,7 +91,7 @@ pub struct StoredAlert {
     /// When the outcome was known.
     pub acked_at: Option<String>,
     /// The final answer, returned again for duplicates.
-    pub response: Option<serde_json::Value>,
+    pub response: Option<Answer>,
 }
 
 /// What recording an alert found.
@@ -97,21 +101,6 @@ pub enum Recorded {
     New,
     /// Seen within the dedup window: do nothing, answer with the original.
     Duplicate(Box<StoredAlert>),
-}
-
-/// An outcome to store.
-#[derive(Clone, Debug, Default)]
-pub struct Outcome {
-    /// Final status.
-    pub status: String,
-    /// How it was reached.
-    pub path: Option<String>,
-    /// Order ids or dry-run requests.
-    pub orders: serde_json::Value,
-    /// Failure text.
-    pub error: Option<String>,
-    /// The answer given.
-    pub response: Option<serde_json::Value>,
 }
 
 /// The journal handle. Cheap to clone.
@@ -187,15 +176,16 @@ impl Journal {
             }
             tx.execute(
                 "INSERT OR REPLACE INTO alerts (alert_id, received_at, received_unix, raw_body, intent, contract_id,
-                 account_id, status, orders) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'received', '[]')",
+                 account_id, status, orders) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '[]')",
                 params![
                     alert.alert_id,
                     alert.received_at.to_rfc3339(),
                     alert.received_at.timestamp(),
                     alert.raw_body,
-                    alert.intent.to_string(),
+                    serde_json::to_string(&alert.intent).map_err(to_sql_error)?,
                     alert.contract_id,
                     alert.account_id,
+                    AlertStatus::Received.as_str(),
                 ],
             )?;
             tx.commit()?;
@@ -217,20 +207,23 @@ impl Journal {
         .await
     }
 
-    /// Stores the outcome.
-    pub async fn finish(&self, alert_id: &str, outcome: Outcome) -> Result<(), JournalError> {
+    /// Stores the outcome, and the answer built from it (returned again for duplicates).
+    pub async fn finish(&self, alert_id: &str, outcome: &Outcome) -> Result<(), JournalError> {
         let id = alert_id.to_owned();
+        let outcome = outcome.clone();
         self.run(move |conn, _| {
+            let orders = serde_json::Value::Array(outcome.orders.clone()).to_string();
+            let response = serde_json::to_string(&outcome.answer(&id)).map_err(to_sql_error)?;
             conn.execute(
                 "UPDATE alerts SET status = ?2, path = ?3, orders = ?4, error = ?5, response = ?6, acked_at = ?7
                  WHERE alert_id = ?1",
                 params![
                     id,
-                    outcome.status,
+                    outcome.status.as_str(),
                     outcome.path,
-                    outcome.orders.to_string(),
-                    outcome.error,
-                    outcome.response.map(|r| r.to_string()),
+                    orders,
+                    outcome.error(),
+                    response,
                     Utc::now().to_rfc3339(),
                 ],
             )
@@ -258,8 +251,8 @@ impl Journal {
     /// Alerts without an outcome (the process stopped while handling them).
     pub async fn unfinished(&self) -> Result<Vec<StoredAlert>, JournalError> {
         self.run(move |conn, _| {
-            let mut stmt = conn.prepare(&format!("{SELECT} WHERE status = 'received' ORDER BY received_unix"))?;
-            let rows = stmt.query_map([], |r| row(r).map(|(a, _)| a))?;
+            let mut stmt = conn.prepare(&format!("{SELECT} WHERE status = ?1 ORDER BY received_unix"))?;
+            let rows = stmt.query_map(params![AlertStatus::Received.as_str()], |r| row(r).map(|(a, _)| a))?;
             rows.collect()
         })
         .await
@@ -273,26 +266,42 @@ fn select_one(conn: &Connection, id: &str) -> rusqlite::Result<Option<(StoredAle
     conn.query_row(&format!("{SELECT} WHERE alert_id = ?1"), params![id], row).optional()
 }
 
+/// Reads a row. The intent and the status are typed: a row pxrelay did not write (or a future version wrote) is a
+/// conversion error naming the column, never a silently different value.
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredAlert, i64)> {
-    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+    fn typed<T: serde::de::DeserializeOwned>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T> {
+        let text: String = r.get(i)?;
+        serde_json::from_str(&text)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+    }
+    let status: String = r.get(6)?;
+    let status = status
+        .parse::<AlertStatus>()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e)))?;
+    let response: Option<String> = r.get(12)?;
     Ok((
         StoredAlert {
             alert_id: r.get(0)?,
             received_at: r.get(1)?,
             raw_body: r.get(2)?,
-            intent: json(r.get(3)?).unwrap_or(serde_json::Value::Null),
+            intent: typed(r, 3)?,
             contract_id: r.get(4)?,
             account_id: r.get(5)?,
-            status: r.get(6)?,
+            status,
             path: r.get(7)?,
-            orders: json(r.get(8)?).unwrap_or_else(|| serde_json::json!([])),
+            orders: typed(r, 8)?,
             error: r.get(9)?,
             sent_at: r.get(10)?,
             acked_at: r.get(11)?,
-            response: json(r.get(12)?),
+            // An answer that no longer reads (written by an older version) is rebuilt from the row by the caller.
+            response: response.and_then(|text| serde_json::from_str(&text).ok()),
         },
         r.get(13)?,
     ))
+}
+
+fn to_sql_error(e: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
 }
 
 /// Applies the migrations not yet applied (tracked in `PRAGMA user_version`).
@@ -314,12 +323,16 @@ mod tests {
         dir.join("data").join("journal.db")
     }
 
+    fn intent(body: &str) -> Intent {
+        crate::signal::parse_alert(body.as_bytes()).expect("a valid test alert").intent
+    }
+
     fn alert(id: &str, at: DateTime<Utc>) -> NewAlert {
         NewAlert {
             alert_id: id.into(),
             received_at: at,
             raw_body: r#"{"symbol":"MNQ"}"#.into(),
-            intent: serde_json::json!({"symbol": "MNQ"}),
+            intent: intent(r#"{"symbol":"MNQ","action":"buy"}"#),
             contract_id: Some("CON.F.US.MNQ.Z25".into()),
             account_id: Some(1),
         }
@@ -333,20 +346,18 @@ mod tests {
             let j = Journal::open(&path, Duration::from_secs(3600)).unwrap();
             assert!(matches!(j.record(alert("a1", now)).await.unwrap(), Recorded::New));
             j.mark_sent("a1").await.unwrap();
-            let outcome = Outcome {
-                status: "placed".into(),
-                orders: serde_json::json!([42]),
-                response: Some(serde_json::json!({"status": "placed"})),
-                ..Outcome::default()
-            };
-            j.finish("a1", outcome).await.unwrap();
+            let outcome =
+                Outcome::new(AlertStatus::Placed, "order placed", "placed").with_orders(vec![serde_json::json!(42)]);
+            j.finish("a1", &outcome).await.unwrap();
         }
         let j = Journal::open(&path, Duration::from_secs(3600)).unwrap();
         match j.record(alert("a1", now + chrono::TimeDelta::seconds(5))).await.unwrap() {
             Recorded::Duplicate(row) => {
-                assert_eq!(row.status, "placed");
+                assert_eq!(row.status, AlertStatus::Placed);
                 assert_eq!(row.orders, serde_json::json!([42]));
                 assert!(row.sent_at.is_some() && row.acked_at.is_some());
+                let answer = row.response.expect("the answer is stored");
+                assert_eq!((answer.status, answer.orders), (AlertStatus::Placed, vec![serde_json::json!(42)]));
             }
             Recorded::New => panic!("a duplicate was recorded as new"),
         }
@@ -354,6 +365,60 @@ mod tests {
         let later = now + chrono::TimeDelta::hours(2);
         assert!(matches!(j.record(alert("a1", later)).await.unwrap(), Recorded::New));
         assert_eq!(j.list(10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_intent_is_stored_and_read_back_typed() {
+        let path = temp("typed");
+        let j = Journal::open(&path, Duration::from_secs(60)).unwrap();
+        let mut record = alert("t1", Utc::now());
+        record.intent = intent(
+            r#"{"symbol":"MNQ1!","action":"sell","quantity":3,"order_type":"limit","limit_price":21000.25,
+                "stop_loss_ticks":40,"take_profit":20950.5,"id":"t1"}"#,
+        );
+        j.record(record.clone()).await.unwrap();
+        let row = j.get("t1").await.unwrap().unwrap();
+        assert_eq!(row.intent, record.intent);
+        assert_eq!(row.status, AlertStatus::Received);
+        let outcome = Outcome::new(AlertStatus::Unknown, "check the platform", "interrupted after sending");
+        j.finish("t1", &outcome).await.unwrap();
+        let row = j.get("t1").await.unwrap().unwrap();
+        assert_eq!((row.status, row.error.as_deref()), (AlertStatus::Unknown, Some("check the platform")));
+    }
+
+    #[tokio::test]
+    async fn a_status_outside_the_list_is_refused_by_the_schema() {
+        let path = temp("check");
+        let j = Journal::open(&path, Duration::from_secs(60)).unwrap();
+        j.record(alert("c1", Utc::now())).await.unwrap();
+        let bogus = j.run(|conn, _| conn.execute("UPDATE alerts SET status = 'placedd' WHERE alert_id = 'c1'", []));
+        assert!(bogus.await.is_err(), "the CHECK constraint refuses an unknown status");
+        for status in AlertStatus::ALL {
+            let sql = format!("UPDATE alerts SET status = '{}' WHERE alert_id = 'c1'", status.as_str());
+            j.run(move |conn, _| conn.execute(&sql, [])).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_version_1_journal_is_migrated_with_its_rows() {
+        let path = temp("v1");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!("BEGIN; {}; PRAGMA user_version = 1; COMMIT;", MIGRATIONS[0])).unwrap();
+            let intent = serde_json::to_string(&alert("x", Utc::now()).intent).unwrap();
+            conn.execute(
+                "INSERT INTO alerts (alert_id, received_at, received_unix, raw_body, intent, status, orders)
+                 VALUES ('old', '2026-11-28T10:00:00+00:00', 1764324000, '{}', ?1, 'placed', '[7]')",
+                params![intent],
+            )
+            .unwrap();
+        }
+        let j = Journal::open(&path, Duration::from_secs(60)).unwrap();
+        let row = j.get("old").await.unwrap().expect("the row survives the migration");
+        assert_eq!((row.status, row.orders), (AlertStatus::Placed, serde_json::json!([7])));
+        let version: i64 = j.run(|conn, _| conn.query_row("PRAGMA user_version", [], |r| r.get(0))).await.unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
     }
 
     #[tokio::test]
@@ -371,7 +436,7 @@ mod tests {
         let j = Journal::open(&path, Duration::from_secs(60)).unwrap();
         j.record(alert("u1", Utc::now())).await.unwrap();
         assert_eq!(j.unfinished().await.unwrap().len(), 1);
-        assert_eq!(j.get("u1").await.unwrap().unwrap().status, "received");
+        assert_eq!(j.get("u1").await.unwrap().unwrap().status, AlertStatus::Received);
         assert!(j.get("nope").await.unwrap().is_none());
         assert_eq!(database_path("sqlite://./data/x.db"), PathBuf::from("./data/x.db"));
         assert_eq!(database_path("sqlite:x.db"), PathBuf::from("x.db"));

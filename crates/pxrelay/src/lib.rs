@@ -5,9 +5,13 @@
 //! - [`config`]: layered settings with plain environment variable names, validated before anything binds.
 //! - [`startup`]: [`startup::App`]: build (simulator in sim mode, gateway client, `ensure_valid_token`, listener,
 //!   token refresher) and `run_until_stopped`.
-//! - [`routes`]: `/health`, `/status`, `/quote/{symbol}`, `/webhook`, `/alerts`, `/kill`.
+//! - [`routes`]: `/health`, `/ready`, `/status`, `/metrics`, `/quote/{symbol}`, `/webhook`, `/alerts`, `/kill`; the
+//!   secret check they share (`routes::secret`).
+//! - [`error`]: [`error::ApiError`], every HTTP refusal with its status, JSON code and metric outcome.
 //! - [`signal`]: webhook payload → validated intent. [`journal`]: SQLite alert journal and dedup store.
-//! - [`executor`]: the order executor (queue, guards, reconciliation). [`accounts`]: account selection.
+//! - [`outcome`]: [`outcome::AlertStatus`], [`outcome::Outcome`] and the webhook's [`outcome::Answer`].
+//! - [`executor`]: the order executor (queue, guards, reconciliation by `customTag`, the bracket reference price).
+//! - [`accounts`]: account selection.
 //! - [`quotes`]: [`quotes::QuoteService`]: symbol → contract → streamed quote, or 1-minute bars when stale.
 //! - [`state`]: [`state::AppState`] and [`state::Mode`].
 //! - [`telemetry`]: JSON or pretty logs. [`shutdown`]: SIGTERM/SIGINT.
@@ -15,9 +19,11 @@
 pub mod accounts;
 pub mod cli;
 pub mod config;
+pub mod error;
 pub mod executor;
 pub mod journal;
 pub mod metrics;
+pub mod outcome;
 pub mod quotes;
 pub mod routes;
 pub mod shutdown;

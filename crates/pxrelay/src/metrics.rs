@@ -14,6 +14,40 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::outcome::AlertStatus;
+
+/// What became of a webhook, for the `pxrelay_webhooks` counter and `/status`'s webhook counters. Refusals get
+/// theirs from [`crate::error::ApiError::outcome`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WebhookOutcome {
+    /// Authenticated, valid, journaled and queued.
+    Accepted,
+    /// Seen before: answered from the journal, nothing sent.
+    Duplicate,
+    /// Authenticated but not acted on (bad field, unknown symbol, …), or not a route.
+    Rejected,
+    /// Missing or wrong secret, or a sender outside the allowlist.
+    Unauthorized,
+    /// pxrelay could not take it (journal, queue, gateway, stopping).
+    Failed,
+}
+
+impl WebhookOutcome {
+    /// Every outcome, in `/status` order.
+    pub const ALL: [Self; 5] = [Self::Accepted, Self::Duplicate, Self::Rejected, Self::Unauthorized, Self::Failed];
+
+    /// The label text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::Rejected => "rejected",
+            Self::Unauthorized => "unauthorized",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// An outcome label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
@@ -82,18 +116,18 @@ impl Metrics {
     }
 
     /// Counts a webhook outcome.
-    pub fn webhook(&self, outcome: &'static str) {
-        self.webhooks.get_or_create(&OutcomeLabel { outcome }).inc();
+    pub fn webhook(&self, outcome: WebhookOutcome) {
+        self.webhooks.get_or_create(&OutcomeLabel { outcome: outcome.as_str() }).inc();
     }
 
     /// A webhook outcome's count so far.
-    pub fn webhook_count(&self, outcome: &'static str) -> u64 {
-        self.webhooks.get_or_create(&OutcomeLabel { outcome }).get()
+    pub fn webhook_count(&self, outcome: WebhookOutcome) -> u64 {
+        self.webhooks.get_or_create(&OutcomeLabel { outcome: outcome.as_str() }).get()
     }
 
-    /// Counts an executed alert and its latency.
-    pub fn order(&self, outcome: &'static str, latency: Duration) {
-        self.orders.get_or_create(&OutcomeLabel { outcome }).inc();
+    /// Counts an executed alert by its status, and its arrival → outcome latency.
+    pub fn order(&self, status: AlertStatus, latency: Duration) {
+        self.orders.get_or_create(&OutcomeLabel { outcome: status.as_str() }).inc();
         self.alert_latency.observe(latency.as_secs_f64());
     }
 

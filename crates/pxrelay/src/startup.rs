@@ -24,10 +24,9 @@ use tokio::sync::mpsc;
 use crate::accounts::Accounts;
 use crate::config::{FeedSettings, GatewaySettings, Settings};
 use crate::executor::{Executor, Guards};
-use crate::journal::{Journal, Outcome};
+use crate::journal::Journal;
 use crate::quotes::{QuoteService, QuoteSettings};
-use crate::routes::webhook::WebhookState;
-use crate::state::{AppState, Mode};
+use crate::state::{AppState, Mode, WebhookState};
 
 /// A built, not yet serving, application.
 #[derive(Debug)]
@@ -78,7 +77,7 @@ impl App {
             .register_live(crate::metrics::Live { tokens: gateway.tokens().clone(), market: quotes.market().clone() });
         watch_symbols(&quotes, &settings.feed, &tracker, &cancel).await?;
 
-        recover_unfinished(&journal, &gateway).await;
+        crate::executor::reconcile::recover_unfinished(&journal, &gateway).await;
         let allowed_products = allowed_products(&quotes, &settings.webhook.allowed_symbols).await?;
         let guards = Arc::new(Guards {
             kill_switch: AtomicBool::new(settings.webhook.kill_switch),
@@ -289,71 +288,6 @@ async fn allowed_products(quotes: &QuoteService, symbols: &[String]) -> anyhow::
         products.push(contract.symbol_id.clone().unwrap_or_else(|| contract.id.clone()));
     }
     Ok(products)
-}
-
-/// Alerts the last run accepted but did not finish. Never executed late (an old signal is not a signal); marked
-/// `failed` when nothing had been sent, or reconciled by their `customTag` when something had.
-async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
-    let rows = match journal.unfinished().await {
-        Ok(rows) => rows,
-        Err(e) => {
-            tracing::error!(error = %e, "could not read unfinished alerts");
-            return;
-        }
-    };
-    for row in rows {
-        let outcome = match (row.sent_at.as_ref(), row.account_id) {
-            (None, _) | (_, None) => Outcome {
-                status: "failed".into(),
-                path: Some("interrupted before sending".into()),
-                error: Some("pxrelay stopped before this alert was sent; nothing was sent".into()),
-                ..Outcome::default()
-            },
-            (Some(_), Some(_))
-                if !matches!(row.intent["action"].as_str(), Some("buy" | "sell"))
-                    || row.intent["close_only"] == true =>
-            {
-                // A close, cancel or reverse carries no customTag to look up.
-                Outcome {
-                    status: "unknown".into(),
-                    path: Some("interrupted after sending".into()),
-                    error: Some("pxrelay stopped after sending a close/cancel/reverse; check the platform".into()),
-                    ..Outcome::default()
-                }
-            }
-            (Some(_), Some(account)) => {
-                let since = chrono::Utc::now() - chrono::TimeDelta::days(7);
-                let tags = [crate::signal::custom_tag(&row.alert_id, 1), crate::signal::custom_tag(&row.alert_id, 2)];
-                match gateway.search_orders(account, since, None).await {
-                    Ok(orders) => {
-                        let found: Vec<serde_json::Value> = orders
-                            .iter()
-                            .filter(|o| o.custom_tag.as_ref().is_some_and(|t| tags.contains(t)))
-                            .map(|o| serde_json::json!(o.id))
-                            .collect();
-                        Outcome {
-                            status: if found.is_empty() { "failed" } else { "placed" }.into(),
-                            path: Some(format!(
-                                "interrupted after sending -> reconciled by customTag: {} found",
-                                found.len()
-                            )),
-                            error: found.is_empty().then(|| "interrupted; no order with its customTag".to_owned()),
-                            orders: serde_json::Value::Array(found),
-                            ..Outcome::default()
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(alert.id = %row.alert_id, error = %e, "could not reconcile an interrupted alert");
-                        continue;
-                    }
-                }
-            }
-        };
-        tracing::warn!(alert.id = %row.alert_id, outcome = %outcome.status, "interrupted alert closed out");
-        if let Err(e) = journal.finish(&row.alert_id, outcome).await {
-            tracing::error!(alert.id = %row.alert_id, error = %e, "could not close out an interrupted alert");
-        }
-    }
 }
 
 /// Settings → the SDK's plain config struct (the projectx crate never sees the config crate).

@@ -2,12 +2,15 @@
 
 use std::sync::Arc;
 
+use secrecy::SecretString;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
-
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::Accounts;
+use crate::executor::{Guards, Job};
+use crate::journal::Journal;
 use crate::quotes::QuoteService;
-use crate::routes::webhook::WebhookState;
 
 /// Where orders go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -46,6 +49,27 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Process start, for uptime.
     pub started: Instant,
+}
+
+/// What the webhook and journal routes share.
+#[derive(Debug)]
+pub struct WebhookState {
+    /// `WEBHOOK_SECRET`; `None` disables webhooks (and every route that needs the secret).
+    pub secret: Option<SecretString>,
+    /// Admit only TradingView's addresses (`TRADINGVIEW_IP_ALLOWLIST`).
+    pub ip_allowlist: bool,
+    /// How long to wait for the outcome, from arrival, before answering 202 (`WEBHOOK_WAIT_MS`).
+    pub wait: std::time::Duration,
+    /// Product ids (`F.US.MNQ`) allowed to trade; empty = all (`ALLOWED_SYMBOLS`).
+    pub allowed_products: Vec<String>,
+    /// The journal.
+    pub journal: Journal,
+    /// The executor's queue.
+    pub jobs: mpsc::Sender<Job>,
+    /// Kill switch, limits, dry run.
+    pub guards: Arc<Guards>,
+    /// Account selection.
+    pub accounts: Accounts,
 }
 
 /// State pointing at a closed port (nothing answers, which `/health` and `/status` must not mind), with a journal

@@ -262,9 +262,9 @@ async fn sigterm_with_alerts_in_flight_finishes_every_accepted_alert_and_exits_z
     let rows = journal.list(100).await.unwrap();
     assert_eq!(rows.len(), accepted);
     for row in &rows {
-        assert_ne!(row.status, "received", "{} has no final state", row.alert_id);
+        assert_ne!(row.status, pxrelay::outcome::AlertStatus::Received, "{} has no final state", row.alert_id);
     }
-    let placed = rows.iter().filter(|r| r.status == "placed").count();
+    let placed = rows.iter().filter(|r| r.status == pxrelay::outcome::AlertStatus::Placed).count();
     assert_eq!(placed, accepted, "{rows:?}");
     assert_eq!(sim.orders().len(), placed, "one order per placed alert");
 }

@@ -1,72 +1,57 @@
 //! `GET /alerts?limit=N` and `GET /alerts/{id}`: read the journal. They show trading history, so they need the
-//! webhook secret (`Authorization: Bearer <secret>` or `?secret=`).
+//! webhook secret (see [`super::secret`]: `Authorization: Bearer <secret>` or `?secret=`).
 
 use std::collections::HashMap;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::routes::webhook::secret_matches;
+use super::secret::{BodySecret, OfferedSecret};
+use crate::error::ApiError;
+use crate::journal::StoredAlert;
 use crate::state::AppState;
+
+/// Rows listed when `limit` is not given.
+const DEFAULT_LIMIT: u32 = 50;
+/// Most rows one request may list.
+const MAX_LIMIT: u32 = 1000;
 
 /// `/alerts`, `/alerts/{id}`.
 pub fn router() -> Router<AppState> {
     Router::new().route("/alerts", get(list)).route("/alerts/{id}", get(one))
 }
 
-/// `Some(refusal)` unless the request carries the secret.
-fn refused(state: &AppState, query: &HashMap<String, String>, headers: &HeaderMap) -> Option<Response> {
-    let Some(expected) = state.webhook.secret.as_ref() else {
-        return Some((StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "webhook_disabled"}))).into_response());
-    };
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match bearer.or(query.get("secret").map(String::as_str)) {
-        Some(offered) if secret_matches(expected, offered) => None,
-        _ => Some((StatusCode::UNAUTHORIZED, Json(json!({"error": "unauthorized"}))).into_response()),
-    }
-}
-
 async fn list(
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(r) = refused(&state, &query, &headers) {
-        return r;
-    }
-    let limit = query.get("limit").and_then(|l| l.parse::<u32>().ok()).unwrap_or(50).clamp(1, 1000);
-    match state.webhook.journal.list(limit).await {
-        Ok(rows) => Json(json!({ "alerts": rows })).into_response(),
-        Err(e) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "journal_unavailable", "message": e.to_string()})))
-                .into_response()
-        }
-    }
+    offered: OfferedSecret,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    offered.check(state.webhook.secret.as_ref(), BodySecret::None)?;
+    let Query(query) = query.map_err(|e| ApiError::BadQuery(format!("query: {}", e.body_text())))?;
+    let limit = match query.get("limit").map(|l| l.trim()) {
+        None => DEFAULT_LIMIT,
+        Some(text) => text.parse::<u32>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+            ApiError::BadQuery(format!(
+                "limit: `{text}` is not accepted; expected a whole number from 1 to {MAX_LIMIT}"
+            ))
+        })?,
+    };
+    let rows = state.webhook.journal.list(limit).await.map_err(journal_error)?;
+    Ok(Json(json!({ "alerts": rows })))
 }
 
 async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(r) = refused(&state, &query, &headers) {
-        return r;
-    }
-    match state.webhook.journal.get(&id).await {
-        Ok(Some(row)) => Json(row).into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": format!("no alert `{id}`")})))
-            .into_response(),
-        Err(e) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "journal_unavailable", "message": e.to_string()})))
-                .into_response()
-        }
-    }
+    offered: OfferedSecret,
+) -> Result<Json<StoredAlert>, ApiError> {
+    offered.check(state.webhook.secret.as_ref(), BodySecret::None)?;
+    state.webhook.journal.get(&id).await.map_err(journal_error)?.map(Json).ok_or(ApiError::AlertNotFound(id))
+}
+
+fn journal_error(e: crate::journal::JournalError) -> ApiError {
+    ApiError::JournalUnavailable(format!("the journal could not be read: {e}"))
 }

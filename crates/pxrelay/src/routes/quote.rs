@@ -1,15 +1,14 @@
-//! `GET /quote/{symbol}`: the latest quote, streamed or from bars. Unknown symbol → 404, invalid symbol → 400,
-//! nothing available → 503, gateway failure while resolving → 502. Errors are JSON `{"error","message"}`.
+//! `GET /quote/{symbol}`: the latest quote, streamed or from bars. Invalid symbol → 400 `invalid_symbol`, unknown
+//! symbol → 404 `unknown_symbol`, gateway failure while resolving → 502 `gateway_error`, nothing available → 503
+//! `quote_unavailable` (see [`ApiError`]).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use projectx::ResolveError;
-use serde_json::json;
 
-use crate::quotes::QuoteError;
+use crate::error::ApiError;
+use crate::quotes::{QuoteError, QuoteView};
 use crate::state::AppState;
 
 /// `/quote/{symbol}`.
@@ -17,19 +16,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/quote/{symbol}", get(quote))
 }
 
-async fn quote(State(state): State<AppState>, Path(symbol): Path<String>) -> Response {
-    match state.quotes.quote(&symbol).await {
-        Ok(view) => Json(view).into_response(),
-        Err(e) => error_response(&e),
-    }
-}
-
-fn error_response(e: &QuoteError) -> Response {
-    let (status, code) = match e {
-        QuoteError::Resolve(ResolveError::InvalidSymbol { .. }) => (StatusCode::BAD_REQUEST, "invalid_symbol"),
-        QuoteError::Resolve(ResolveError::UnknownSymbol { .. }) => (StatusCode::NOT_FOUND, "unknown_symbol"),
-        QuoteError::Resolve(_) => (StatusCode::BAD_GATEWAY, "gateway_error"),
-        QuoteError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "quote_unavailable"),
-    };
-    (status, Json(json!({ "error": code, "message": e.to_string() }))).into_response()
+async fn quote(State(state): State<AppState>, Path(symbol): Path<String>) -> Result<Json<QuoteView>, ApiError> {
+    state.quotes.quote(&symbol).await.map(Json).map_err(|e| match &e {
+        QuoteError::Resolve(ResolveError::InvalidSymbol { .. }) => ApiError::InvalidSymbol(e.to_string()),
+        QuoteError::Resolve(ResolveError::UnknownSymbol { .. }) => ApiError::UnknownSymbol(e.to_string()),
+        QuoteError::Resolve(_) => ApiError::Gateway(e.to_string()),
+        QuoteError::Unavailable { .. } => ApiError::QuoteUnavailable(e.to_string()),
+    })
 }

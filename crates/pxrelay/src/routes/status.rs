@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::metrics::WebhookOutcome;
 use crate::state::AppState;
 
 /// `/status`.
@@ -27,13 +28,10 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
         "uptime_secs": state.started.elapsed().as_secs(),
         "token": token,
         "market": state.quotes.market().status(),
-        "webhooks": {
-            "accepted": m.webhook_count("accepted"),
-            "duplicate": m.webhook_count("duplicate"),
-            "rejected": m.webhook_count("rejected"),
-            "unauthorized": m.webhook_count("unauthorized"),
-            "failed": m.webhook_count("failed"),
-        },
+        "webhooks": WebhookOutcome::ALL
+            .into_iter()
+            .map(|o| (o.as_str().to_owned(), Value::from(m.webhook_count(o))))
+            .collect::<serde_json::Map<_, _>>(),
         "journal": hooks.journal.path().display().to_string(),
     }))
 }

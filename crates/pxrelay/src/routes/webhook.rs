@@ -7,27 +7,29 @@
 //! it) → queue (full → 503) → wait for the outcome (200) or answer 202 `pending`. Nothing reaches the gateway for a
 //! rejected alert, and nothing logged contains the offered secret.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use crate::accounts::Accounts;
-use crate::executor::{Answer, Guards, Job};
-use crate::journal::{Journal, NewAlert, Outcome, Recorded};
+use super::secret::{BodySecret, OfferedSecret};
+use crate::error::{ApiError, body_rejection};
+use crate::executor::Job;
+use crate::executor::reference::{self, Reference};
+use crate::journal::{NewAlert, Recorded};
+use crate::metrics::WebhookOutcome;
+use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::signal::{self, Envelope};
-use crate::state::AppState;
+use crate::state::{AppState, WebhookState};
 
 /// TradingView's webhook sender addresses (its documentation lists these four).
 pub const TRADINGVIEW_IPS: [IpAddr; 4] = [
@@ -40,65 +42,43 @@ pub const TRADINGVIEW_IPS: [IpAddr; 4] = [
 /// Largest accepted body.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// What the webhook handlers share.
-#[derive(Debug)]
-pub struct WebhookState {
-    /// `WEBHOOK_SECRET`; `None` disables webhooks.
-    pub secret: Option<SecretString>,
-    /// Admit only TradingView's addresses.
-    pub ip_allowlist: bool,
-    /// How long to wait for the outcome before answering 202.
-    pub wait: std::time::Duration,
-    /// Product ids (`F.US.MNQ`) allowed to trade; empty = all.
-    pub allowed_products: Vec<String>,
-    /// The journal.
-    pub journal: Journal,
-    /// The executor's queue.
-    pub jobs: mpsc::Sender<Job>,
-    /// Kill switch, limits, dry run.
-    pub guards: Arc<Guards>,
-    /// Account selection.
-    pub accounts: Accounts,
-}
-
-/// `/webhook`, `/webhook/{secret}`, `/kill`.
-pub fn router() -> Router<AppState> {
+/// `/webhook`, `/webhook/{secret}`, each answer counted in `pxrelay_webhooks` by [`count_webhooks`].
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/webhook", post(webhook))
         .route("/webhook/{secret}", post(webhook_with_secret))
-        .route("/kill", post(kill))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state, count_webhooks))
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": code, "message": message.into() }))).into_response()
+/// Counts each webhook answer by the [`WebhookOutcome`] its producer attached (an [`ApiError`] attaches its own;
+/// accepted and duplicate answers attach theirs), never by its status code.
+pub async fn count_webhooks(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let outcome = response.extensions().get::<WebhookOutcome>().copied().unwrap_or(WebhookOutcome::Failed);
+    state.metrics.webhook(outcome);
+    response
 }
 
 async fn webhook(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(query): Query<HashMap<String, String>>,
+    offered: OfferedSecret,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    handle(state, peer, query.get("secret").map(String::as_str), &headers, &body).await
+    handle(state, peer, offered, &headers, body).await
 }
 
 async fn webhook_with_secret(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(secret): Path<String>,
+    offered: OfferedSecret,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    handle(state, peer, Some(&secret), &headers, &body).await
-}
-
-/// Constant-time comparison: both sides are hashed to 32 bytes first, so neither length nor content leaks timing.
-pub fn secret_matches(expected: &SecretString, offered: &str) -> bool {
-    let a = ring::digest::digest(&ring::digest::SHA256, expected.expose_secret().as_bytes());
-    let b = ring::digest::digest(&ring::digest::SHA256, offered.as_bytes());
-    a.as_ref().iter().zip(b.as_ref()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    handle(state, peer, offered.with_path(secret), &headers, body).await
 }
 
 /// The sender's address. Behind a proxy (the peer is a private or loopback address, as Railway's edge is) it is the
@@ -127,128 +107,105 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
 async fn handle(
     state: AppState,
     peer: SocketAddr,
-    url_secret: Option<&str>,
+    offered: OfferedSecret,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let arrived = tokio::time::Instant::now();
-    let response = check_and_accept(&state, peer, url_secret, headers, body, arrived).await;
-    let outcome = match (response.status().as_u16(), response.extensions().get::<Duplicate>()) {
-        (_, Some(_)) => "duplicate",
-        (200 | 202, None) => "accepted",
-        (401 | 403, _) => "unauthorized",
-        (400..=499, _) => "rejected",
-        _ => "failed",
-    };
-    state.metrics.webhook(outcome);
-    if outcome != "accepted" && outcome != "duplicate" {
-        tracing::info!(
-            outcome,
-            status = response.status().as_u16(),
-            latency_ms = arrived.elapsed().as_millis() as u64,
-            "webhook refused"
-        );
+    match check_and_accept(&state, peer, offered, headers, body, arrived).await {
+        Ok(response) => response,
+        Err(refusal) => {
+            // The message names the field or the reason; it never holds the secret or the raw body.
+            tracing::warn!(
+                error = refusal.code(),
+                status = refusal.status().as_u16(),
+                reason = %refusal,
+                latency_ms = arrived.elapsed().as_millis() as u64,
+                "webhook refused"
+            );
+            refusal.into_response()
+        }
     }
-    response
 }
-
-/// Marks a duplicate answer for the metrics.
-#[derive(Clone, Copy, Debug)]
-struct Duplicate;
 
 async fn check_and_accept(
     state: &AppState,
     peer: SocketAddr,
-    url_secret: Option<&str>,
+    offered: OfferedSecret,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Result<Bytes, BytesRejection>,
     arrived: tokio::time::Instant,
-) -> Response {
+) -> Result<Response, ApiError> {
     let hooks = &state.webhook;
-    let Some(expected) = hooks.secret.as_ref() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "webhook_disabled",
-            "WEBHOOK_SECRET is not set: webhooks are refused",
-        );
-    };
+    if hooks.secret.is_none() {
+        return Err(ApiError::WebhookDisabled);
+    }
     if state.shutdown.is_cancelled() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "pxrelay is stopping; alert not accepted");
+        return Err(ApiError::ShuttingDown);
     }
     if hooks.ip_allowlist {
         let ip = client_ip(peer, headers);
         if !TRADINGVIEW_IPS.contains(&ip) {
             tracing::warn!(client.ip = %ip, "webhook from an address outside TradingView's list refused");
-            return error(StatusCode::FORBIDDEN, "forbidden", "sender address is not one of TradingView's");
+            return Err(ApiError::Forbidden);
         }
     }
-    let envelope = Envelope::parse(body);
-    let offered = url_secret.or_else(|| envelope.as_ref().ok().and_then(Envelope::offered_secret));
-    if !offered.is_some_and(|s| secret_matches(expected, s)) {
-        return error(StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong secret");
-    }
-    let (intent, redacted) = match envelope.and_then(|e| Ok((e.intent()?, e.redacted_body().to_owned()))) {
-        Ok(v) => v,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_payload", e.to_string()),
+    let body = body.map_err(|r| body_rejection(&r, BODY_LIMIT))?;
+    let envelope = Envelope::parse(&body);
+    let unreadable = envelope.as_ref().err().map(|e| e.message.clone());
+    let body_secret = match (&envelope, &unreadable) {
+        (Ok(e), _) => e.offered_secret().map_or(BodySecret::None, BodySecret::Offered),
+        (Err(_), Some(why)) => BodySecret::Unreadable(why),
+        (Err(_), None) => BodySecret::None,
     };
+    offered.check(hooks.secret.as_ref(), body_secret)?;
+    let (intent, redacted) = envelope
+        .and_then(|e| Ok((e.intent()?, e.redacted_body().to_owned())))
+        .map_err(|e| ApiError::BadPayload(e.to_string()))?;
     accept(state, intent, redacted, arrived).await
 }
 
 /// The whole answer fits in `WEBHOOK_WAIT_MS` from arrival (TradingView gives up at 3 s): resolving the symbol and
 /// the account (cached; a slow gateway on a cache miss) must finish within it, or the answer is 503 with nothing
 /// recorded; the outcome is awaited until the same deadline, then the answer is 202 `pending`.
-async fn accept(state: &AppState, intent: signal::Intent, redacted: String, arrived: tokio::time::Instant) -> Response {
+async fn accept(
+    state: &AppState,
+    intent: signal::Intent,
+    redacted: String,
+    arrived: tokio::time::Instant,
+) -> Result<Response, ApiError> {
     let deadline = arrived + state.webhook.wait;
-    let (contract, account_id) = match tokio::time::timeout_at(deadline, prepare(state, &intent)).await {
-        Ok(Ok(prepared)) => prepared,
-        Ok(Err(refusal)) => return refusal,
-        Err(_) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "gateway_slow",
-                "the gateway was too slow to resolve the symbol or account; nothing was recorded or sent",
-            );
-        }
-    };
+    let (contract, account_id) =
+        tokio::time::timeout_at(deadline, prepare(state, &intent)).await.map_err(|_| ApiError::GatewaySlow)??;
     record_and_wait(state, intent, redacted, arrived, contract, account_id).await
 }
 
 /// What recording and queueing an alert came to.
 enum Enqueued {
     Queued,
-    Duplicate(Value),
-    JournalFailed,
-    Busy,
+    Duplicate(Answer),
 }
 
-/// Resolves the contract and the account and checks what can be checked before recording: `Err` is the refusal.
-async fn prepare(state: &AppState, intent: &signal::Intent) -> Result<(Arc<projectx::Contract>, i32), Response> {
+/// Resolves the contract and the account and checks what can be checked before recording.
+async fn prepare(state: &AppState, intent: &signal::Intent) -> Result<(Arc<projectx::Contract>, i32), ApiError> {
     let hooks = &state.webhook;
     let contract = match state.quotes.resolver().resolve(&intent.symbol).await {
         Ok(c) => c,
-        Err(e) if e.is_client_error() => {
-            return Err(error(StatusCode::UNPROCESSABLE_ENTITY, "unknown_symbol", format!("symbol: {e}")));
-        }
-        Err(e) => {
-            return Err(error(StatusCode::BAD_GATEWAY, "gateway_error", format!("could not resolve the symbol: {e}")));
-        }
+        Err(e) if e.is_client_error() => return Err(ApiError::UnknownAlertSymbol(format!("symbol: {e}"))),
+        Err(e) => return Err(ApiError::Gateway(format!("could not resolve the symbol: {e}"))),
     };
     if !hooks.allowed_products.is_empty()
         && !contract.symbol_id.as_ref().is_some_and(|p| hooks.allowed_products.contains(p))
     {
-        return Err(error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "symbol_not_allowed",
-            format!("symbol: {} is not in ALLOWED_SYMBOLS", intent.symbol),
-        ));
+        return Err(ApiError::SymbolNotAllowed(format!("symbol: {} is not in ALLOWED_SYMBOLS", intent.symbol)));
     }
-    if let Err(e) = precheck_brackets(state, intent, &contract) {
-        return Err(error(StatusCode::BAD_REQUEST, "bad_payload", e.to_string()));
-    }
-    match hooks.accounts.pick(intent.account.as_deref()).await {
-        Ok(id) => Ok((contract, id)),
-        Err(message) => Err(error(StatusCode::UNPROCESSABLE_ENTITY, "bad_account", format!("account: {message}"))),
-    }
+    precheck_brackets(state, intent, &contract).await.map_err(|e| ApiError::BadPayload(e.to_string()))?;
+    let account_id = hooks
+        .accounts
+        .pick(intent.account.as_deref())
+        .await
+        .map_err(|m| ApiError::BadAccount(format!("account: {m}")))?;
+    Ok((contract, account_id))
 }
 
 async fn record_and_wait(
@@ -258,7 +215,7 @@ async fn record_and_wait(
     arrived: tokio::time::Instant,
     contract: Arc<projectx::Contract>,
     account_id: i32,
-) -> Response {
+) -> Result<Response, ApiError> {
     let hooks = &state.webhook;
     let received_at = Utc::now();
     let alert_id =
@@ -267,7 +224,7 @@ async fn record_and_wait(
         alert_id: alert_id.clone(),
         received_at,
         raw_body: redacted,
-        intent: serde_json::to_value(&intent).unwrap_or(Value::Null),
+        intent: intent.clone(),
         contract_id: Some(contract.id.clone()),
         account_id: Some(account_id),
     };
@@ -276,70 +233,64 @@ async fn record_and_wait(
     let (reply, wait) = oneshot::channel();
     let job = Job { alert_id: alert_id.clone(), intent, contract, account_id, received_at, arrived, reply };
     let enqueue = tokio::spawn(record_and_enqueue(state.webhook.clone(), record, job));
-    match enqueue.await {
-        Ok(Enqueued::Queued) => {}
-        Ok(Enqueued::Duplicate(mut answer)) => {
-            tracing::info!(alert.id = %alert_id, outcome = "duplicate", "duplicate alert: nothing sent");
-            answer["duplicate"] = Value::Bool(true);
-            let mut response = (StatusCode::OK, Json(answer)).into_response();
-            response.extensions_mut().insert(Duplicate);
-            return response;
-        }
-        Ok(Enqueued::JournalFailed) | Err(_) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "journal_unavailable",
-                "the alert could not be journaled; nothing was sent",
-            );
-        }
-        Ok(Enqueued::Busy) => {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many alerts in flight; nothing was sent");
-        }
+    let enqueued = enqueue.await.map_err(|e| ApiError::Internal(format!("the journal task failed: {e}")))??;
+    if let Enqueued::Duplicate(mut answer) = enqueued {
+        tracing::info!(alert.id = %alert_id, outcome = "duplicate", "duplicate alert: nothing sent");
+        answer.duplicate = true;
+        return Ok(with_outcome((StatusCode::OK, Json(answer)), WebhookOutcome::Duplicate));
     }
-    match tokio::time::timeout_at(arrived + hooks.wait, wait).await {
-        Ok(Ok(answer)) => (StatusCode::OK, Json(answer)).into_response(),
-        Ok(Err(_)) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the executor stopped"),
+    let answer = match tokio::time::timeout_at(arrived + hooks.wait, wait).await {
+        Ok(Ok(answer)) => (StatusCode::OK, Json(answer)),
+        Ok(Err(_)) => return Err(ApiError::Internal("the executor stopped".to_owned())),
         Err(_) => {
-            let pending = Answer { alert_id, status: "pending", orders: vec![], message: None, duplicate: false };
-            (StatusCode::ACCEPTED, Json(pending)).into_response()
+            let pending =
+                Answer { alert_id, status: AlertStatus::Pending, orders: vec![], message: None, duplicate: false };
+            (StatusCode::ACCEPTED, Json(pending))
         }
-    }
+    };
+    Ok(with_outcome(answer, WebhookOutcome::Accepted))
+}
+
+fn with_outcome(answer: impl IntoResponse, outcome: WebhookOutcome) -> Response {
+    let mut response = answer.into_response();
+    response.extensions_mut().insert(outcome);
+    response
 }
 
 /// Journals the alert (or finds it is a duplicate) and hands it to the executor.
-async fn record_and_enqueue(hooks: Arc<WebhookState>, record: NewAlert, job: Job) -> Enqueued {
+async fn record_and_enqueue(hooks: Arc<WebhookState>, record: NewAlert, job: Job) -> Result<Enqueued, ApiError> {
     let alert_id = record.alert_id.clone();
     match hooks.journal.record(record).await {
         Ok(Recorded::New) => {}
         Ok(Recorded::Duplicate(row)) => {
-            let answer = row.response.clone().unwrap_or_else(|| json!({"alert_id": alert_id, "status": row.status}));
-            return Enqueued::Duplicate(answer);
+            let answer = row.response.clone().unwrap_or_else(|| Answer {
+                alert_id: alert_id.clone(),
+                status: row.status,
+                orders: vec![],
+                message: None,
+                duplicate: true,
+            });
+            return Ok(Enqueued::Duplicate(answer));
         }
         Err(e) => {
             tracing::error!(alert.id = %alert_id, error = %e, "journal write failed; alert refused");
-            return Enqueued::JournalFailed;
+            return Err(ApiError::JournalUnavailable("the alert could not be journaled; nothing was sent".to_owned()));
         }
     }
     match hooks.jobs.try_send(job) {
-        Ok(()) => Enqueued::Queued,
+        Ok(()) => Ok(Enqueued::Queued),
         Err(_) => {
-            let outcome = Outcome {
-                status: "failed".into(),
-                path: Some("queue full".into()),
-                error: Some("executor queue full; nothing sent".into()),
-                ..Outcome::default()
-            };
-            let _ = hooks.journal.finish(&alert_id, outcome).await;
-            Enqueued::Busy
+            let outcome = Outcome::new(AlertStatus::Failed, "executor queue full; nothing sent", "queue full");
+            let _ = hooks.journal.finish(&alert_id, &outcome).await;
+            Err(ApiError::Busy)
         }
     }
 }
 
 /// Checks the brackets against the contract's tick grid and the entry price before anything is journaled, so a stop
-/// on the wrong side is a 400 naming the field. It never waits on the network: the reference is the order's own
-/// limit/stop price or a fresh streamed quote; without one the executor checks at execution time (prices move
-/// anyway, so it checks again there).
-fn precheck_brackets(
+/// on the wrong side is a 400 naming the field. It never waits on the network: the market price is a fresh streamed
+/// quote; without one the executor checks at execution time (prices move anyway, so it checks again there).
+async fn precheck_brackets(
     state: &AppState,
     intent: &signal::Intent,
     contract: &projectx::Contract,
@@ -350,53 +301,24 @@ fn precheck_brackets(
         return Ok(());
     }
     let streamed = || {
-        state
+        let fresh = state
             .quotes
             .market()
             .quotes()
             .get(&contract.id)
             .filter(|q| q.received_at.elapsed() <= state.quotes.max_age())
-            .and_then(|q| q.last().or(q.bid()).or(q.ask()))
+            .and_then(|q| reference::market_price(q.last(), q.bid(), q.ask()));
+        std::future::ready(fresh)
     };
-    let reference = match (intent.order.entry_price(), intent.has_price_bracket()) {
-        (Some(p), _) => Some(p),
-        (None, true) => match streamed() {
-            Some(p) => Some(p),
-            None => return Ok(()),
-        },
-        (None, false) => None,
-    };
-    signal::bracket_ticks(intent, side, reference, contract.tick_size).map(drop)
-}
-
-/// `POST /kill` with the secret (`?secret=` or body `{"secret":…}`), body `{"enabled": false}` to switch it off.
-async fn kill(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>, body: Bytes) -> Response {
-    let hooks = &state.webhook;
-    let Some(expected) = hooks.secret.as_ref() else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "webhook_disabled", "WEBHOOK_SECRET is not set");
-    };
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let offered = query.get("secret").map(String::as_str).or_else(|| parsed["secret"].as_str());
-    if !offered.is_some_and(|s| secret_matches(expected, s)) {
-        return error(StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong secret");
+    match reference::bracket_reference(intent, streamed).await {
+        Reference::Unavailable => Ok(()),
+        r => signal::bracket_ticks(intent, side, r.price(), contract.tick_size).map(drop),
     }
-    let enabled = parsed["enabled"].as_bool().unwrap_or(true);
-    hooks.guards.kill_switch.store(enabled, Ordering::Relaxed);
-    tracing::warn!(kill_switch = enabled, "kill switch changed");
-    Json(json!({ "kill_switch": enabled })).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_compare_by_value() {
-        let s = SecretString::from("hunter2");
-        assert!(secret_matches(&s, "hunter2"));
-        assert!(!secret_matches(&s, "hunter3"));
-        assert!(!secret_matches(&s, ""));
-    }
 
     #[test]
     fn the_client_address_behind_a_proxy_is_the_right_most_forwarded_entry() {

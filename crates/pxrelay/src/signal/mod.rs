@@ -26,7 +26,7 @@ mod tests;
 use std::fmt;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use body::Envelope;
 pub use brackets::bracket_ticks;
@@ -65,7 +65,7 @@ impl fmt::Debug for Alert {
 }
 
 /// One validated trading intent, independent of the payload dialect it came in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Intent {
     /// The symbol as given, trimmed (`CME_MINI:MNQ1!`, `MNQ`, `MNQZ2025`); the contract resolver maps it.
     pub symbol: String,
@@ -102,7 +102,7 @@ impl Intent {
 }
 
 /// What the alert asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// `buy`, `long`.
@@ -140,7 +140,7 @@ impl Action {
 }
 
 /// The entry order type. Prices are as given (positive, not yet checked against the tick grid).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "price", rename_all = "snake_case")]
 pub enum OrderKind {
     /// Market order (the default).
@@ -193,7 +193,7 @@ impl OrderKind {
 }
 
 /// A bracket distance as the alert expressed it; [`bracket_ticks`] turns it into signed gateway ticks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "unit", content = "value", rename_all = "snake_case")]
 pub enum Distance {
     /// Ticks from the entry price (1..=1000), unsigned: the side decides the sign.

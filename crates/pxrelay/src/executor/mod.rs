@@ -2,8 +2,14 @@
 //! reverse's close lands before its entry and an ambiguous outcome is reconciled before anything else is sent.
 //!
 //! Money-moving calls are never retried. After an ambiguous outcome (timeout after sending, 5xx, reset) the order
-//! is looked up by its `customTag` (a close by the position) and the path taken is journaled. Every job ends with an
-//! outcome written to the journal and sent to the waiting HTTP handler (if it still waits).
+//! is looked up by its `customTag` ([`reconcile`]; a close by the position) and the path taken is journaled. Every
+//! job ends with an [`Outcome`] written to the journal and sent to the waiting HTTP handler (if it still waits).
+//!
+//! Layout: this file (queue, guards, entries, closes, cancels) · [`reconcile`] (by `customTag`, also used at
+//! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check).
+
+pub mod reconcile;
+pub mod reference;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,19 +17,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use projectx::{Contract, Error, OrderSide, OrderType, PlaceOrder, PositionType};
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::journal::{Journal, Outcome};
+use crate::journal::Journal;
 use crate::metrics::Metrics;
+use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::quotes::QuoteService;
 use crate::signal::{self, Action, Intent, OrderKind};
-
-/// Reconciliation lookups after an ambiguous outcome.
-const RECONCILE_ATTEMPTS: u32 = 4;
-const RECONCILE_DELAY: Duration = Duration::from_millis(300);
 
 /// One alert to execute.
 #[derive(Debug)]
@@ -42,22 +44,6 @@ pub struct Job {
     pub arrived: tokio::time::Instant,
     /// The waiting handler, if it still waits.
     pub reply: oneshot::Sender<Answer>,
-}
-
-/// The answer to a webhook.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Answer {
-    /// The journal key.
-    pub alert_id: String,
-    /// `placed`, `closed`, `cancelled`, `noop`, `rejected`, `failed`, `dry_run` (or `pending` from the handler).
-    pub status: &'static str,
-    /// Gateway order ids (or, in dry-run mode, the exact requests that would have been sent).
-    pub orders: Vec<Value>,
-    /// What happened, for a person.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// Whether this alert id had been seen before.
-    pub duplicate: bool,
 }
 
 /// Runtime guards shared with the HTTP side (the kill switch can be flipped by `POST /kill`).
@@ -81,19 +67,6 @@ pub struct Executor {
     quotes: Arc<QuoteService>,
     guards: Arc<Guards>,
     metrics: Arc<Metrics>,
-}
-
-struct Step {
-    status: &'static str,
-    orders: Vec<Value>,
-    message: Option<String>,
-    path: String,
-}
-
-impl Step {
-    fn new(status: &'static str, message: impl Into<String>, path: &str) -> Self {
-        Self { status, orders: Vec::new(), message: Some(message.into()), path: path.to_owned() }
-    }
 }
 
 impl Executor {
@@ -131,42 +104,28 @@ impl Executor {
 
     async fn handle(&self, job: Job) {
         let started = tokio::time::Instant::now();
-        let step = match self.expired(&job) {
+        let outcome = match self.expired(&job) {
             Some(expired) => expired,
             None => self.execute(&job).await,
         };
-        let answer = Answer {
-            alert_id: job.alert_id.clone(),
-            status: step.status,
-            orders: step.orders.clone(),
-            message: step.message.clone(),
-            duplicate: false,
-        };
-        let outcome = Outcome {
-            status: step.status.to_owned(),
-            path: Some(step.path.clone()),
-            orders: Value::Array(step.orders),
-            error: matches!(step.status, "failed" | "rejected").then(|| step.message.clone().unwrap_or_default()),
-            response: serde_json::to_value(&answer).ok(),
-        };
-        if let Err(e) = self.journal.finish(&job.alert_id, outcome).await {
+        if let Err(e) = self.journal.finish(&job.alert_id, &outcome).await {
             tracing::error!(alert.id = %job.alert_id, error = %e, "could not journal an alert's outcome");
         }
-        self.metrics.order(step.status, job.arrived.elapsed());
+        self.metrics.order(outcome.status, job.arrived.elapsed());
         tracing::info!(
             alert.id = %job.alert_id,
             alert.action = job.intent.action.as_str(),
             contract.id = %job.contract.id,
-            outcome = step.status,
-            path = %step.path,
+            outcome = %outcome.status,
+            path = %outcome.path,
             latency_ms = job.arrived.elapsed().as_millis() as u64,
             execution_ms = started.elapsed().as_millis() as u64,
             "alert handled"
         );
-        let _ = job.reply.send(answer);
+        let _ = job.reply.send(outcome.answer(&job.alert_id));
     }
 
-    async fn execute(&self, job: &Job) -> Step {
+    async fn execute(&self, job: &Job) -> Outcome {
         let intent = &job.intent;
         match intent.action {
             Action::Cancel => self.cancel_orders(job).await,
@@ -183,22 +142,24 @@ impl Executor {
     }
 
     /// The last checks before a money-moving call: the alert is not too old, and the journal notes the send.
-    /// `Some(step)` means nothing may be sent.
-    async fn before_sending(&self, job: &Job) -> Option<Step> {
+    /// `Some(outcome)` means nothing may be sent.
+    async fn before_sending(&self, job: &Job) -> Option<Outcome> {
         if let Some(expired) = self.expired(job) {
             return Some(expired);
         }
         match self.journal.mark_sent(&job.alert_id).await {
             Ok(()) => None,
-            Err(e) => Some(Step::new("failed", format!("journal unavailable, nothing sent: {e}"), "journal")),
+            Err(e) => {
+                Some(Outcome::new(AlertStatus::Failed, format!("journal unavailable, nothing sent: {e}"), "journal"))
+            }
         }
     }
 
-    fn expired(&self, job: &Job) -> Option<Step> {
+    fn expired(&self, job: &Job) -> Option<Outcome> {
         let waited = job.arrived.elapsed();
         (waited > self.guards.max_age).then(|| {
-            Step::new(
-                "failed",
+            Outcome::new(
+                AlertStatus::Failed,
                 format!(
                     "the alert waited {:.1} s (more than MAX_ALERT_AGE_SECS = {} s); nothing sent",
                     waited.as_secs_f64(),
@@ -222,99 +183,62 @@ impl Executor {
             .sum())
     }
 
-    async fn enter(&self, job: &Job, side: OrderSide, leg: u8) -> Step {
+    async fn enter(&self, job: &Job, side: OrderSide, leg: u8) -> Outcome {
         let intent = &job.intent;
         if self.guards.kill_switch.load(Ordering::Relaxed) {
-            return Step::new("rejected", "kill switch is on: entries are refused (exits are still allowed)", "guard");
+            return Outcome::new(
+                AlertStatus::Rejected,
+                "kill switch is on: entries are refused (exits are still allowed)",
+                "guard",
+            );
         }
         let max = i64::from(self.guards.max_contracts);
         let qty = i64::from(intent.quantity);
         if qty > max {
-            return Step::new("rejected", format!("quantity {qty} exceeds MAX_CONTRACTS {max}"), "guard");
+            return Outcome::new(AlertStatus::Rejected, format!("quantity {qty} exceeds MAX_CONTRACTS {max}"), "guard");
         }
         let current = match self.position(job).await {
             Ok(p) => p,
-            Err(e) => return Step::new("failed", format!("could not read the position: {e}"), "position lookup"),
+            Err(e) => return position_unknown(&e),
         };
         let after = current + if side == OrderSide::Bid { qty } else { -qty };
         if after.abs() > max && after.abs() > current.abs() {
-            return Step::new(
-                "rejected",
+            return Outcome::new(
+                AlertStatus::Rejected,
                 format!("the position would be {after} contracts, beyond MAX_CONTRACTS {max}"),
                 "guard",
             );
         }
         let order = match self.build_order(job, side, leg).await {
             Ok(o) => o,
-            Err(message) => return Step::new("rejected", message, "validation"),
+            Err(message) => return Outcome::new(AlertStatus::Rejected, message, "validation"),
         };
         if self.guards.dry_run {
-            let mut step = Step::new("dry_run", "DRY_RUN: nothing was sent", "dry run");
-            step.orders.push(json!({ "endpoint": "/api/Order/place", "body": order }));
-            return step;
+            return dry_run(vec![json!({ "endpoint": "/api/Order/place", "body": order })]);
         }
         if let Some(refused) = self.before_sending(job).await {
             return refused;
         }
+        let tag = order.custom_tag.as_deref().unwrap_or_default();
         match self.gateway.place_order(&order).await {
-            Ok(id) => Step { orders: vec![json!(id)], ..Step::new("placed", "order placed", "placed") },
-            Err(Error::Rejected { name, message, order_id, code, .. }) => {
-                let text = message.unwrap_or_default();
-                let lower = text.to_ascii_lowercase();
-                let duplicate_tag = code == 2
-                    && (lower.contains("customtag") || lower.contains("custom tag"))
-                    && (lower.contains("unique") || lower.contains("duplicate") || lower.contains("already"));
-                if duplicate_tag {
-                    // The gateway already holds an order with this customTag: this alert was placed before.
-                    return self.reconcile_order(job, &order, "duplicate customTag").await;
-                }
-                let mut step =
-                    Step::new("rejected", format!("gateway rejected the order: {name} ({code}) {text}"), "rejected");
-                step.orders.extend(order_id.map(|id| json!(id)));
-                step
+            Ok(id) => Outcome::new(AlertStatus::Placed, "order placed", "placed").with_orders(vec![json!(id)]),
+            // The gateway already holds an order with this customTag: this alert was placed before.
+            Err(e) if e.is_duplicate_custom_tag() => {
+                reconcile::placed_order(&self.gateway, job.account_id, tag, job.received_at, "duplicate customTag")
+                    .await
             }
+            Err(Error::Rejected { name, message, order_id, code, .. }) => Outcome::new(
+                AlertStatus::Rejected,
+                format!("gateway rejected the order: {name} ({code}) {}", message.unwrap_or_default()),
+                "rejected",
+            )
+            .with_orders(order_id.map(|id| json!(id)).into_iter().collect()),
             Err(e @ Error::Ambiguous { .. }) => {
                 tracing::warn!(alert.id = %job.alert_id, error = %e, "order outcome unknown; reconciling by customTag");
-                self.reconcile_order(job, &order, "ambiguous").await
+                reconcile::placed_order(&self.gateway, job.account_id, tag, job.received_at, "ambiguous").await
             }
-            Err(e) => Step::new("failed", format!("not sent: {e}"), "not sent"),
+            Err(e) => Outcome::new(AlertStatus::Failed, format!("not sent: {e}"), "not sent"),
         }
-    }
-
-    /// Looks the order up by its customTag: found → placed; not found → failed. Nothing else is sent meanwhile.
-    async fn reconcile_order(&self, job: &Job, order: &PlaceOrder, why: &str) -> Step {
-        let tag = order.custom_tag.as_deref().unwrap_or_default();
-        let since = job.received_at - chrono::TimeDelta::minutes(5);
-        for attempt in 1..=RECONCILE_ATTEMPTS {
-            match self.gateway.search_orders(job.account_id, since, None).await {
-                Ok(orders) => {
-                    return match orders.iter().find(|o| o.custom_tag.as_deref() == Some(tag)) {
-                        Some(found) => Step {
-                            orders: vec![json!(found.id)],
-                            ..Step::new(
-                                "placed",
-                                "order placed (confirmed by customTag)",
-                                &format!("{why} -> reconciled by customTag: found"),
-                            )
-                        },
-                        None => Step::new(
-                            "failed",
-                            "the gateway did not take the order (no order with its customTag)",
-                            &format!("{why} -> reconciled by customTag: not found"),
-                        ),
-                    };
-                }
-                Err(e) => {
-                    tracing::warn!(alert.id = %job.alert_id, attempt, error = %e, "reconciliation lookup failed");
-                    tokio::time::sleep(RECONCILE_DELAY * attempt).await;
-                }
-            }
-        }
-        Step::new(
-            "failed",
-            format!("outcome unknown: order {tag} could not be looked up; check the platform before re-sending"),
-            &format!("{why} -> reconciliation failed"),
-        )
     }
 
     async fn build_order(&self, job: &Job, side: OrderSide, leg: u8) -> Result<PlaceOrder, String> {
@@ -325,18 +249,11 @@ impl Executor {
             OrderKind::Stop(p) => (None, Some(p), None),
             OrderKind::TrailingStop(p) => (None, None, Some(p)),
         };
-        let reference = match (intent.order.entry_price(), intent.has_price_bracket()) {
-            (Some(p), _) => Some(p),
-            // A stale quote would put the native stop where the alert did not ask for it: no reference then.
-            (None, true) => self
-                .quotes
-                .quote(&job.contract.id)
-                .await
-                .ok()
-                .filter(|q| !q.stale)
-                .and_then(|q| q.last.or(q.bid).or(q.ask)),
-            (None, false) => None,
+        let fresh_market_price = || async {
+            let quote = self.quotes.quote(&job.contract.id).await.ok().filter(|q| !q.stale)?;
+            reference::market_price(quote.last, quote.bid, quote.ask)
         };
+        let reference = reference::bracket_reference(intent, fresh_market_price).await.price();
         let (sl, tp) =
             signal::bracket_ticks(intent, side, reference, job.contract.tick_size).map_err(|e| e.to_string())?;
         Ok(PlaceOrder {
@@ -355,10 +272,10 @@ impl Executor {
     }
 
     /// Closes the position (only one on the `only` side, when given).
-    async fn close(&self, job: &Job, only: Option<PositionType>) -> Step {
+    async fn close(&self, job: &Job, only: Option<PositionType>) -> Outcome {
         let current = match self.position(job).await {
             Ok(p) => p,
-            Err(e) => return Step::new("failed", format!("could not read the position: {e}"), "position lookup"),
+            Err(e) => return position_unknown(&e),
         };
         let side_ok = match only {
             Some(PositionType::Long) => current > 0,
@@ -371,61 +288,63 @@ impl Executor {
                 Some(PositionType::Short) => "no short position",
                 _ => "no open position",
             };
-            return Step::new("noop", format!("{what} in {}; nothing sent", job.contract.id), "flat");
+            return Outcome::new(AlertStatus::Noop, format!("{what} in {}; nothing sent", job.contract.id), "flat");
         }
         if self.guards.dry_run {
-            let mut step = Step::new("dry_run", "DRY_RUN: nothing was sent", "dry run");
-            step.orders.push(json!({
+            return dry_run(vec![json!({
                 "endpoint": "/api/Position/closeContract",
                 "body": {"accountId": job.account_id, "contractId": job.contract.id},
-            }));
-            return step;
+            })]);
         }
         if let Some(refused) = self.before_sending(job).await {
             return refused;
         }
         match self.gateway.close_position(job.account_id, &job.contract.id).await {
-            Ok(()) => Step::new("closed", format!("closed {current} contracts"), "closed"),
+            Ok(()) => Outcome::new(AlertStatus::Closed, format!("closed {}", position_words(current)), "closed"),
             Err(e @ Error::Ambiguous { .. }) => {
                 tracing::warn!(alert.id = %job.alert_id, error = %e, "close outcome unknown; checking the position");
-                tokio::time::sleep(RECONCILE_DELAY).await;
+                tokio::time::sleep(reconcile::RETRY_DELAY).await;
                 match self.position(job).await {
-                    Ok(0) => {
-                        Step::new("closed", "position closed (confirmed)", "ambiguous -> reconciled by position: flat")
-                    }
-                    Ok(p) => Step::new(
-                        "failed",
-                        format!("close not confirmed: position is {p}"),
+                    Ok(0) => Outcome::new(
+                        AlertStatus::Closed,
+                        "position closed (confirmed)",
+                        "ambiguous -> reconciled by position: flat",
+                    ),
+                    Ok(p) => Outcome::new(
+                        AlertStatus::Failed,
+                        format!("close not confirmed: the position is {}", position_words(p)),
                         "ambiguous -> reconciled by position: open",
                     ),
-                    Err(e) => {
-                        Step::new("failed", format!("close outcome unknown: {e}"), "ambiguous -> reconciliation failed")
-                    }
+                    Err(e) => Outcome::new(
+                        AlertStatus::Unknown,
+                        format!("close outcome unknown: {e}"),
+                        "ambiguous -> reconciliation failed",
+                    ),
                 }
             }
-            Err(e) => Step::new("failed", format!("close failed: {e}"), "close failed"),
+            Err(e) => Outcome::new(AlertStatus::Failed, format!("close failed: {e}"), "close failed"),
         }
     }
 
-    async fn reverse(&self, job: &Job) -> Step {
+    async fn reverse(&self, job: &Job) -> Outcome {
         let current = match self.position(job).await {
             Ok(p) => p,
-            Err(e) => return Step::new("failed", format!("could not read the position: {e}"), "position lookup"),
+            Err(e) => return position_unknown(&e),
         };
         if current == 0 {
-            return Step::new(
-                "noop",
+            return Outcome::new(
+                AlertStatus::Noop,
                 format!("no open position in {} to reverse; nothing sent", job.contract.id),
                 "flat",
             );
         }
         let closed = self.close(job, None).await;
-        if closed.status != "closed" {
+        if closed.status != AlertStatus::Closed {
             return closed;
         }
         let side = if current > 0 { OrderSide::Ask } else { OrderSide::Bid };
         let entered = self.enter(job, side, 2).await;
-        Step {
+        Outcome {
             path: format!("reverse: {} then {}", closed.path, entered.path),
             message: Some(format!(
                 "{}; {}",
@@ -436,24 +355,34 @@ impl Executor {
         }
     }
 
-    async fn cancel_orders(&self, job: &Job) -> Step {
+    async fn cancel_orders(&self, job: &Job) -> Outcome {
         let open = match self.gateway.open_orders(job.account_id).await {
             Ok(o) => o,
-            Err(e) => return Step::new("failed", format!("could not read working orders: {e}"), "order lookup"),
+            Err(e) => {
+                return Outcome::new(
+                    AlertStatus::Failed,
+                    format!("could not read working orders: {e}"),
+                    "order lookup",
+                );
+            }
         };
         let ids: Vec<i64> = open.iter().filter(|o| o.contract_id == job.contract.id).map(|o| o.id).collect();
         if ids.is_empty() {
-            return Step::new("noop", format!("no working orders in {}; nothing sent", job.contract.id), "none");
+            return Outcome::new(
+                AlertStatus::Noop,
+                format!("no working orders in {}; nothing sent", job.contract.id),
+                "none",
+            );
         }
         if self.guards.dry_run {
-            let mut step = Step::new("dry_run", "DRY_RUN: nothing was sent", "dry run");
-            step.orders = ids
-                .iter()
-                .map(
-                    |id| json!({"endpoint": "/api/Order/cancel", "body": {"accountId": job.account_id, "orderId": id}}),
-                )
-                .collect();
-            return step;
+            let account_id = job.account_id;
+            return dry_run(
+                ids.iter()
+                    .map(
+                        |id| json!({"endpoint": "/api/Order/cancel", "body": {"accountId": account_id, "orderId": id}}),
+                    )
+                    .collect(),
+            );
         }
         if let Some(refused) = self.before_sending(job).await {
             return refused;
@@ -466,12 +395,52 @@ impl Executor {
                 Err(e) => errors.push(format!("{id}: {e}")),
             }
         }
-        let status = if errors.is_empty() { "cancelled" } else { "failed" };
-        let message = if errors.is_empty() {
-            format!("cancelled {} orders", cancelled.len())
+        let count = plural(cancelled.len(), "order");
+        let (status, message) = if errors.is_empty() {
+            (AlertStatus::Cancelled, format!("cancelled {count}"))
         } else {
-            format!("cancelled {}; failed: {}", cancelled.len(), errors.join("; "))
+            (AlertStatus::Failed, format!("cancelled {count}; failed: {}", errors.join("; ")))
         };
-        Step { orders: cancelled, ..Step::new(status, message, "cancel") }
+        Outcome::new(status, message, "cancel").with_orders(cancelled)
+    }
+}
+
+/// `DRY_RUN`'s outcome: the requests that would have been sent.
+fn dry_run(requests: Vec<serde_json::Value>) -> Outcome {
+    Outcome::new(AlertStatus::DryRun, "DRY_RUN: nothing was sent", "dry run").with_orders(requests)
+}
+
+/// The position could not be read, so nothing was decided or sent.
+fn position_unknown(e: &Error) -> Outcome {
+    Outcome::new(AlertStatus::Failed, format!("could not read the position: {e}"), "position lookup")
+}
+
+/// `1 contract`, `3 contracts`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// A signed position in words: `1 contract (long)`, `2 contracts (short)`, `no contracts`.
+fn position_words(signed: i64) -> String {
+    let count = plural(usize::try_from(signed.unsigned_abs()).unwrap_or(usize::MAX), "contract");
+    match signed.signum() {
+        1 => format!("{count} (long)"),
+        -1 => format!("{count} (short)"),
+        _ => "no contracts".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_and_counts_read_as_english() {
+        assert_eq!(position_words(1), "1 contract (long)");
+        assert_eq!(position_words(-1), "1 contract (short)");
+        assert_eq!(position_words(-3), "3 contracts (short)");
+        assert_eq!(position_words(0), "no contracts");
+        assert_eq!(plural(1, "order"), "1 order");
+        assert_eq!(plural(0, "order"), "0 orders");
     }
 }

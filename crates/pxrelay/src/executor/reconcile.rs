@@ -1,0 +1,149 @@
+//! Reconciliation by `customTag`: the one place that answers "did the gateway take this alert's order?" when the
+//! answer to the send was lost (an ambiguous outcome, a duplicate-tag refusal, or a process that stopped after
+//! sending). Used by the executor right after an ambiguous send, and at startup for alerts the last run left
+//! unfinished. Nothing else is sent on the account until it has answered.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+
+use crate::journal::Journal;
+use crate::outcome::{AlertStatus, Outcome};
+use crate::signal::{Action, custom_tag};
+
+/// How far before the alert's arrival the order search starts. An order for an alert cannot be older than the
+/// alert, so the margin only covers a disagreement between our clock and the gateway's `creationTimestamp`; five
+/// minutes is far more than any skew seen, and still keeps the search to a handful of orders.
+pub const LOOKBACK: TimeDelta = TimeDelta::minutes(5);
+
+/// Order searches tried before giving up (the search is a read: safe to repeat).
+const ATTEMPTS: u32 = 4;
+
+/// Pause before each retry, times the attempt number (300, 600, 900 ms): the gateway that just failed a send is
+/// often briefly unwell.
+pub const RETRY_DELAY: Duration = Duration::from_millis(300);
+
+/// What a search by `customTag` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The ids of the account's orders carrying one of the tags.
+    Found(Vec<i64>),
+    /// The search worked and no order carries any of the tags: the gateway did not take the order.
+    NotFound,
+    /// The search itself failed every time: the outcome stays unknown.
+    Failed(String),
+}
+
+/// Searches `account_id`'s orders since `received_at - LOOKBACK` for the given tags (exact match), retrying the
+/// search itself up to `ATTEMPTS` times.
+pub async fn orders_by_tag(
+    gateway: &projectx::Client,
+    account_id: i32,
+    tags: &[String],
+    received_at: DateTime<Utc>,
+) -> Lookup {
+    let mut last_error = String::new();
+    for attempt in 1..=ATTEMPTS {
+        match gateway.search_orders(account_id, received_at - LOOKBACK, None).await {
+            Ok(orders) => {
+                let found: Vec<i64> = orders
+                    .iter()
+                    .filter(|o| o.custom_tag.as_ref().is_some_and(|t| tags.contains(t)))
+                    .map(|o| o.id)
+                    .collect();
+                return if found.is_empty() { Lookup::NotFound } else { Lookup::Found(found) };
+            }
+            Err(e) => {
+                tracing::warn!(account.id = account_id, attempt, error = %e, "order search by customTag failed");
+                last_error = e.to_string();
+                if attempt < ATTEMPTS {
+                    tokio::time::sleep(RETRY_DELAY * attempt).await;
+                }
+            }
+        }
+    }
+    Lookup::Failed(last_error)
+}
+
+/// The outcome of an order whose send was ambiguous (`why`), from a search by its tag.
+pub async fn placed_order(
+    gateway: &projectx::Client,
+    account_id: i32,
+    tag: &str,
+    received_at: DateTime<Utc>,
+    why: &str,
+) -> Outcome {
+    match orders_by_tag(gateway, account_id, &[tag.to_owned()], received_at).await {
+        Lookup::Found(ids) => Outcome::new(
+            AlertStatus::Placed,
+            "order placed (confirmed by customTag)",
+            format!("{why} -> reconciled by customTag: found"),
+        )
+        .with_orders(ids.into_iter().map(|id| json!(id)).collect()),
+        Lookup::NotFound => Outcome::new(
+            AlertStatus::Failed,
+            "the gateway did not take the order (no order with its customTag)",
+            format!("{why} -> reconciled by customTag: not found"),
+        ),
+        Lookup::Failed(_) => Outcome::new(
+            AlertStatus::Unknown,
+            format!("outcome unknown: order {tag} could not be looked up; check the platform before re-sending"),
+            format!("{why} -> reconciliation failed"),
+        ),
+    }
+}
+
+/// Alerts the last run accepted but did not finish. Never executed late (an old signal is not a signal): marked
+/// `failed` when nothing had been sent, reconciled by their `customTag` when an order had been, and `unknown` when a
+/// close, cancel or reverse had been sent (those carry no tag to look up).
+pub async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
+    let rows = match journal.unfinished().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read unfinished alerts");
+            return;
+        }
+    };
+    for row in rows {
+        let carries_tag = matches!(row.intent.action, Action::Buy | Action::Sell) && !row.intent.close_only;
+        let outcome = match (row.sent_at.as_ref(), row.account_id) {
+            (None, _) | (_, None) => Outcome::new(
+                AlertStatus::Failed,
+                "pxrelay stopped before this alert was sent; nothing was sent",
+                "interrupted before sending",
+            ),
+            (Some(_), Some(_)) if !carries_tag => Outcome::new(
+                AlertStatus::Unknown,
+                "pxrelay stopped after sending a close/cancel/reverse; check the platform",
+                "interrupted after sending",
+            ),
+            (Some(_), Some(account)) => {
+                let received_at = DateTime::parse_from_rfc3339(&row.received_at)
+                    .map_or_else(|_| Utc::now() - TimeDelta::days(7), |t| t.with_timezone(&Utc));
+                let tags = [custom_tag(&row.alert_id, 1), custom_tag(&row.alert_id, 2)];
+                match orders_by_tag(gateway, account, &tags, received_at).await {
+                    Lookup::Found(ids) => Outcome::new(
+                        AlertStatus::Placed,
+                        "order placed before the restart (confirmed by customTag)",
+                        format!("interrupted after sending -> reconciled by customTag: {} found", ids.len()),
+                    )
+                    .with_orders(ids.into_iter().map(|id| json!(id)).collect()),
+                    Lookup::NotFound => Outcome::new(
+                        AlertStatus::Failed,
+                        "interrupted; no order with its customTag",
+                        "interrupted after sending -> reconciled by customTag: 0 found",
+                    ),
+                    Lookup::Failed(e) => {
+                        tracing::error!(alert.id = %row.alert_id, error = %e, "could not reconcile an interrupted alert");
+                        continue;
+                    }
+                }
+            }
+        };
+        tracing::warn!(alert.id = %row.alert_id, outcome = %outcome.status, "interrupted alert closed out");
+        if let Err(e) = journal.finish(&row.alert_id, &outcome).await {
+            tracing::error!(alert.id = %row.alert_id, error = %e, "could not close out an interrupted alert");
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! What became of an alert: [`AlertStatus`] (the one list of statuses, used by the executor, the journal, the
+//! metrics and the routes), [`Outcome`] (a status with the orders, the message and the path taken) and [`Answer`]
+//! (what the webhook answers, and answers again for a duplicate).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An alert's status. Serialised in snake case (`dry_run`); the journal stores the same text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// Journaled, not finished yet (the journal's state until an outcome is written).
+    Received,
+    /// Accepted, outcome not known within `WEBHOOK_WAIT_MS` (the webhook's 202 answer; never stored).
+    Pending,
+    /// An order was placed (confirmed by the gateway, or found by its `customTag`).
+    Placed,
+    /// A position was closed.
+    Closed,
+    /// Working orders were cancelled.
+    Cancelled,
+    /// Nothing to do (closing when flat, cancelling with no working order); nothing was sent.
+    Noop,
+    /// Refused by a guard (kill switch, `MAX_CONTRACTS`) or by the gateway; nothing is working.
+    Rejected,
+    /// Not executed: expired, journal or gateway failure before sending, or reconciliation found no order.
+    Failed,
+    /// Something was sent and its effect could not be established: check the platform.
+    Unknown,
+    /// `DRY_RUN`: the requests that would have been sent.
+    DryRun,
+}
+
+impl AlertStatus {
+    /// Every status, in the order of the list above.
+    pub const ALL: [Self; 10] = [
+        Self::Received,
+        Self::Pending,
+        Self::Placed,
+        Self::Closed,
+        Self::Cancelled,
+        Self::Noop,
+        Self::Rejected,
+        Self::Failed,
+        Self::Unknown,
+        Self::DryRun,
+    ];
+
+    /// The serialised name (`placed`, `dry_run`, …); also the `pxrelay_orders` metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Pending => "pending",
+            Self::Placed => "placed",
+            Self::Closed => "closed",
+            Self::Cancelled => "cancelled",
+            Self::Noop => "noop",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::Unknown => "unknown",
+            Self::DryRun => "dry_run",
+        }
+    }
+
+    /// Whether the outcome is a refusal or failure whose message belongs in the journal's `error` column.
+    pub fn is_error(self) -> bool {
+        matches!(self, Self::Rejected | Self::Failed | Self::Unknown)
+    }
+}
+
+impl fmt::Display for AlertStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A status name that is not one of [`AlertStatus::ALL`].
+#[derive(Debug, thiserror::Error)]
+#[error("unknown alert status `{0}`")]
+pub struct UnknownStatus(String);
+
+impl FromStr for AlertStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// How one alert ended: what the executor (or the startup recovery) found, written to the journal and answered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The status.
+    pub status: AlertStatus,
+    /// Gateway order ids, or in dry-run mode the requests that would have been sent.
+    pub orders: Vec<Value>,
+    /// What happened, for a person.
+    pub message: Option<String>,
+    /// How it was reached, for an operator (`placed`, `ambiguous -> reconciled by customTag: found`, …).
+    pub path: String,
+}
+
+impl Outcome {
+    /// An outcome with no orders.
+    pub fn new(status: AlertStatus, message: impl Into<String>, path: impl Into<String>) -> Self {
+        Self { status, orders: Vec::new(), message: Some(message.into()), path: path.into() }
+    }
+
+    /// The same outcome listing `orders`.
+    pub fn with_orders(mut self, orders: Vec<Value>) -> Self {
+        self.orders = orders;
+        self
+    }
+
+    /// The journal's `error` text: the message of a refusal or failure, else nothing.
+    pub fn error(&self) -> Option<String> {
+        self.status.is_error().then(|| self.message.clone().unwrap_or_default())
+    }
+
+    /// The webhook's answer for `alert_id`.
+    pub fn answer(&self, alert_id: &str) -> Answer {
+        Answer {
+            alert_id: alert_id.to_owned(),
+            status: self.status,
+            orders: self.orders.clone(),
+            message: self.message.clone(),
+            duplicate: false,
+        }
+    }
+}
+
+/// The answer to a webhook: `{"alert_id", "status", "orders", "message"?, "duplicate"}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Answer {
+    /// The journal key.
+    pub alert_id: String,
+    /// The status (`pending` when the outcome was not known in time).
+    pub status: AlertStatus,
+    /// Gateway order ids (or, in dry-run mode, the exact requests that would have been sent).
+    pub orders: Vec<Value>,
+    /// What happened, for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Whether this alert had been seen before (the answer is then the original one).
+    #[serde(default)]
+    pub duplicate: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_round_trips_through_its_name_and_serde() {
+        for status in AlertStatus::ALL {
+            assert_eq!(status.as_str().parse::<AlertStatus>().unwrap(), status);
+            assert_eq!(serde_json::to_value(status).unwrap(), Value::String(status.as_str().to_owned()));
+        }
+        assert_eq!(AlertStatus::DryRun.as_str(), "dry_run");
+        assert!("placedd".parse::<AlertStatus>().is_err());
+    }
+
+    #[test]
+    fn only_refusals_and_failures_carry_an_error_text() {
+        assert_eq!(Outcome::new(AlertStatus::Failed, "boom", "x").error().as_deref(), Some("boom"));
+        assert_eq!(Outcome::new(AlertStatus::Placed, "order placed", "placed").error(), None);
+    }
+}
