@@ -185,7 +185,7 @@ fn exited(task: &str, result: Result<anyhow::Result<()>, tokio::task::JoinError>
 
 /// Sim mode: starts the in-process simulator and points `gateway` at it.
 pub async fn start_sim(gateway: &mut GatewaySettings) -> anyhow::Result<projectx_sim::SimHandle> {
-    let sim = projectx_sim::Sim::start(projectx_sim::SimConfig::default())
+    let sim = projectx_sim::Sim::start(projectx_sim::SimConfig::today())
         .await
         .context("starting the in-process simulator")?;
     point_at_sim(gateway, &sim)?;

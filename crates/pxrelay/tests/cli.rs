@@ -139,17 +139,38 @@ async fn token_command_prints_a_jwt_token_line_and_its_expiry() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains(token), "the token goes to stdout only");
 }
 
+/// MNQ's front month on a date (UTC), from the simulator's month rules (unit-tested there against hand-computed
+/// calendars).
+fn mnq_front_month(date: chrono::NaiveDate) -> String {
+    projectx_sim::contracts_on(date).into_iter().find(|c| c.symbol_id == "F.US.MNQ" && c.active).unwrap().id
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn quote_command_prints_the_quote_as_json_in_sim_mode() {
     let out = pxrelay().args(["quote", "CME_MINI:MNQ1!", "--sim"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let quote: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(quote["contract_id"], "CON.F.US.MNQ.Z25");
+    assert!(quote["contract_id"].as_str().unwrap().starts_with("CON.F.US.MNQ."), "{quote}");
     assert!(quote["source"] == "signalr" || quote["source"] == "bars", "{quote}");
     assert!(quote["last"].is_number(), "{quote}");
     let out = pxrelay().args(["quote", "NOPE", "--sim"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("NOPE"));
+}
+
+/// Paper mode looks like today's market: the simulator lists the front months of the current date, not the fixed
+/// December 2025 set the other tests use.
+#[tokio::test(flavor = "multi_thread")]
+async fn quote_sim_uses_the_front_month_of_the_current_date() {
+    let before = chrono::Utc::now().date_naive();
+    let out = pxrelay().args(["quote", "MNQ", "--sim"]).output().unwrap();
+    let after = chrono::Utc::now().date_naive();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let quote: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Only a run across midnight UTC sees two dates; either day's front month is right then.
+    let expected = [mnq_front_month(before), mnq_front_month(after)];
+    assert!(expected.iter().any(|id| quote["contract_id"] == id.as_str()), "{quote} vs {expected:?} ({before})");
+    assert!(quote["last"].is_number(), "{quote}");
 }
 
 /// A full run at debug level — startup from an env token, a background refresh through validate, status,

@@ -1,12 +1,16 @@
 //! Start-up configuration of a simulator: credentials, token lifetime, rate limits, accounts and
 //! contracts. `SimConfig::default()` is a ready-to-use paper-trading gateway with one tradable
-//! account and a handful of CME futures, so tests only override what they care about.
+//! account and a handful of CME futures in their fixed December 2025 months, so tests only override
+//! what they care about; [`SimConfig::on`] / [`SimConfig::today`] list the months trading on a date
+//! instead (the contract table and its month rules live in `contracts`).
 
 use std::fmt;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
+
+use crate::contracts::{contracts_on, default_contracts};
 
 /// How a simulator is set up; every field has a sensible default (see `Default`).
 #[derive(Clone)]
@@ -23,7 +27,8 @@ pub struct SimConfig {
     pub history_limit: Option<RateLimit>,
     /// Trading accounts (default: one tradable account 9001 "SIM-PAPER-1" with 50 000).
     pub accounts: Vec<SimAccount>,
-    /// Contracts the gateway knows, with their starting prices (default: see [`default_contracts`]).
+    /// Contracts the gateway knows, with their starting prices (default: the fixed December 2025
+    /// set of [`default_contracts`]; [`SimConfig::on`] puts in the months trading on a date).
     pub contracts: Vec<SimContract>,
     /// Hubs: a server Ping (`{"type":6}`) is written when this long passed since the connection's
     /// last write (default 15 s, ASP.NET's `KeepAliveInterval`).
@@ -58,6 +63,21 @@ impl Default for SimConfig {
             handshake_timeout: Duration::from_secs(15),
             quotes_per_second: 4,
         }
+    }
+}
+
+impl SimConfig {
+    /// The default configuration with the contract months that trade on `date` (see [`contracts_on`]
+    /// for the rules) instead of the fixed December 2025 set.
+    pub fn on(date: chrono::NaiveDate) -> Self {
+        Self { contracts: contracts_on(date), ..Self::default() }
+    }
+
+    /// [`SimConfig::on`] today's UTC date, so a paper-mode simulator quotes the contracts a trader
+    /// sees in today's market. The months are chosen here, once: a simulator running across a roll
+    /// date keeps them. Used by `pxrelay serve --sim` and `pxrelay quote --sim`.
+    pub fn today() -> Self {
+        Self::on(chrono::Utc::now().date_naive())
     }
 }
 
@@ -122,11 +142,12 @@ impl SimAccount {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SimContract {
-    /// Gateway id, e.g. `CON.F.US.MNQ.Z25`.
+    /// Gateway id `CON.F.US.<root>.<month letter><2-digit year>`, e.g. `CON.F.US.MNQ.Z25`.
     pub id: String,
-    /// Exchange-style name, e.g. `MNQZ5`.
+    /// Exchange-style name `<CME root><month letter><1-digit year>`, e.g. `MNQZ5`.
     pub name: String,
-    /// Human description, e.g. `Micro E-mini Nasdaq-100: December 2025`.
+    /// Human description `<product>: <month name> <4-digit year>`, e.g.
+    /// `Micro E-mini Nasdaq-100: December 2025`.
     pub description: String,
     /// Minimum price increment; order prices must be multiples of it.
     #[serde(with = "rust_decimal::serde::arbitrary_precision")]
@@ -143,39 +164,3 @@ pub struct SimContract {
     #[serde(skip)]
     pub price: Decimal,
 }
-
-/// The default contract set: Nasdaq, S&P, gold, and the natural-gas / crude minis whose ids and names
-/// contain "NQ", so a search for `NQ` returns more than Nasdaq, as the real gateway does.
-pub fn default_contracts() -> Vec<SimContract> {
-    let decimal = |text: &str| text.parse().expect("the default contract table holds valid decimals");
-    DEFAULT_CONTRACTS
-        .iter()
-        .map(|&(id, name, description, tick, value, active, symbol, price)| SimContract {
-            id: id.to_owned(),
-            name: name.to_owned(),
-            description: description.to_owned(),
-            tick_size: decimal(tick),
-            tick_value: decimal(value),
-            active,
-            symbol_id: symbol.to_owned(),
-            price: decimal(price),
-        })
-        .collect()
-}
-
-type ContractRow =
-    (&'static str, &'static str, &'static str, &'static str, &'static str, bool, &'static str, &'static str);
-
-#[rustfmt::skip]
-const DEFAULT_CONTRACTS: &[ContractRow] = &[
-    // id                name     description                               tick     value   active symbolId    price
-    ("CON.F.US.MNQ.Z25", "MNQZ5", "Micro E-mini Nasdaq-100: December 2025", "0.25",  "0.5",  true,  "F.US.MNQ", "21000.25"),
-    ("CON.F.US.MNQ.H26", "MNQH6", "Micro E-mini Nasdaq-100: March 2026",    "0.25",  "0.5",  false, "F.US.MNQ", "21180.5"),
-    ("CON.F.US.ENQ.Z25", "NQZ5",  "E-mini NASDAQ-100: December 2025",       "0.25",  "5",    true,  "F.US.ENQ", "21000.25"),
-    ("CON.F.US.EP.Z25",  "ESZ5",  "E-Mini S&P 500: December 2025",          "0.25",  "12.5", true,  "F.US.EP",  "6335.25"),
-    ("CON.F.US.MES.Z25", "MESZ5", "Micro E-mini S&P 500: December 2025",    "0.25",  "1.25", true,  "F.US.MES", "6335.25"),
-    ("CON.F.US.NQG.Z25", "NQGZ5", "E-mini Natural Gas: December 2025",      "0.005", "12.5", true,  "F.US.NQG", "3.105"),
-    ("CON.F.US.NQM.Z25", "NQMZ5", "E-mini Crude Oil: December 2025",        "0.025", "12.5", true,  "F.US.NQM", "62.475"),
-    ("CON.F.US.GCE.Z25", "GCZ5",  "Gold: December 2025",                    "0.1",   "10",   true,  "F.US.GCE", "3350.4"),
-    ("CON.F.US.MGC.Z25", "MGCZ5", "Micro Gold: December 2025",              "0.1",   "1",    true,  "F.US.MGC", "3350.4"),
-];

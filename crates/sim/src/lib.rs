@@ -9,6 +9,8 @@
 //!
 //! Layout:
 //! - `config`: [`SimConfig`] and its parts, with the defaults (one account, nine contracts).
+//! - `contracts`: the contract table and its month rules: [`contracts_on`] a date (paper mode, via
+//!   [`SimConfig::today`]) and the fixed December 2025 set of [`default_contracts`] (tests).
 //! - `state`: the `Shared` state behind the router and every handle clone.
 //! - `auth`: HS256 JWT issue/verify with a per-simulator secret; revocation.
 //! - `chaos`: scripted failures, latency, the sliding-window rate limiter; [`Scope`].
@@ -32,6 +34,7 @@
 mod auth;
 mod chaos;
 mod config;
+mod contracts;
 mod counters;
 mod exchange;
 mod fills;
@@ -53,7 +56,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use chaos::Scope;
-pub use config::{RateLimit, SimAccount, SimConfig, SimContract, default_contracts};
+pub use config::{RateLimit, SimAccount, SimConfig, SimContract};
+pub use contracts::{contracts_on, default_contracts};
 pub use counters::Counters;
 pub use fills::{SimPosition, SimTrade};
 pub use hub::{HubConnectionInfo, HubCounters, HubFraming, HubKind};

@@ -163,7 +163,7 @@ fn seed(contract_id: &str, newest: i64, step: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::default_contracts;
+    use crate::contracts::default_contracts;
 
     fn query(unit: i32, unit_number: i32, limit: i32, partial: bool, now: DateTime<Utc>) -> BarQuery {
         BarQuery { start: now - TimeDelta::days(1), end: now, unit, unit_number, limit, include_partial_bar: partial }

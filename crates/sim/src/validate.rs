@@ -145,7 +145,7 @@ pub(crate) fn type_name(order_type: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::default_contracts;
+    use crate::contracts::default_contracts;
 
     fn market(side: i32, sl: Option<i32>, tp: Option<i32>) -> PlaceOrder {
         PlaceOrder {

@@ -252,7 +252,7 @@ fn stamp(now: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::default_contracts;
+    use crate::contracts::default_contracts;
 
     #[test]
     fn snapshot_has_every_field_and_delta_only_what_changed() {
