@@ -57,7 +57,7 @@ pub(crate) fn env(sim: &SimHandle) -> HashMap<String, String> {
         ("HISTORY_RATE_LIMIT_REQUESTS", "1000000".to_owned()),
         ("MAX_CONTRACTS", "1000000".to_owned()),
         ("WEBHOOK_QUEUE_CAPACITY", "100000".to_owned()),
-        ("WEBHOOK_WAIT_MS", "30000".to_owned()),
+        ("WEBHOOK_WAIT_MS", "2900".to_owned()),
         ("DATABASE_URL", journal.display().to_string()),
     ]
     .into_iter()

@@ -118,12 +118,6 @@ struct Inner {
     _lock: std::fs::File,
 }
 
-/// `sqlite://path`, `sqlite:path` or a plain path → the file path.
-pub fn database_path(url: &str) -> PathBuf {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    PathBuf::from(path)
-}
-
 impl Journal {
     /// Opens (creating the directory and file on first start), locks, and migrates the journal.
     pub fn open(path: &Path, window: Duration) -> Result<Self, JournalError> {
@@ -431,15 +425,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unfinished_alerts_are_listed_and_urls_are_understood() {
+    async fn unfinished_alerts_are_listed() {
         let path = temp("unfinished");
         let j = Journal::open(&path, Duration::from_secs(60)).unwrap();
         j.record(alert("u1", Utc::now())).await.unwrap();
         assert_eq!(j.unfinished().await.unwrap().len(), 1);
         assert_eq!(j.get("u1").await.unwrap().unwrap().status, AlertStatus::Received);
         assert!(j.get("nope").await.unwrap().is_none());
-        assert_eq!(database_path("sqlite://./data/x.db"), PathBuf::from("./data/x.db"));
-        assert_eq!(database_path("sqlite:x.db"), PathBuf::from("x.db"));
-        assert_eq!(database_path("/data/x.db"), PathBuf::from("/data/x.db"));
     }
 }

@@ -1,0 +1,190 @@
+//! Settings tests: defaults, overrides, problem reports, the table against docs/configuration.md.
+
+use super::*;
+use secrecy::ExposeSecret;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+#[test]
+fn defaults_load_without_any_variable() {
+    let s = Settings::load(None, &env(&[])).unwrap();
+    assert_eq!(s.gateway.api_url.as_str(), "https://api.topstepx.com/");
+    assert_eq!(s.gateway.market_hub_url.as_str(), "https://rtc.topstepx.com/hubs/market");
+    assert_eq!(s.http.port, 8080);
+    assert_eq!(s.gateway.refresh_margin, Duration::from_secs(300));
+    assert_eq!(s.gateway.general_limit, projectx::RateLimit::GENERAL);
+    assert_eq!(s.gateway.history_limit, projectx::RateLimit::HISTORY);
+    assert_eq!(s.log.format, LogFormat::Pretty);
+    assert!(s.gateway.username.is_none() && s.gateway.jwt_token.is_none());
+    assert!(s.feed.quote_symbols.is_empty());
+    assert!(s.webhook.secret.is_none() && !s.webhook.dry_run && !s.webhook.kill_switch);
+    assert_eq!(s.webhook.wait, Duration::from_millis(2000));
+    assert_eq!(s.webhook.database, std::path::PathBuf::from("./data/pxrelay.db"));
+    assert_eq!(s.feed.stale_after, Duration::from_secs(120));
+}
+
+#[test]
+fn plain_variable_names_override_the_defaults() {
+    let s = Settings::load(
+        None,
+        &env(&[
+            ("PROJECT_X_USERNAME", "trader"),
+            ("PROJECT_X_API_KEY", "key-123"),
+            ("PROJECT_X_API_URL", "http://127.0.0.1:9999"),
+            ("PORT", "0"),
+            ("TOKEN_REFRESH_MARGIN_SECS", "42"),
+            ("QUOTE_SYMBOLS", " MNQ, CME_MINI:ES1! ,,"),
+            ("RAILWAY_ENVIRONMENT", "production"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.gateway.username.as_deref(), Some("trader"));
+    assert_eq!(s.gateway.api_key.as_ref().unwrap().expose_secret(), "key-123");
+    assert_eq!(s.gateway.api_url.as_str(), "http://127.0.0.1:9999/");
+    assert_eq!(s.http.port, 0);
+    assert_eq!(s.gateway.refresh_margin, Duration::from_secs(42));
+    assert_eq!(s.log.format, LogFormat::Json, "json is the default on Railway");
+    assert_eq!(s.feed.quote_symbols, vec!["MNQ".to_owned(), "CME_MINI:ES1!".to_owned()]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_by_variable_name() {
+    let err = Settings::load(
+        None,
+        &env(&[
+            ("PORT", "eighty"),
+            ("PROJECT_X_API_URL", "ftp://example.com"),
+            ("TOKEN_REFRESH_MARGIN_SECS", "-5"),
+            ("LOG_FORMAT", "xml"),
+            ("DRY_RUN", "maybe"),
+            ("PROJECT_X_USERNAME", "trader"),
+        ]),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    for name in ["PORT", "PROJECT_X_API_URL", "TOKEN_REFRESH_MARGIN_SECS", "LOG_FORMAT", "PROJECT_X_API_KEY", "DRY_RUN"]
+    {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    assert_eq!(err.problems.len(), 6, "{text}");
+}
+
+#[test]
+fn debug_output_redacts_secrets() {
+    let s = Settings::load(
+        None,
+        &env(&[
+            ("PROJECT_X_USERNAME", "u"),
+            ("PROJECT_X_API_KEY", "KEY-DO-NOT-LEAK"),
+            ("JWT_TOKEN", "eyJ.TOKEN-DO-NOT-LEAK"),
+        ]),
+    )
+    .unwrap();
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("DO-NOT-LEAK"), "{shown}");
+}
+
+#[test]
+fn a_config_file_overrides_defaults_and_env_overrides_the_file() {
+    let dir = std::env::temp_dir().join(format!("pxrelay-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("custom.toml");
+    std::fs::write(&path, "[http]\nport = 9000\n[gateway]\ntoken_refresh_margin_secs = 600\n").unwrap();
+    let s = Settings::load(Some(&path), &env(&[("PORT", "9100")])).unwrap();
+    assert_eq!(s.http.port, 9100);
+    assert_eq!(s.gateway.refresh_margin, Duration::from_secs(600));
+    let missing = Settings::load(Some(&dir.join("nope.toml")), &env(&[])).unwrap_err();
+    assert!(missing.to_string().contains("nope.toml"));
+}
+
+const DOC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md"));
+
+/// The rows of the variables table in docs/configuration.md: (variable, config key, default cell).
+fn documented() -> Vec<(String, String, String)> {
+    let unquote = |cell: &str| cell.trim().trim_matches('`').to_owned();
+    DOC.lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').collect();
+            assert!(cells.len() >= 5, "a table row with four cells: {l}");
+            (unquote(cells[1]), unquote(cells[2]), cells[3].trim().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_documented_variables_are_exactly_the_table_in_its_order_with_the_same_keys() {
+    let rows = documented();
+    let documented: Vec<&str> = rows.iter().map(|(name, _, _)| name.as_str()).collect();
+    let table: Vec<&str> = Var::ALL.iter().map(|v| v.name()).collect();
+    let undocumented: Vec<&&str> = table.iter().filter(|n| !documented.contains(n)).collect();
+    let unknown: Vec<&&str> = documented.iter().filter(|n| !table.contains(n)).collect();
+    assert!(
+        undocumented.is_empty() && unknown.is_empty(),
+        "read but not in docs/configuration.md: {undocumented:?}; documented but not read: {unknown:?}"
+    );
+    assert_eq!(documented, table, "docs/configuration.md lists the variables in another order than config/vars.rs");
+    for ((name, key, _), var) in rows.iter().zip(Var::ALL) {
+        assert_eq!(key, var.key(), "{name}: the documented config key differs");
+    }
+    assert!(DOC.contains(&format!("`{RAILWAY_ENVIRONMENT}`")), "the one variable read outside the table is documented");
+}
+
+#[test]
+fn every_variable_in_the_table_is_read() {
+    let merged = merge(None, &env(&[])).unwrap();
+    let mut reader = Reader::new(&merged);
+    read_settings(&mut reader, false);
+    let unread: Vec<&str> = Var::ALL.iter().filter(|v| !reader.read.contains(v)).map(|v| v.name()).collect();
+    assert!(unread.is_empty(), "in the table (and so documented) but never read: {unread:?}");
+}
+
+#[test]
+fn documented_defaults_are_the_defaults_in_default_toml() {
+    let merged = merge(None, &env(&[])).unwrap();
+    for (name, key, default) in documented() {
+        let actual = merged.get_string(&key).unwrap_or_default();
+        if let Some(value) = default.strip_prefix('`').and_then(|d| d.strip_suffix('`')).filter(|d| !d.contains('`')) {
+            assert_eq!(actual, value, "{name}: docs/configuration.md and config/default.toml disagree");
+        } else if default.starts_with('—') {
+            assert_eq!(actual, "", "{name}: documented without a default but config/default.toml sets one");
+        }
+    }
+}
+
+#[test]
+fn webhook_wait_of_three_seconds_or_more_is_refused_because_tradingview_gives_up() {
+    for ms in ["3000", "5000"] {
+        let err = Settings::load(None, &env(&[("WEBHOOK_WAIT_MS", ms)])).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        let problem = &err.problems[0];
+        assert!(problem.starts_with(&format!("WEBHOOK_WAIT_MS: `{ms}` is not accepted")), "{problem}");
+        assert!(problem.contains("from 1 to 2999") && problem.contains("TradingView gives up"), "{problem}");
+    }
+    assert!(Settings::load(None, &env(&[("WEBHOOK_WAIT_MS", "0")])).is_err());
+    let s = Settings::load(None, &env(&[("WEBHOOK_WAIT_MS", "2999")])).unwrap();
+    assert_eq!(s.webhook.wait, Duration::from_millis(2999));
+}
+
+#[test]
+fn a_postgres_database_url_is_a_problem_naming_the_variable_and_never_the_password() {
+    let url = "postgres://postgres:PW-DO-NOT-LEAK@containers.railway.app:5432/railway";
+    let err = Settings::load(None, &env(&[("DATABASE_URL", url), ("PORT", "x")])).unwrap_err();
+    assert_eq!(err.problems.len(), 2, "reported with the others: {err}");
+    let text = err.to_string();
+    assert!(text.contains("DATABASE_URL: a `postgres://` URL is not supported"), "{text}");
+    assert!(text.contains("`sqlite://path`, `sqlite:path` or a plain file path"), "{text}");
+    assert!(!text.contains("PW-DO-NOT-LEAK") && !text.contains("railway.app"), "{text}");
+}
+
+#[test]
+fn sqlite_database_urls_and_plain_paths_are_accepted() {
+    for (url, path) in
+        [("sqlite:///data/x.db", "/data/x.db"), ("sqlite:x.db", "x.db"), ("/data/pxrelay.db", "/data/pxrelay.db")]
+    {
+        let s = Settings::load(None, &env(&[("DATABASE_URL", url)])).unwrap();
+        assert_eq!(s.webhook.database, std::path::PathBuf::from(path), "{url}");
+    }
+}
