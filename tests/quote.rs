@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use projectx_sim::{Scope, SimConfig};
+use projectx_sim::{HubKind, Scope, SimConfig};
 use pxrelay_e2e::{TestApp, env_for, spawn_app, start_sim};
 use rust_decimal::Decimal;
 
@@ -165,5 +165,72 @@ async fn a_frozen_feed_ages_then_goes_stale_then_falls_back_to_bars() {
     app.sim.clear_chaos();
     let bars = quote_until(&app, "MNQ", |b| b["source"] == "bars").await;
     assert_eq!(bars["stale"], false, "{bars}");
+    app.stop().await.unwrap();
+}
+
+const MES: &str = "CON.F.US.MES.Z25";
+const GC: &str = "CON.F.US.GCE.Z25";
+
+/// The contracts subscribed at the simulator's market hub (its one market connection), sorted.
+fn hub_quote_subscriptions(app: &TestApp) -> Vec<String> {
+    let conns = app.sim.hub_connections();
+    let market: Vec<_> = conns.iter().filter(|c| c.hub == HubKind::Market).collect();
+    assert!(market.len() <= 1, "one market connection: {conns:?}");
+    let mut contracts: Vec<String> = market
+        .iter()
+        .flat_map(|c| c.subscriptions.iter())
+        .filter_map(|s| s.strip_prefix("quotes:").map(str::to_owned))
+        .collect();
+    contracts.sort();
+    contracts
+}
+
+/// Polls the simulator's hub until exactly `want` (sorted) is subscribed (5 s at most).
+async fn hub_subscriptions_become(app: &TestApp, want: &[&str]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let have = hub_quote_subscriptions(app);
+        if have == want {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "hub subscriptions {have:?}, want {want:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn at_the_limit_the_least_recently_read_on_demand_subscription_is_evicted() {
+    let sim = start_sim(SimConfig::default()).await;
+    sim.set_quotes_per_second(0);
+    let mut env = env_for(&sim);
+    env.insert("MAX_QUOTE_SUBSCRIPTIONS".into(), "2".into());
+    let app = spawn_app(sim, env).await.unwrap();
+    quote_until(&app, "ES", |b| b["source"] == "signalr").await;
+    quote_until(&app, "MES", |b| b["source"] == "signalr").await;
+    hub_subscriptions_become(&app, &[ES, MES]).await;
+    // ES is read again, so MES is now the least recently read.
+    quote_until(&app, "ES", |b| b["source"] == "signalr").await;
+    let gold = quote_until(&app, "GC", |b| b["source"] == "signalr").await;
+    assert_eq!(gold["contract_id"], GC);
+    hub_subscriptions_become(&app, &[ES, GC]).await;
+    let (_, status) = app.get_json("/status").await;
+    assert_eq!(status["market"]["subscriptions"], serde_json::json!([ES, GC]));
+    // MES asked again: it comes back and takes the slot of the least recently read one, now ES.
+    quote_until(&app, "MES", |b| b["source"] == "signalr").await;
+    hub_subscriptions_become(&app, &[GC, MES]).await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_quote_symbols_subscription_is_never_the_one_evicted() {
+    let app = app_with(&[("MAX_QUOTE_SUBSCRIPTIONS", "2")]).await;
+    quote_until(&app, "ES", |b| b["source"] == "signalr").await;
+    hub_subscriptions_become(&app, &[ES, MNQ]).await;
+    // MNQ (QUOTE_SYMBOLS) was never read through /quote, yet ES is the one that gives way.
+    quote_until(&app, "MES", |b| b["source"] == "signalr").await;
+    hub_subscriptions_become(&app, &[MES, MNQ]).await;
+    quote_until(&app, "MNQ", |b| b["source"] == "signalr").await;
+    quote_until(&app, "GC", |b| b["source"] == "signalr").await;
+    hub_subscriptions_become(&app, &[GC, MNQ]).await;
     app.stop().await.unwrap();
 }

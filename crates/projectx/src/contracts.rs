@@ -6,14 +6,12 @@
 
 mod parse;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 pub use parse::{SymbolRef, parse_symbol};
 
+use crate::cache::FlightCache;
 use crate::{Client, Contract};
 
 /// Default lifetime of a resolved contract: a daily refresh, so the roll (`activeContract` moving to the next
@@ -24,7 +22,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(60);
 /// After a failed refresh served a stale contract, how long before the gateway is asked again (capped at the ttl).
 const STALE_RETRY: Duration = Duration::from_secs(30);
-/// Above this many cache entries, expired negative entries are dropped on insert.
+/// Above this many cache entries, expired ones are dropped on insert (then the one expiring soonest).
 const MAX_ENTRIES: usize = 1024;
 
 /// Why a symbol did not resolve.
@@ -74,32 +72,15 @@ struct Inner {
     ttl: Duration,
     /// How long a "not found" answer is served: `min(ttl, NEGATIVE_TTL)`.
     negative_ttl: Duration,
-    /// Answers by [`SymbolRef::cache_key`]. Written after each fetch, read by every resolve; sync lock held for a
-    /// statement, never across an await.
-    cache: parking_lot::Mutex<HashMap<String, Entry>>,
-    /// One async mutex per key being fetched, so concurrent resolves of a key wait for one gateway call instead
-    /// of each making their own. The slot is removed by the last task through it.
-    flights: parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-#[derive(Clone, Debug)]
-struct Entry {
-    /// `None`: the gateway said there is no such contract.
-    contract: Option<Arc<Contract>>,
-    /// After this instant the entry is refetched on the next resolve (a found contract stays as a stale fallback).
-    fresh_until: Instant,
+    /// Answers by [`SymbolRef::cache_key`] (`None`: the gateway said there is no such contract), fetched
+    /// single-flight per key; an expired found contract stays as the stale fallback.
+    cache: FlightCache<String, Option<Arc<Contract>>>,
 }
 
 impl ContractResolver {
     /// A resolver over `client` whose answers live for `ttl` (use [`DEFAULT_TTL`] outside tests).
     pub fn new(client: Client, ttl: Duration) -> Self {
-        let inner = Inner {
-            client,
-            ttl,
-            negative_ttl: ttl.min(NEGATIVE_TTL),
-            cache: parking_lot::Mutex::default(),
-            flights: parking_lot::Mutex::default(),
-        };
+        let inner = Inner { client, ttl, negative_ttl: ttl.min(NEGATIVE_TTL), cache: FlightCache::new(MAX_ENTRIES) };
         Self { inner: Arc::new(inner) }
     }
 
@@ -112,71 +93,57 @@ impl ContractResolver {
     pub async fn resolve(&self, symbol: &str) -> Result<Arc<Contract>, ResolveError> {
         let sym = parse_symbol(symbol)?;
         let key = sym.cache_key();
-        if let Some(hit) = self.fresh(&key, &sym) {
-            return hit;
+        let found = self.inner.cache.get_or_fetch(&key, |last| self.refresh(&key, &sym, last.flatten())).await?;
+        found.ok_or_else(|| unknown(&sym))
+    }
+
+    /// Forgets what `symbol` resolved to, and every other cached answer naming the same contract (its own id,
+    /// other spellings of the root), so the next resolve asks the gateway. For a contract the gateway stopped
+    /// accepting (a roll): the stale fallback is forgotten too. Returns the forgotten contract, if any; an invalid
+    /// symbol has nothing cached.
+    pub fn invalidate(&self, symbol: &str) -> Option<Arc<Contract>> {
+        let key = parse_symbol(symbol).ok()?.cache_key();
+        let forgotten = self.inner.cache.invalidate(&key).flatten();
+        if let Some(contract) = &forgotten {
+            tracing::debug!(symbol, contract.id = %contract.id, "contract resolution forgotten");
+            self.inner.cache.invalidate_if(|_, cached| cached.as_ref().is_some_and(|c| c.id == contract.id));
         }
-        let flight = self.inner.flights.lock().entry(key.clone()).or_default().clone();
-        let outcome = {
-            let _turn = flight.lock().await;
-            // Whoever held the turn before us may have just filled the entry.
-            match self.fresh(&key, &sym) {
-                Some(hit) => hit,
-                None => self.refresh(&key, &sym).await,
-            }
-        };
-        let mut flights = self.inner.flights.lock();
-        // Two owners left (the map and us): nobody else is waiting on this key, so the slot can go.
-        if Arc::strong_count(&flight) == 2 {
-            flights.remove(&key);
-        }
-        outcome
+        forgotten
     }
 
     /// Forgets every answer, so the next resolve of each symbol asks the gateway (tests, forced refresh).
     pub fn invalidate_all(&self) {
-        self.inner.cache.lock().clear();
+        self.inner.cache.invalidate_all();
     }
 
-    /// The cached answer for `key`, if still fresh.
-    fn fresh(&self, key: &str, sym: &SymbolRef) -> Option<Result<Arc<Contract>, ResolveError>> {
-        let now = Instant::now();
-        let cache = self.inner.cache.lock();
-        let entry = cache.get(key).filter(|e| e.fresh_until > now)?;
-        Some(entry.contract.clone().ok_or_else(|| unknown(sym)))
-    }
-
-    /// Asks the gateway and records the answer (or falls back to a stale one).
-    async fn refresh(&self, key: &str, sym: &SymbolRef) -> Result<Arc<Contract>, ResolveError> {
+    /// Asks the gateway; the answer and how long it is served. `last` is the previous found contract for this
+    /// key, served again for `STALE_RETRY` when the gateway fails retryably.
+    async fn refresh(
+        &self,
+        key: &str,
+        sym: &SymbolRef,
+        last: Option<Arc<Contract>>,
+    ) -> Result<(Option<Arc<Contract>>, Duration), crate::Error> {
         tracing::debug!(symbol = sym.input(), key, "resolving symbol at the gateway");
         match self.fetch(sym).await {
             Ok(Some(contract)) => {
                 let contract = Arc::new(contract);
-                self.store(key, Some(contract.clone()), self.inner.ttl);
                 if contract.id != key {
                     // A later lookup by the contract's own id then costs nothing either.
-                    self.store(&contract.id, Some(contract.clone()), self.inner.ttl);
+                    self.inner.cache.insert(contract.id.clone(), Some(contract.clone()), self.inner.ttl);
                 }
-                Ok(contract)
+                Ok((Some(contract), self.inner.ttl))
             }
-            Ok(None) => {
-                self.store(key, None, self.inner.negative_ttl);
-                Err(unknown(sym))
-            }
+            Ok(None) => Ok((None, self.inner.negative_ttl)),
             Err(error) => {
-                let stale = if error.is_retryable() {
-                    self.inner.cache.lock().get(key).and_then(|e| e.contract.clone())
-                } else {
-                    None
-                };
-                let Some(contract) = stale else { return Err(error.into()) };
+                let Some(contract) = last.filter(|_| error.is_retryable()) else { return Err(error) };
                 tracing::warn!(
                     symbol = sym.input(),
                     contract.id = %contract.id,
                     error = %error,
                     "contract refresh failed, serving the previous answer"
                 );
-                self.store(key, Some(contract.clone()), self.inner.ttl.min(STALE_RETRY));
-                Ok(contract)
+                Ok((Some(contract), self.inner.ttl.min(STALE_RETRY)))
             }
         }
     }
@@ -205,15 +172,6 @@ impl ContractResolver {
             }
         }
         Ok(None)
-    }
-
-    fn store(&self, key: &str, contract: Option<Arc<Contract>>, ttl: Duration) {
-        let now = Instant::now();
-        let mut cache = self.inner.cache.lock();
-        if cache.len() >= MAX_ENTRIES {
-            cache.retain(|_, e| e.contract.is_some() || e.fresh_until > now);
-        }
-        cache.insert(key.to_owned(), Entry { contract, fresh_until: now + ttl });
     }
 }
 

@@ -11,12 +11,14 @@
 //! - [`market`]: [`MarketHub`] (quote subscriptions over the SignalR market hub, token-rotation reconnect, stale
 //!   watchdog) and [`QuoteBook`] (partial-update merge).
 //! - [`contracts`]: [`ContractResolver`] (`MNQ`, `CME_MINI:MNQ1!`, `MNQZ5`, raw ids → the active contract).
+//! - [`cache`]: [`cache::FlightCache`], the single-flight cache with per-entry expiry (contracts, bars, accounts).
 //! - [`rate`]: sliding-window rate budgets. [`backoff`]: jittered exponential backoff. [`tls`]: rustls provider.
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod auth;
 pub mod backoff;
+pub mod cache;
 pub mod client;
 pub mod contracts;
 pub mod endpoint;

@@ -208,3 +208,21 @@ async fn a_roll_is_picked_up_when_the_cached_answer_expires() {
     assert_eq!(id_of(&resolver, "MNQ1!").await, "CON.F.US.MNQ.H26");
     assert_eq!(id_of(&resolver, "MNQZ25").await, "CON.F.US.MNQ.Z25", "an explicit month still resolves");
 }
+
+#[tokio::test]
+async fn invalidating_a_symbol_picks_up_a_roll_at_once() {
+    let (sim, resolver) = ready(DEFAULT_TTL).await;
+    assert_eq!(id_of(&resolver, "MNQ").await, MNQ_Z25);
+    assert_eq!(id_of(&resolver, "NQ").await, "CON.F.US.ENQ.Z25");
+    sim.roll_to("CON.F.US.MNQ.H26");
+    assert_eq!(id_of(&resolver, "MNQ").await, MNQ_Z25, "cached for a day");
+    let forgotten = resolver.invalidate("CME_MINI:MNQ1!").map(|c| c.id.clone());
+    assert_eq!(forgotten.as_deref(), Some(MNQ_Z25), "any spelling of the symbol names the same answer");
+    let before = lookups(&sim);
+    assert_eq!(id_of(&resolver, "MNQ").await, "CON.F.US.MNQ.H26", "asked again: the new front month");
+    assert_eq!(id_of(&resolver, MNQ_Z25).await, MNQ_Z25, "the old contract's own entry was forgotten too");
+    assert_eq!(lookups(&sim), before + 2);
+    assert_eq!(id_of(&resolver, "NQ").await, "CON.F.US.ENQ.Z25");
+    assert_eq!(lookups(&sim), before + 2, "other symbols stay cached");
+    assert!(resolver.invalidate("ZZZ").is_none() && resolver.invalidate("M$Q").is_none());
+}

@@ -1,11 +1,14 @@
 //! Which account an alert trades: the alert's `account` (name or id), else `PROJECT_X_ACCOUNT`, else the only
-//! tradable account. The account list is cached for a few minutes so webhooks do not each cost an API call.
+//! tradable account. The account list is cached for a few minutes and fetched single-flight, so webhooks do not
+//! each cost an API call, not even a burst of them right after the list expired.
 
 use std::time::Duration;
 
 use projectx::Account;
-use tokio::time::Instant;
+use projectx::cache::FlightCache;
 
+/// How long the account list is reused: accounts appear or lose `canTrade` rarely, and a webhook should not wait
+/// for `Account/search`.
 const CACHE_FOR: Duration = Duration::from_secs(300);
 
 /// Picks accounts.
@@ -13,23 +16,23 @@ const CACHE_FOR: Duration = Duration::from_secs(300);
 pub struct Accounts {
     gateway: projectx::Client,
     default: Option<String>,
-    /// The last account list and when it was read; a sync lock held for one statement.
-    cache: parking_lot::Mutex<Option<(Instant, Vec<Account>)>>,
+    /// The account list (one entry, key `()`), fetched single-flight; failures are not cached.
+    cache: FlightCache<(), Vec<Account>>,
 }
 
 impl Accounts {
     /// Accounts of `gateway`, defaulting to `default` (`PROJECT_X_ACCOUNT`).
     pub fn new(gateway: projectx::Client, default: Option<String>) -> Self {
-        Self { gateway, default, cache: parking_lot::Mutex::new(None) }
+        Self { gateway, default, cache: FlightCache::new(1) }
     }
 
     async fn list(&self) -> Result<Vec<Account>, String> {
-        if let Some((_, list)) = self.cache.lock().as_ref().filter(|(at, _)| at.elapsed() < CACHE_FOR) {
-            return Ok(list.clone());
-        }
-        let list = self.gateway.accounts(true).await.map_err(|e| format!("could not list accounts: {e}"))?;
-        *self.cache.lock() = Some((Instant::now(), list.clone()));
-        Ok(list)
+        self.cache
+            .get_or_fetch(&(), |_| async {
+                let list = self.gateway.accounts(true).await.map_err(|e| format!("could not list accounts: {e}"))?;
+                Ok((list, CACHE_FOR))
+            })
+            .await
     }
 
     /// The account id for an alert that asked for `requested` (or nothing). The error explains the choice.
@@ -55,5 +58,44 @@ impl Accounts {
                 )),
             },
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    const SEARCH: &str = "/api/Account/search";
+
+    #[tokio::test]
+    async fn a_burst_of_picks_costs_one_account_search() {
+        let (sim, _, gateway) = crate::testing::sim_gateway(&[]).await;
+        sim.set_latency(Duration::from_millis(100));
+        let accounts = Arc::new(Accounts::new(gateway, None));
+        let picks: Vec<_> = (0..20)
+            .map(|_| {
+                let accounts = accounts.clone();
+                tokio::spawn(async move { accounts.pick(None).await })
+            })
+            .collect();
+        for pick in picks {
+            assert_eq!(pick.await.unwrap(), Ok(9001));
+        }
+        assert_eq!(accounts.pick(Some("sim-paper-1")).await, Ok(9001));
+        assert_eq!(sim.counters().calls(SEARCH), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_listing_is_not_cached() {
+        let (sim, _, gateway) = crate::testing::sim_gateway(&[]).await;
+        sim.fail_next(1, 400, projectx_sim::Scope::Path(SEARCH.into()));
+        let accounts = Accounts::new(gateway, None);
+        let err = accounts.pick(None).await.unwrap_err();
+        assert!(err.contains("could not list accounts"), "{err}");
+        assert_eq!(accounts.pick(None).await, Ok(9001));
+        assert_eq!(sim.counters().calls(SEARCH), 2);
     }
 }

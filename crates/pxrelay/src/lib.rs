@@ -31,3 +31,5 @@ pub mod signal;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;

@@ -1,24 +1,27 @@
 //! `QuoteService`: what `GET /quote/{symbol}` and `pxrelay quote` answer.
 //!
-//! A symbol is resolved to the active contract, subscribed on demand (bounded), and answered from the streamed
-//! quote when it is fresh. When it is not, the newest 1-minute bar's close (partial bar included) stands in as
-//! `last`; bars are cached per contract for a few seconds and fetched single-flight, so no amount of `/quote` load
-//! can exceed the gateway's History budget.
+//! A symbol is resolved to the active contract, subscribed on demand (bounded by `MAX_QUOTE_SUBSCRIPTIONS`; at the
+//! limit the least recently read on-demand subscription gives way: `quotes/subscriptions.rs`), and answered from the
+//! streamed quote when it is fresh. When it is not, the newest 1-minute bar's close (partial bar included) stands in
+//! as `last`; bars are cached per contract for a few seconds and fetched single-flight per contract, so `/quote`
+//! load costs at most one History call per contract per `BARS_CACHE_SECS`.
 
-use std::collections::HashMap;
+mod subscriptions;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use projectx::cache::FlightCache;
 use projectx::contracts::ContractResolver;
-use projectx::{BarUnit, BarsRequest, MarketHub, ResolveError, SubscribeError};
+use projectx::{BarUnit, BarsRequest, MarketHub, ResolveError};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use tokio::time::Instant;
 
 /// How long a freshly subscribed contract waits for its first streamed snapshot before falling back to bars.
 const FIRST_QUOTE_WAIT: Duration = Duration::from_millis(750);
-/// An on-demand subscription waits at most this long for the hub's completion (it stays desired either way).
-const SUBSCRIBE_WAIT: Duration = Duration::from_secs(1);
+/// Most contracts whose bars answer is kept (far more than the gateway lists contracts a relay would quote).
+const MAX_BARS_ENTRIES: usize = 256;
 /// A bars fetch that takes longer than this (e.g. queued behind the History budget) is abandoned.
 const BARS_TIMEOUT: Duration = Duration::from_secs(2);
 /// A bar older than this means the market is closed or the data is old.
@@ -91,10 +94,10 @@ pub struct QuoteService {
     market: MarketHub,
     gateway: projectx::Client,
     settings: QuoteSettings,
-    /// Latest bars answer per contract; a sync lock held for one statement.
-    bars: parking_lot::Mutex<HashMap<String, BarsQuote>>,
-    /// One bars fetch at a time (held across the fetch on purpose); waiters then find the cache filled.
-    bars_flight: tokio::sync::Mutex<()>,
+    /// Latest bars answer per contract, for `bars_ttl`, fetched single-flight per contract.
+    bars: FlightCache<String, BarsQuote>,
+    /// Which contracts are subscribed on demand or for `QUOTE_SYMBOLS`, and which one gives way at the limit.
+    subscriptions: subscriptions::Subscriptions,
 }
 
 impl QuoteService {
@@ -110,8 +113,8 @@ impl QuoteService {
             market,
             gateway,
             settings,
-            bars: parking_lot::Mutex::default(),
-            bars_flight: tokio::sync::Mutex::new(()),
+            bars: FlightCache::new(MAX_BARS_ENTRIES),
+            subscriptions: subscriptions::Subscriptions::default(),
         }
     }
 
@@ -135,10 +138,12 @@ impl QuoteService {
         &self.market
     }
 
-    /// Resolves `symbol` and subscribes it (the startup path for `QUOTE_SYMBOLS`).
+    /// Resolves `symbol` and subscribes it for good (the path for `QUOTE_SYMBOLS`, at startup and daily): never
+    /// evicted; at the limit it evicts the least recently read on-demand subscription. When the symbol now
+    /// resolves to another contract (a roll), the previous one becomes an ordinary on-demand subscription.
     pub async fn watch(&self, symbol: &str) -> Result<String, QuoteError> {
         let contract = self.resolver.resolve(symbol).await?;
-        if let Err(e) = self.market.subscribe(&contract.id).await {
+        if let Err(e) = self.subscriptions.watch(&self.market, symbol, &contract.id).await {
             tracing::warn!(symbol, contract.id = %contract.id, error = %e, "quote subscription failed");
         }
         Ok(contract.id.clone())
@@ -149,7 +154,9 @@ impl QuoteService {
         let contract = self.resolver.resolve(symbol).await?;
         let id = contract.id.as_str();
         let symbol = symbol.trim().to_uppercase();
-        let fresh_subscription = !self.market.is_subscribed(id) && self.subscribe(id).await;
+        self.subscriptions.touch(id);
+        let fresh_subscription =
+            !self.market.is_subscribed(id) && self.subscriptions.subscribe_on_demand(&self.market, id).await;
         if fresh_subscription {
             let deadline = Instant::now() + FIRST_QUOTE_WAIT;
             while self.market.quotes().get(id).is_none() && Instant::now() < deadline {
@@ -192,36 +199,12 @@ impl QuoteService {
         }
     }
 
-    /// Subscribes on demand; `true` when a new subscription was made.
-    async fn subscribe(&self, contract_id: &str) -> bool {
-        let Ok(result) = tokio::time::timeout(SUBSCRIBE_WAIT, self.market.subscribe(contract_id)).await else {
-            tracing::warn!(contract.id = contract_id, "quote subscription not confirmed in time");
-            return false;
-        };
-        match result {
-            Ok(()) => true,
-            Err(SubscribeError::Full(n)) => {
-                tracing::warn!(contract.id = contract_id, limit = n, "subscription limit reached; answering from bars");
-                false
-            }
-            Err(e) => {
-                tracing::warn!(contract.id = contract_id, error = %e, "on-demand quote subscription failed");
-                false
-            }
-        }
+    async fn bars_quote(&self, contract_id: &str) -> Result<BarsQuote, String> {
+        self.bars.get_or_fetch(&contract_id.to_owned(), |_| self.fetch_bars(contract_id)).await
     }
 
-    async fn bars_quote(&self, contract_id: &str) -> Result<BarsQuote, String> {
-        let cached = |this: &Self| {
-            this.bars.lock().get(contract_id).filter(|b| b.fetched_at.elapsed() < this.settings.bars_ttl).cloned()
-        };
-        if let Some(b) = cached(self) {
-            return Ok(b);
-        }
-        let _flight = self.bars_flight.lock().await;
-        if let Some(b) = cached(self) {
-            return Ok(b);
-        }
+    /// The newest 1-minute bar of the last 30 minutes, served for `bars_ttl`.
+    async fn fetch_bars(&self, contract_id: &str) -> Result<(BarsQuote, Duration), String> {
         let now = Utc::now();
         let req = BarsRequest {
             contract_id: contract_id.to_owned(),
@@ -240,7 +223,6 @@ impl QuoteService {
         };
         let newest = bars.last().ok_or_else(|| "no bars in the last 30 minutes".to_owned())?;
         let quote = BarsQuote { close: newest.c, volume: newest.v, bar_time: newest.t, fetched_at: Instant::now() };
-        self.bars.lock().insert(contract_id.to_owned(), quote.clone());
-        Ok(quote)
+        Ok((quote, self.settings.bars_ttl))
     }
 }
