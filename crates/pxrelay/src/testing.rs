@@ -1,5 +1,6 @@
 //! Unit-test support: settings and a gateway client pointed at an in-process simulator, for tests of modules that
-//! talk to the gateway (accounts, quotes) without starting the whole app.
+//! talk to the gateway (accounts, quotes) without starting the whole app, and an [`AppState`](crate::state::AppState)
+//! for router tests.
 
 use std::collections::HashMap;
 
@@ -25,4 +26,57 @@ pub(crate) async fn sim_gateway(extra: &[(&str, &str)]) -> (SimHandle, Settings,
     let settings = Settings::load(None, &env).expect("valid test settings");
     let gateway = projectx::Client::new(crate::startup::client_config(&settings.gateway)).expect("client builds");
     (sim, settings, gateway)
+}
+
+/// State pointing at a closed port (nothing answers, which `/health` and `/status` must not mind), with a journal
+/// in a fresh temporary directory. For router tests.
+pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
+    use std::sync::atomic::AtomicBool;
+
+    let env =
+        [("PROJECT_X_API_URL", "http://127.0.0.1:9"), ("PROJECT_X_MARKET_HUB_URL", "http://127.0.0.1:9/hubs/market")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    let settings = crate::config::Settings::load(None, &env).expect("defaults are valid");
+    let gateway = projectx::Client::new(crate::startup::client_config(&settings.gateway)).expect("client builds");
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tracker = tokio_util::task::TaskTracker::new();
+    let (quotes, _) = crate::startup::start_quotes(&settings, &gateway, &cancel, &tracker);
+    let dir = std::env::temp_dir().join(format!("pxrelay-state-{}-{}", std::process::id(), next_test_dir()));
+    let journal =
+        crate::journal::Journal::open(&dir.join("j.db"), std::time::Duration::from_secs(60)).expect("journal");
+    let guards = std::sync::Arc::new(crate::executor::Guards {
+        kill_switch: AtomicBool::new(false),
+        max_contracts: 1,
+        dry_run: true,
+        max_age: std::time::Duration::from_secs(30),
+    });
+    let (jobs, _) = tokio::sync::mpsc::channel(1);
+    let webhook = std::sync::Arc::new(crate::state::WebhookState {
+        secret: None,
+        ip_allowlist: false,
+        wait: std::time::Duration::from_millis(10),
+        allowed_products: vec![],
+        journal,
+        jobs,
+        guards,
+        accounts: crate::accounts::Accounts::new(gateway.clone(), None),
+    });
+    let metrics = crate::metrics::Metrics::new();
+    crate::state::AppState {
+        mode,
+        gateway,
+        quotes,
+        webhook,
+        metrics,
+        shutdown: cancel,
+        started: tokio::time::Instant::now(),
+    }
+}
+
+fn next_test_dir() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }

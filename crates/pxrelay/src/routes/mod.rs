@@ -14,6 +14,9 @@ pub mod secret;
 pub mod status;
 pub mod webhook;
 
+#[cfg(test)]
+mod tests;
+
 /// All routes with their state.
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -45,7 +45,7 @@ mod tests {
     use crate::state::{AppState, Mode};
 
     fn state(mode: Mode) -> AppState {
-        crate::state::test_state(mode)
+        crate::testing::test_state(mode)
     }
 
     async fn get_json(mode: Mode, path: &str) -> (StatusCode, serde_json::Value) {

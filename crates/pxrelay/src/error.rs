@@ -204,6 +204,3 @@ pub fn body_rejection(rejection: &axum::extract::rejection::BytesRejection, limi
         ApiError::BadPayload(format!("body: could not be read ({})", rejection.body_text()))
     }
 }
-
-#[cfg(test)]
-mod tests;

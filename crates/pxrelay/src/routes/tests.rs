@@ -9,9 +9,10 @@ use axum::routing::post;
 use axum::{Router, middleware};
 use tower::ServiceExt;
 
-use super::ApiError;
+use crate::error::ApiError;
 use crate::metrics::WebhookOutcome;
-use crate::state::{AppState, Mode, test_state};
+use crate::state::{AppState, Mode};
+use crate::testing::test_state;
 
 /// One example of every variant with the answer it must give. The `match` in [`expected`] has no wildcard, so a new
 /// variant does not compile until it is listed there; [`examples`] must then list it too (the count check below).
