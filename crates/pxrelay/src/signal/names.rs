@@ -91,10 +91,18 @@ pub(super) fn check_name(name: &str) -> Option<SignalError> {
     {
         return Some(SignalError::new(
             name.to_owned(),
-            format!("field names are case-sensitive: `{name}` → `{right}` (pxrelay ignores `{name}`)"),
+            format!("field names are case-sensitive: `{name}` → `{right}`"),
         ));
     }
-    protective.then(|| SignalError::new(name.to_owned(), unread_message(&words, &joined)))
+    protective.then(|| SignalError::new(shorten(name), unread_message(&words, &joined)))
+}
+
+/// A made-up name as echoed in an error: at most 40 characters, so a huge key is not sent back.
+fn shorten(name: &str) -> String {
+    match name.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &name[..at]),
+        None => name.to_owned(),
+    }
 }
 
 /// The name's words, lower-cased: split at non-alphanumerics, lower→upper changes (`stopLoss`), the end of an

@@ -75,6 +75,14 @@ fn protective_looking_fields_pxrelay_does_not_read_are_refused_naming_the_field_
 }
 
 #[test]
+fn a_long_made_up_name_is_shortened_in_the_error() {
+    let name = format!("stoploss{}", "x".repeat(500));
+    let err = parse(&body(&format!(r#""{name}":1"#))).unwrap_err();
+    assert_eq!(err.field.chars().count(), 41, "{err}");
+    assert!(err.field.ends_with('…') && !err.to_string().contains(&name), "{err}");
+}
+
+#[test]
 fn the_issue_example_reads_as_a_sentence() {
     let err = parse(r#"{"ticker":"MNQ1!","action":"buy","quantity":1,"stoploss":40}"#).unwrap_err();
     assert_eq!(err.to_string(), format!("stoploss: {}", err.message));
