@@ -40,12 +40,57 @@ fn lookups(sim: &SimHandle) -> u64 {
 #[tokio::test]
 async fn every_form_of_mnq_resolves_to_the_active_contract() {
     let (_sim, resolver) = ready(DEFAULT_TTL).await;
-    for symbol in ["MNQ", "mnq", " MNQ1! ", "CME_MINI:MNQ1!", "MNQZ25", "mnqz25", MNQ_Z25, "con.f.us.mnq.z25"] {
+    for symbol in
+        ["MNQ", "mnq", " MNQ1! ", "CME_MINI:MNQ1!", "MNQZ25", "mnqz25", "MNQZ2025", "CME_MINI:mnqz2025", MNQ_Z25]
+    {
         assert_eq!(id_of(&resolver, symbol).await, MNQ_Z25, "{symbol}");
     }
     let contract = resolver.resolve("MNQ").await.unwrap();
     assert!(contract.active_contract);
     assert_eq!(contract.tick_size, "0.25".parse().unwrap());
+}
+
+/// The rows of the table under `### Symbol forms` in `docs/tradingview.md` (the same table the parser's unit test
+/// reads): (example, ProjectX root or `—`, `active` / `next` / a contract id), backticks removed.
+fn documented_forms() -> Vec<(String, String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/tradingview.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let (_, section) = doc.split_once("### Symbol forms").expect("a Symbol forms section");
+    let rows: Vec<_> = section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            let cells: Vec<String> = l.split('|').map(|c| c.trim().replace('`', "")).collect();
+            (cells[1].clone(), cells[3].clone(), cells[4].clone())
+        })
+        .collect();
+    assert!(rows.len() >= 8, "{rows:?}");
+    rows
+}
+
+#[tokio::test]
+async fn every_documented_symbol_form_resolves_against_the_gateway() {
+    let (_sim, resolver) = ready(DEFAULT_TTL).await;
+    for (example, root, contract) in documented_forms() {
+        let parsed = parse_symbol(&example).unwrap_or_else(|e| panic!("{example}: {e}"));
+        if let SymbolRef::Month { year, .. } = parsed
+            && parsed.contract_id().as_deref() != Some(contract.as_str())
+        {
+            // A one-digit year is read relative to the clock and the table is read in 2026: once the clock leaves
+            // the window the row names another year (the unit test checks the table with a fixed year).
+            assert!(year % 10 == u16::from(example.as_bytes()[example.len() - 1] - b'0'), "{example}: {parsed:?}");
+            continue;
+        }
+        let got = resolver.resolve(&example).await.unwrap_or_else(|e| panic!("{example}: {e}"));
+        if matches!(contract.as_str(), "active" | "next") {
+            assert_eq!(got.active_contract, contract == "active", "{example}: {got:?}");
+            assert!(got.id.starts_with(&format!("CON.F.US.{root}.")), "{example}: {got:?}");
+        } else {
+            assert_eq!(got.id, contract, "{example}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -97,11 +97,13 @@ impl SymbolRef {
 /// - a root: `MNQ`, `NQ`, `ES`; CME roots are translated to ProjectX's (`NQ` → `ENQ`, `ES` → `EP`, …);
 /// - a TradingView ticker: optional `EXCHANGE:` prefix and continuous suffix, `CME_MINI:MNQ1!` (the active
 ///   contract) or `MNQ2!` (the next contract after the active one); other `N!` suffixes are refused;
-/// - a month code: root + month letter + year, `MNQZ25` (20YY) or `MNQZ5`: a one-digit year is the year in
-///   [current − 2, current + 7] ending in that digit (in 2026: `Z5` = 2025, `Z4` = 2024, `Z3` = 2033);
+/// - a month code: root + month letter + year, `MNQZ25` (20YY), `MNQZ2025` (2000–2099, the same contract as
+///   `MNQZ25`) or `MNQZ5`: a one-digit year is the year in [current − 2, current + 7] ending in that digit (in
+///   2026: `Z5` = 2025, `Z4` = 2024, `Z3` = 2033);
 /// - a contract id: `CON.F.US.MNQ.Z25`.
 ///
-/// A known root is never read as root + month (`EU6` is Euro FX, not `E` + `U6`).
+/// A known root is never read as root + month (`EU6` is Euro FX, not `E` + `U6`). `docs/tradingview.md` § "Symbol
+/// forms" lists the same forms with examples; a unit test parses every example of that table.
 pub fn parse_symbol(input: &str) -> Result<SymbolRef, ResolveError> {
     let year = u16::try_from(chrono::Utc::now().year()).unwrap_or(2026);
     parse_symbol_in(input, year)
@@ -170,10 +172,12 @@ pub(super) fn parse_symbol_in(input: &str, current_year: u16) -> Result<SymbolRe
     Err(invalid("not a product root, a month code or a contract id"))
 }
 
-/// Splits `MNQZ25` into (`MNQ`, `Z`, 2025); `None` unless the text is root + month letter + 1 or 2 digits.
+/// Splits `MNQZ25` into (`MNQ`, `Z`, 2025); `None` unless the text is root + month letter + a year of 1, 2 or 4
+/// digits (`MNQZ5`, `MNQZ25`, `MNQZ2025`; a four-digit year must lie in 2000..=2099, the years a contract id's
+/// two-digit code can name).
 fn split_month(body: &str, current_year: u16) -> Option<(&str, char, u16)> {
     let digits = body.bytes().rev().take_while(u8::is_ascii_digit).count();
-    if !(1..=2).contains(&digits) {
+    if !matches!(digits, 1 | 2 | 4) {
         return None;
     }
     let (head, year_text) = body.split_at(body.len() - digits);
@@ -183,7 +187,9 @@ fn split_month(body: &str, current_year: u16) -> Option<(&str, char, u16)> {
         return None;
     }
     let value: u16 = year_text.parse().ok()?;
-    let year = if digits == 2 {
+    let year = if digits == 4 {
+        (2000..=2099).contains(&value).then_some(value)?
+    } else if digits == 2 {
         2000 + value
     } else {
         // The one year in [current - 2, current + 7] whose last digit is `value`.
@@ -308,6 +314,69 @@ mod tests {
         );
         assert_eq!(parse("MNQZ5").contract_id().as_deref(), Some("CON.F.US.MNQ.Z25"));
         assert_eq!(parse("ESZ25").contract_id().as_deref(), Some("CON.F.US.EP.Z25"));
+    }
+
+    #[test]
+    fn four_digit_years_name_the_same_contract_as_two_digit_ones() {
+        assert_eq!(month("MNQZ2025"), ("MNQ".to_owned(), 'Z', 2025));
+        assert_eq!(month("cme_mini:mnqz2025"), ("MNQ".to_owned(), 'Z', 2025));
+        assert_eq!(month("NQH2026"), ("ENQ".to_owned(), 'H', 2026));
+        assert_eq!(month("6EM2027"), ("EU6".to_owned(), 'M', 2027));
+        assert_eq!(parse("MNQZ2025").cache_key(), parse("MNQZ25").cache_key());
+        assert_eq!(parse("MNQZ2025").contract_id().as_deref(), Some("CON.F.US.MNQ.Z25"));
+        // The contract id keeps two digits, so only 2000..=2099 is unambiguous.
+        for text in ["MNQZ1999", "MNQZ2100", "MNQZ20251", "MNQZ20255!"] {
+            assert!(parse_symbol_in(text, 2026).is_err(), "{text}");
+        }
+    }
+
+    /// The rows of the table under `### Symbol forms` in `docs/tradingview.md`: (example, root, contract), with
+    /// backticks removed (`—` for no root; `active`/`next` or a contract id).
+    fn documented_forms() -> Vec<(String, String, String)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/tradingview.md");
+        let doc = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let (_, section) = doc.split_once("### Symbol forms").expect("docs/tradingview.md has a Symbol forms section");
+        let rows: Vec<_> = section
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .map(|l| {
+                let cells: Vec<String> = l.split('|').map(|c| c.trim().replace('`', "")).collect();
+                (cells[1].clone(), cells[3].clone(), cells[4].clone())
+            })
+            .collect();
+        assert!(rows.len() >= 8, "{rows:?}");
+        rows
+    }
+
+    #[test]
+    fn every_documented_symbol_form_parses_as_documented() {
+        let mut failures = Vec::new();
+        let mut forms = std::collections::BTreeSet::new();
+        for (example, root_cell, contract) in documented_forms() {
+            let got = parse_symbol_in(&example, 2026);
+            let fine = match (&got, contract.as_str()) {
+                (Ok(SymbolRef::Root { root, next, .. }), "active" | "next") => {
+                    forms.insert("root");
+                    *root == root_cell && *next == (contract == "next")
+                }
+                (Ok(SymbolRef::Month { root, .. }), id) => {
+                    forms.insert("month");
+                    *root == root_cell && got.as_ref().ok().and_then(SymbolRef::contract_id).as_deref() == Some(id)
+                }
+                (Ok(SymbolRef::ContractId { id: got_id }), id) => {
+                    forms.insert("contract id");
+                    root_cell == "—" && got_id == id
+                }
+                _ => false,
+            };
+            if !fine {
+                failures.push(format!("{example}: documented root {root_cell}, contract {contract}; parsed {got:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        assert_eq!(forms.len(), 3, "the table shows every kind of form: {forms:?}");
     }
 
     #[test]

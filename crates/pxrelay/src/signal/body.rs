@@ -28,6 +28,9 @@ pub struct Envelope {
     redacted_body: String,
     /// The top-level object with the secret fields removed.
     fields: Object,
+    /// When no secret field is spelled right: a top-level name differing from one only in case (`Secret`), and
+    /// the right spelling. Names only, never the value.
+    secret_misspelled: Option<(String, &'static str)>,
 }
 
 impl fmt::Debug for Envelope {
@@ -72,9 +75,19 @@ impl Envelope {
             }
         };
         let offered_secret = take_secret(&mut fields)?;
+        let secret_misspelled = if offered_secret.is_none() { misspelled_secret(&fields) } else { None };
         redact_map(&mut fields);
         let redacted_body = serde_json::to_string(&fields).expect("a map with string keys always serialises");
-        Ok(Self { offered_secret, redacted_body, fields })
+        Ok(Self { offered_secret, redacted_body, fields, secret_misspelled })
+    }
+
+    /// A sentence for the 401 answer when the body offers no secret under an accepted name but has a top-level
+    /// field whose name differs from one only in case (`"Secret"`, `"PASSPHRASE"`): "the body has `Secret`; field
+    /// names are case-sensitive: use `secret`". `None` otherwise. Contains field names only, never a value.
+    pub fn secret_hint(&self) -> Option<String> {
+        self.secret_misspelled
+            .as_ref()
+            .map(|(got, right)| format!("the body has `{got}`; field names are case-sensitive: use `{right}`"))
     }
 
     /// The secret the body offered, if any (never log it).
@@ -130,6 +143,13 @@ fn take_secret(fields: &mut Object) -> Result<Option<String>, SignalError> {
         }
     }
     Ok(offered.map(|(_, text)| text))
+}
+
+/// The first top-level name that is a secret field spelled in another case (`Secret` → `secret`).
+fn misspelled_secret(fields: &Object) -> Option<(String, &'static str)> {
+    fields.keys().find_map(|name| {
+        SECRET_FIELDS.iter().find(|s| s.eq_ignore_ascii_case(name) && **s != name.as_str()).map(|s| (name.clone(), *s))
+    })
 }
 
 /// Removes secret-like fields from `map` and every object nested in it.

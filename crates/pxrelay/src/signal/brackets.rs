@@ -14,28 +14,28 @@ use super::values::{Agreed, Object, price, whole};
 use super::{Distance, Intent, MAX_BRACKET_TICKS, SignalError};
 
 /// The spellings of one bracket leg.
-struct Leg {
+pub(super) struct Leg {
     /// `stop_loss_ticks`: unsigned ticks.
-    ticks: &'static str,
+    pub(super) ticks: &'static str,
     /// `stop_loss`: a price.
-    price: &'static str,
+    pub(super) price: &'static str,
     /// PickMyTrade `sl`: a price, 0 for none.
-    short: &'static str,
+    pub(super) short: &'static str,
     /// TradersPost `stopLoss` object.
-    object: &'static str,
+    pub(super) object: &'static str,
     /// Its price key and the full name used in messages.
-    object_price: (&'static str, &'static str),
+    pub(super) object_price: (&'static str, &'static str),
     /// Its points key (`amount`) and the full name.
-    object_amount: (&'static str, &'static str),
+    pub(super) object_amount: (&'static str, &'static str),
     /// TradersPost keys pxrelay cannot honour (need account or quote data, or are not native brackets).
     object_unsupported: &'static [(&'static str, &'static str)],
     /// Whether the object may carry a `type` (TradersPost stop losses do; only `stop` maps to ProjectX).
     object_has_type: bool,
     /// What a message should suggest.
-    accepted: &'static str,
+    pub(super) accepted: &'static str,
 }
 
-const STOP_LOSS: Leg = Leg {
+pub(super) const STOP_LOSS: Leg = Leg {
     ticks: "stop_loss_ticks",
     price: "stop_loss",
     short: "sl",
@@ -54,7 +54,7 @@ const STOP_LOSS: Leg = Leg {
                `stopLoss.amount` (points)",
 };
 
-const TAKE_PROFIT: Leg = Leg {
+pub(super) const TAKE_PROFIT: Leg = Leg {
     ticks: "take_profit_ticks",
     price: "take_profit",
     short: "tp",
@@ -70,6 +70,18 @@ const TAKE_PROFIT: Leg = Leg {
     accepted: "`take_profit_ticks` (ticks), `take_profit` or `tp` (price), `takeProfit.limitPrice` (price) or \
                `takeProfit.amount` (points)",
 };
+
+/// Every top-level name a bracket is read from.
+pub(super) const NAMES: [&str; 8] = [
+    STOP_LOSS.ticks,
+    STOP_LOSS.price,
+    STOP_LOSS.short,
+    STOP_LOSS.object,
+    TAKE_PROFIT.ticks,
+    TAKE_PROFIT.price,
+    TAKE_PROFIT.short,
+    TAKE_PROFIT.object,
+];
 
 const TICKS_WHAT: &str = "a whole number of ticks from 1 to 1000 (0 for none); the side decides the sign";
 

@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::values::{Object, describe, identifier, pick, price, text, whole};
-use super::{Action, Intent, OrderKind, SignalError, brackets};
+use super::{Action, Intent, OrderKind, SignalError, brackets, names};
 
 const SYMBOL: [&str; 3] = ["symbol", "ticker", "instrument"];
 const ACTION: [&str; 4] = ["action", "side", "signal", "data"];
@@ -19,6 +19,28 @@ const TRAIL_PRICE: [&str; 2] = ["trail_price", "trailPrice"];
 const GENERIC_PRICE: [&str; 1] = ["price"];
 const ACCOUNT: [&str; 3] = ["account", "account_id", "accountId"];
 const ALERT_ID: [&str; 3] = ["id", "alert_id", "signal_id"];
+
+/// PickMyTrade's list of targets; only an empty list is accepted.
+const ADVANCE_TP_SL: &str = "advance_tp_sl";
+
+/// Every top-level name [`intent`] reads or validates, except the brackets (`brackets::NAMES`) and the secret
+/// fields (taken out before, see `body`).
+pub(super) fn names() -> impl Iterator<Item = &'static str> {
+    let read: [&[&'static str]; 11] = [
+        &SYMBOL,
+        &ACTION,
+        &SENTIMENT,
+        &QUANTITY,
+        &ORDER_TYPE,
+        &LIMIT_PRICE,
+        &STOP_PRICE,
+        &TRAIL_PRICE,
+        &GENERIC_PRICE,
+        &ACCOUNT,
+        &ALERT_ID,
+    ];
+    read.into_iter().flatten().copied().chain(UNSUPPORTED_NONZERO.iter().map(|&(name, _)| name)).chain([ADVANCE_TP_SL])
+}
 
 /// TradingView tickers are short (`COMEX_MINI:MGC1!` is 16); anything much longer is not a symbol.
 const MAX_SYMBOL_CHARS: usize = 40;
@@ -58,6 +80,8 @@ enum Kind {
 }
 
 pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
+    // First, so `Action` is answered with its spelling rather than "action is missing".
+    names::check(obj)?;
     let (_, symbol) = pick(obj, &SYMBOL, read_symbol)?.ok_or_else(|| {
         SignalError::new(
             "symbol",
@@ -90,11 +114,11 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
     for (field, hint) in UNSUPPORTED_NONZERO {
         refuse_nonzero(obj, field, hint)?;
     }
-    if let Some(v @ Value::Array(items)) = obj.get("advance_tp_sl")
+    if let Some(v @ Value::Array(items)) = obj.get(ADVANCE_TP_SL)
         && !items.is_empty()
     {
         return Err(SignalError::new(
-            "advance_tp_sl",
+            ADVANCE_TP_SL,
             format!("multiple targets are not supported (got {}); send one `tp` and one `sl`", describe(v)),
         ));
     }

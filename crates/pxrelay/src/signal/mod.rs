@@ -11,18 +11,26 @@
 //! calls once it knows the contract's tick size and the entry price. [`fallback_alert_id`] and [`custom_tag`] derive
 //! the identifiers used for deduplication and for the gateway's `customTag`.
 //!
+//! Unknown fields are ignored (alert messages carry extra text), except two kinds that would otherwise pass
+//! silently and trade without what the sender asked for: a name differing only in case from one pxrelay reads
+//! (`Action`), and a name that looks like a stop, target, trail, bracket or risk setting but is not one pxrelay
+//! reads (`stoploss`). Both are refused naming the field to use instead (`names`).
+//!
 //! Layout: `body` (envelope, secret, redaction) · `values` (typed readers, alias agreement) · `fields` (the intent)
-//! · `brackets` (stop loss / take profit) · `ids` (alert ids, custom tags).
+//! · `names` (misspelled and look-alike field names) · `brackets` (stop loss / take profit) · `ids` (alert ids,
+//! custom tags).
 
 mod body;
 mod brackets;
 mod fields;
 mod ids;
+mod names;
 mod values;
 
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use rust_decimal::Decimal;
@@ -208,15 +216,17 @@ pub enum Distance {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct SignalError {
-    /// The payload field (as the sender spelled it when known, e.g. `ticker`), or `body`.
-    pub field: &'static str,
+    /// The payload field (as the sender spelled it when known, e.g. `ticker`, or a misspelled name such as
+    /// `stoploss`), or `body`. Compares with `&str` (`err.field == "symbol"`).
+    pub field: Cow<'static, str>,
     /// What was wrong and what would be accepted.
     pub message: String,
 }
 
 impl SignalError {
-    /// A rejection of `field`.
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
+    /// A rejection of `field` (a `&'static str` for the names pxrelay reads, a `String` for a name the sender
+    /// made up).
+    pub fn new(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
     }
 }

@@ -33,7 +33,7 @@ impl<'a, T: PartialEq> Agreed<'a, T> {
             None => self.first = Some((field, raw, value)),
             Some((first, first_raw, kept)) if *kept != value => {
                 return Err(SignalError::new(
-                    first,
+                    *first,
                     format!(
                         "`{first}` ({}) and `{field}` ({}) disagree; send only one of them",
                         describe(first_raw),

@@ -4,6 +4,7 @@
 mod brackets;
 mod fixtures;
 mod ids;
+mod names;
 mod props;
 mod table;
 
