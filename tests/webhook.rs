@@ -131,6 +131,22 @@ async fn secrets_are_checked_and_nothing_is_sent_for_refused_alerts() {
         .post(&format!("/webhook?secret={SECRET}"), "application/json", r#"{"symbol":"MNQ","action":"sell","id":"q1"}"#)
         .await;
     assert_eq!((code, body["status"].as_str()), (200, Some("placed")), "{body}");
+    // No secret could be read: the 401 says why, and never anything about the secret.
+    let broken = format!(r#"{{"secret":"{SECRET}","symbol":"MNQ","action":"buy",}}"#);
+    let (code, body) = app.post("/webhook", "application/json", &broken).await;
+    let message = body["message"].as_str().unwrap_or_default();
+    assert_eq!((code, body["error"].as_str()), (401, Some("unauthorized")), "{body}");
+    assert!(message.contains("not valid JSON") && message.contains("column"), "{message}");
+    assert!(message.contains("none could be read from the body"), "{message}");
+    assert!(!body.to_string().contains(SECRET), "{body}");
+    let (code, body) = app.alert(json!({"Secret": SECRET, "symbol": "MNQ", "action": "buy"})).await;
+    assert_eq!(code, 401, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("use `secret`"), "{body}");
+    assert!(!body.to_string().contains(SECRET), "{body}");
+    let (code, body) = app.get_json(&format!("/alerts?secret={SECRET}&limit=abc")).await;
+    assert_eq!((code, body["error"].as_str()), (400, Some("bad_request")), "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().starts_with("limit:"), "{body}");
+    assert_eq!(sim.counters().calls(PLACE), 2, "only the two authenticated alerts were placed");
     app.stop().await.unwrap();
 
     let sim = self::sim().await;

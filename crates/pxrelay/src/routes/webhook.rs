@@ -153,10 +153,15 @@ async fn check_and_accept(
     let body = body.map_err(|r| body_rejection(&r, BODY_LIMIT))?;
     let envelope = Envelope::parse(&body);
     let unreadable = envelope.as_ref().err().map(|e| e.message.clone());
-    let body_secret = match (&envelope, &unreadable) {
-        (Ok(e), _) => e.offered_secret().map_or(BodySecret::None, BodySecret::Offered),
-        (Err(_), Some(why)) => BodySecret::Unreadable(why),
-        (Err(_), None) => BodySecret::None,
+    let hint = envelope.as_ref().ok().and_then(Envelope::secret_hint);
+    let body_secret = match (&envelope, &unreadable, &hint) {
+        (Ok(e), _, hint) => match (e.offered_secret(), hint) {
+            (Some(secret), _) => BodySecret::Offered(secret),
+            (None, Some(hint)) => BodySecret::Hint(hint),
+            (None, None) => BodySecret::None,
+        },
+        (Err(_), Some(why), _) => BodySecret::Unreadable(why),
+        (Err(_), None, _) => BodySecret::None,
     };
     offered.check(hooks.secret.as_ref(), body_secret)?;
     let (intent, redacted) = envelope
