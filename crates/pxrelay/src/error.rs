@@ -17,7 +17,10 @@ use crate::metrics::WebhookOutcome;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     /// 503 `webhook_disabled`: no `WEBHOOK_SECRET` is configured, so nothing authenticated can be accepted.
-    #[error("WEBHOOK_SECRET is not set: webhooks and the endpoints that need the secret are refused")]
+    #[error(
+        "WEBHOOK_SECRET is not set: webhooks and the endpoints that need the secret are refused; set it to any text \
+         and send the same text with each alert (README: first paper trade)"
+    )]
     WebhookDisabled,
     /// 503 `shutting_down`: the process is stopping (SIGTERM); TradingView should deliver elsewhere.
     #[error("pxrelay is stopping; the request was not accepted")]
