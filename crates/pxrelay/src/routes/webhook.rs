@@ -46,7 +46,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/webhook", post(webhook))
-        .route("/webhook/{secret}", post(webhook_with_secret))
+        .route("/webhook/{secret}", post(webhook))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state, count_webhooks))
 }
@@ -60,25 +60,20 @@ pub async fn count_webhooks(State(state): State<AppState>, request: Request, nex
     response
 }
 
+/// Both routes: `/webhook/{secret}` carries the secret in its path, which then wins over the other places.
 async fn webhook(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    path_secret: Option<Path<String>>,
     offered: OfferedSecret,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let offered = match path_secret {
+        Some(Path(secret)) => offered.with_path(secret),
+        None => offered,
+    };
     handle(state, peer, offered, &headers, body).await
-}
-
-async fn webhook_with_secret(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(secret): Path<String>,
-    offered: OfferedSecret,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    handle(state, peer, offered.with_path(secret), &headers, body).await
 }
 
 /// The sender's address. Behind a proxy (the peer is a private or loopback address, as Railway's edge is) it is the
