@@ -211,7 +211,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool) -> Settings {
         },
     };
     let feed = FeedSettings {
-        quote_symbols: r.list(QUOTE_SYMBOLS),
+        quote_symbols: r.symbols(QUOTE_SYMBOLS),
         stale_after: r.secs(MARKET_STALE_SECS, 1),
         max_subscriptions: r.number(MAX_QUOTE_SUBSCRIPTIONS, 1) as usize,
         quote_max_age: r.secs(QUOTE_MAX_AGE_SECS, 1),
@@ -223,7 +223,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool) -> Settings {
         wait: Duration::from_millis(r.wait_ms().into()),
         dry_run: r.flag(DRY_RUN),
         max_contracts: r.number(MAX_CONTRACTS, 1),
-        allowed_symbols: r.list(ALLOWED_SYMBOLS),
+        allowed_symbols: r.symbols(ALLOWED_SYMBOLS),
         kill_switch: r.flag(KILL_SWITCH),
         account: r.opt(PROJECT_X_ACCOUNT),
         database: r.journal_path(),

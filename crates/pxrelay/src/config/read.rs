@@ -110,4 +110,16 @@ impl<'a> Reader<'a> {
             .map(|t| t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
             .unwrap_or_default()
     }
+
+    /// A list of symbols (see [`Self::list`]), each in a form the contract resolver accepts
+    /// (`projectx::contracts::parse_symbol`): a typo is a problem here, before anything starts, not at the gateway.
+    pub(super) fn symbols(&mut self, var: Var) -> Vec<String> {
+        let symbols = self.list(var);
+        for symbol in &symbols {
+            if let Err(e) = projectx::contracts::parse_symbol(symbol) {
+                self.problems.push(format!("{}: {e}", var.name()));
+            }
+        }
+        symbols
+    }
 }

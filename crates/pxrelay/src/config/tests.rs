@@ -188,3 +188,15 @@ fn sqlite_database_urls_and_plain_paths_are_accepted() {
         assert_eq!(s.webhook.database, std::path::PathBuf::from(path), "{url}");
     }
 }
+
+#[test]
+fn a_symbol_typo_in_allowed_or_quote_symbols_is_a_configuration_problem() {
+    let err = Settings::load(None, &env(&[("ALLOWED_SYMBOLS", "MNQ, MNQ!!"), ("QUOTE_SYMBOLS", "ES,CME_MINI:")]))
+        .unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.problems.len(), 2, "{text}");
+    assert!(text.contains("ALLOWED_SYMBOLS: invalid symbol `MNQ!!`"), "{text}");
+    assert!(text.contains("QUOTE_SYMBOLS: invalid symbol"), "{text}");
+    let ok = Settings::load(None, &env(&[("ALLOWED_SYMBOLS", "MNQ1!, CME_MINI:ES1!, MNQZ2026, CON.F.US.MNQ.Z26")]));
+    assert!(ok.is_ok(), "{:?}", ok.err());
+}
