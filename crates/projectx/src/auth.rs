@@ -322,6 +322,10 @@ impl TokenManager {
                 return Err(Failure::Transient(e));
             }
             let token_state = match current {
+                // Never printed: a malformed value may still be a secret pasted into the wrong variable.
+                None if self.inner.settings.initial_token.is_some() => {
+                    "set but is not a JWT (no header.payload.signature with a readable `exp` claim)"
+                }
                 None => "missing",
                 Some(t) if t.is_rejected() => "rejected by the gateway",
                 Some(_) => "expired",

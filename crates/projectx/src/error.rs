@@ -80,7 +80,7 @@ pub enum AuthError {
          set PROJECT_X_USERNAME and PROJECT_X_API_KEY (or a fresh JWT_TOKEN)"
     )]
     NoCredentials {
-        /// `missing`, `expired` or `rejected by the gateway`.
+        /// `missing`, `expired`, `rejected by the gateway` or `set but is not a JWT (…)`.
         token_state: &'static str,
     },
     /// The gateway refused the API-key login.

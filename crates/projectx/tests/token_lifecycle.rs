@@ -48,6 +48,10 @@ async fn no_usable_token_and_no_credentials_names_the_variables_to_set() {
             assert!(text.contains(var), "{var} not named in: {text}");
         }
     }
+    let client = client(config(&sim, None, Some("not-a-jwt-SENTINEL".to_owned())));
+    let text = client.tokens().ensure_valid_token().await.unwrap_err().to_string();
+    assert!(text.contains("JWT_TOKEN is set but is not a JWT"), "a malformed token is not called missing: {text}");
+    assert!(!text.contains("SENTINEL"), "the value is never printed: {text}");
     assert_eq!(sim.counters().auth_calls(), 0, "nothing to call the gateway with");
 }
 
