@@ -282,11 +282,14 @@ impl TokenManager {
                     self.inner.failures.fetch_add(1, Ordering::Relaxed);
                     let (delay, text) = match &failure {
                         Failure::Transient(e) => {
-                            (self.inner.settings.backoff.delay(retry.consecutive_failures), e.to_string())
+                            let delay = self.inner.settings.backoff.delay(retry.consecutive_failures);
+                            tracing::warn!(error = %e, attempt = retry.consecutive_failures, retry_in_ms = delay.as_millis() as u64, "token refresh failed");
+                            (delay, e.to_string())
                         }
+                        // Reported by the caller that gets it (startup exits with it; the refresher logs it):
+                        // a retry time here would promise a retry to a process that is about to exit.
                         Failure::Definitive(e) => (self.inner.settings.backoff.delay(u32::MAX), e.to_string()),
                     };
-                    tracing::warn!(error = %text, attempt = retry.consecutive_failures, retry_in_ms = delay.as_millis() as u64, "token refresh failed");
                     *self.inner.last_error.lock() = Some(text);
                     *self.inner.next_attempt.lock() = Some(Instant::now() + delay);
                     if let Some(t) = usable.filter(|t| t.is_usable()) {

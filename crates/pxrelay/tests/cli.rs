@@ -93,6 +93,32 @@ async fn expired_token_and_no_credentials_exit_non_zero_within_a_second_naming_t
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn refused_credentials_exit_non_zero_saying_only_why() {
+    let sim = sim().await;
+    let out = pxrelay()
+        .args(["serve"])
+        .env("PROJECT_X_API_URL", sim.base_url())
+        .env("PROJECT_X_USERNAME", sim.username())
+        .env("PROJECT_X_API_KEY", "wrong-key-sentinel")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("refused the API-key login") && all.contains("PROJECT_X_API_KEY"), "{all}");
+    assert!(!all.contains("retry_in_ms"), "an exiting process promises no retry: {all}");
+    assert!(!all.contains("wrong-key-sentinel"), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_jwt_token_is_reported_as_not_a_jwt() {
+    let out = pxrelay().args(["serve"]).env("JWT_TOKEN", "garbage-sentinel").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("JWT_TOKEN is set but is not a JWT"), "{stderr}");
+    assert!(!stderr.contains("garbage-sentinel"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn invalid_configuration_is_reported_all_at_once_before_binding() {
     let out = pxrelay().args(["serve"]).env("PORT", "http").env("LOG_FORMAT", "yaml").output().unwrap();
     assert_eq!(out.status.code(), Some(78));
