@@ -107,6 +107,8 @@ pub struct WebhookSettings {
     pub database: std::path::PathBuf,
     /// A repeated alert id within this window is a duplicate.
     pub dedup_window: Duration,
+    /// An entry with neither an id nor a timestamp is a duplicate of an identical entry this recent (sliding).
+    pub duplicate_window: Duration,
     /// Executor queue capacity (full → 503).
     pub queue_capacity: usize,
     /// An alert older than this when its turn comes is not sent.
@@ -228,6 +230,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool) -> Settings {
         account: r.opt(PROJECT_X_ACCOUNT),
         database: r.journal_path(),
         dedup_window: r.secs(DEDUP_WINDOW_SECS, 1),
+        duplicate_window: r.secs(DUPLICATE_WINDOW_SECS, 1),
         queue_capacity: r.number(WEBHOOK_QUEUE_CAPACITY, 1) as usize,
         max_alert_age: r.secs(MAX_ALERT_AGE_SECS, 1),
     };

@@ -17,8 +17,11 @@ use serde::Serialize;
 use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::signal::Intent;
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/0001_alerts.sql"), include_str!("../migrations/0002_status_check.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_alerts.sql"),
+    include_str!("../migrations/0002_status_check.sql"),
+    include_str!("../migrations/0003_expired_and_content_key.sql"),
+];
 
 /// Journal failures. Opening failures name the file.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,9 @@ pub struct NewAlert {
     pub contract_id: Option<String>,
     /// The account.
     pub account_id: Option<i32>,
+    /// For an entry without an id or timestamp: its content key (`signal::content_key`) and the window within
+    /// which an identical entry is a duplicate (`DUPLICATE_WINDOW_SECS`). `None`: only the id dedupes.
+    pub content: Option<(String, Duration)>,
 }
 
 /// A journal row.
@@ -157,20 +163,33 @@ impl Journal {
             .map_err(JournalError::from)
     }
 
-    /// Records `alert` unless its id was seen within the dedup window (then returns the earlier row).
+    /// Records `alert` unless it is a duplicate: its id was seen within the dedup window, or (for an entry
+    /// deduplicated by content) an identical entry arrived within its content window, sliding. Returns the earlier
+    /// row then.
     pub async fn record(&self, alert: NewAlert) -> Result<Recorded, JournalError> {
         self.run(move |conn, window| {
             let tx = conn.transaction()?;
+            let received = alert.received_at.timestamp();
+            let since = |w: Duration| received - i64::try_from(w.as_secs()).unwrap_or(i64::MAX);
             let existing = select_one(&tx, &alert.alert_id)?;
-            let cutoff = alert.received_at.timestamp() - i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
             if let Some((row, received_unix)) = existing
-                && received_unix >= cutoff
+                && received_unix >= since(window)
             {
                 return Ok(Recorded::Duplicate(Box::new(row)));
             }
+            if let Some((key, content_window)) = &alert.content {
+                let sql = format!(
+                    "{SELECT} WHERE content_key = ?1 AND received_unix >= ?2 ORDER BY received_unix DESC, rowid DESC \
+                     LIMIT 1"
+                );
+                let earlier = tx.query_row(&sql, params![key, since(*content_window)], row).optional()?;
+                if let Some((row, _)) = earlier {
+                    return Ok(Recorded::Duplicate(Box::new(row)));
+                }
+            }
             tx.execute(
                 "INSERT OR REPLACE INTO alerts (alert_id, received_at, received_unix, raw_body, intent, contract_id,
-                 account_id, status, orders) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '[]')",
+                 account_id, status, orders, content_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '[]', ?9)",
                 params![
                     alert.alert_id,
                     alert.received_at.to_rfc3339(),
@@ -180,6 +199,7 @@ impl Journal {
                     alert.contract_id,
                     alert.account_id,
                     AlertStatus::Received.as_str(),
+                    alert.content.as_ref().map(|(key, _)| key.as_str()),
                 ],
             )?;
             tx.commit()?;
@@ -329,6 +349,7 @@ mod tests {
             intent: intent(r#"{"symbol":"MNQ","action":"buy"}"#),
             contract_id: Some("CON.F.US.MNQ.Z25".into()),
             account_id: Some(1),
+            content: None,
         }
     }
 
@@ -359,6 +380,29 @@ mod tests {
         let later = now + chrono::TimeDelta::hours(2);
         assert!(matches!(j.record(alert("a1", later)).await.unwrap(), Recorded::New));
         assert_eq!(j.list(10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_identical_entry_within_the_content_window_is_a_duplicate_sliding_not_minute_aligned() {
+        let path = temp("content");
+        let j = Journal::open(&path, Duration::from_secs(3600)).unwrap();
+        let content = Some(("k1".to_owned(), Duration::from_secs(10)));
+        // 12:00:59 then 12:01:04: across a minute boundary, 5 s apart.
+        let first = DateTime::parse_from_rfc3339("2026-11-29T12:00:59Z").unwrap().with_timezone(&Utc);
+        let record =
+            |id: &str, at: DateTime<Utc>, content: Option<(String, Duration)>| NewAlert { content, ..alert(id, at) };
+        assert!(matches!(j.record(record("r1", first, content.clone())).await.unwrap(), Recorded::New));
+        let again = first + chrono::TimeDelta::seconds(5);
+        match j.record(record("r2", again, content.clone())).await.unwrap() {
+            Recorded::Duplicate(row) => assert_eq!(row.alert_id, "r1"),
+            Recorded::New => panic!("a re-delivery 5 s later must be a duplicate"),
+        }
+        let other = Some(("k2".to_owned(), Duration::from_secs(10)));
+        assert!(matches!(j.record(record("r3", again, other)).await.unwrap(), Recorded::New), "other content");
+        let later = first + chrono::TimeDelta::seconds(11);
+        assert!(matches!(j.record(record("r4", later, content)).await.unwrap(), Recorded::New), "outside 10 s");
+        let no_content = first + chrono::TimeDelta::seconds(12);
+        assert!(matches!(j.record(record("r5", no_content, None)).await.unwrap(), Recorded::New), "exits never");
     }
 
     #[tokio::test]

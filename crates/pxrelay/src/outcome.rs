@@ -30,13 +30,15 @@ pub enum AlertStatus {
     Failed,
     /// Something was sent and its effect could not be established: check the platform.
     Unknown,
+    /// Too old to act on (its own timestamp, or its wait in the queue, beyond `MAX_ALERT_AGE_SECS`); nothing sent.
+    Expired,
     /// `DRY_RUN`: the requests that would have been sent.
     DryRun,
 }
 
 impl AlertStatus {
     /// Every status, in the order of the list above.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Received,
         Self::Pending,
         Self::Placed,
@@ -46,6 +48,7 @@ impl AlertStatus {
         Self::Rejected,
         Self::Failed,
         Self::Unknown,
+        Self::Expired,
         Self::DryRun,
     ];
 
@@ -61,13 +64,14 @@ impl AlertStatus {
             Self::Rejected => "rejected",
             Self::Failed => "failed",
             Self::Unknown => "unknown",
+            Self::Expired => "expired",
             Self::DryRun => "dry_run",
         }
     }
 
     /// Whether the outcome is a refusal or failure whose message belongs in the journal's `error` column.
     pub fn is_error(self) -> bool {
-        matches!(self, Self::Rejected | Self::Failed | Self::Unknown)
+        matches!(self, Self::Rejected | Self::Failed | Self::Unknown | Self::Expired)
     }
 }
 

@@ -98,6 +98,7 @@ impl App {
             secret: settings.webhook.secret.clone(),
             ip_allowlist: settings.webhook.ip_allowlist,
             wait: settings.webhook.wait,
+            duplicate_window: settings.webhook.duplicate_window,
             allowed_products,
             journal,
             jobs,

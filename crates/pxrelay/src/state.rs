@@ -60,6 +60,8 @@ pub struct WebhookState {
     pub ip_allowlist: bool,
     /// How long to wait for the outcome, from arrival, before answering 202 (`WEBHOOK_WAIT_MS`).
     pub wait: std::time::Duration,
+    /// An entry without id or timestamp is a duplicate of an identical one this recent (`DUPLICATE_WINDOW_SECS`).
+    pub duplicate_window: std::time::Duration,
     /// Product ids (`F.US.MNQ`) allowed to trade; empty = all (`ALLOWED_SYMBOLS`).
     pub allowed_products: Vec<String>,
     /// The journal.

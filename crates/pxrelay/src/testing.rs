@@ -57,6 +57,7 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
         secret: None,
         ip_allowlist: false,
         wait: std::time::Duration::from_millis(10),
+        duplicate_window: std::time::Duration::from_secs(10),
         allowed_products: vec![],
         journal,
         jobs,

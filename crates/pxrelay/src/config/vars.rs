@@ -75,6 +75,7 @@ settings_table! {
     PROJECT_X_ACCOUNT => webhook.account,
     DATABASE_URL => webhook.database_url,
     DEDUP_WINDOW_SECS => webhook.dedup_window_secs,
+    DUPLICATE_WINDOW_SECS => webhook.duplicate_window_secs,
     WEBHOOK_QUEUE_CAPACITY => webhook.queue_capacity,
     HOST => http.host,
     PORT => http.port,

@@ -156,18 +156,7 @@ impl Executor {
     }
 
     fn expired(&self, job: &Job) -> Option<Outcome> {
-        let waited = job.arrived.elapsed();
-        (waited > self.guards.max_age).then(|| {
-            Outcome::new(
-                AlertStatus::Failed,
-                format!(
-                    "the alert waited {:.1} s (more than MAX_ALERT_AGE_SECS = {} s); nothing sent",
-                    waited.as_secs_f64(),
-                    self.guards.max_age.as_secs()
-                ),
-                "expired before sending",
-            )
-        })
+        expired(job.intent.sent_at, job.arrived, self.guards.max_age)
     }
 
     /// The signed position in the job's contract (long > 0).
@@ -403,6 +392,34 @@ impl Executor {
         };
         Outcome::new(status, message, "cancel").with_orders(cancelled)
     }
+}
+
+/// How far an alert's own timestamp may be ahead of this server's clock and still count as fresh (age 0): the
+/// two clocks are NTP-synchronised in practice, and `{{timenow}}` is truncated to the second; a minute covers both
+/// with room. Further ahead, the timestamp is refused as a bad field (see the webhook).
+pub const FUTURE_SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// An alert's age: the longer of its wait since arrival and, when it carries its own timestamp, the time since
+/// then (a timestamp within [`FUTURE_SKEW`] ahead counts as 0).
+pub fn alert_age(sent_at: Option<DateTime<Utc>>, arrived: tokio::time::Instant) -> Duration {
+    let by_timestamp = sent_at.and_then(|t| (Utc::now() - t).to_std().ok()).unwrap_or_default();
+    arrived.elapsed().max(by_timestamp)
+}
+
+/// `Some(expired outcome)` when the alert is older than `max_age` (`MAX_ALERT_AGE_SECS`): it is never sent.
+pub fn expired(sent_at: Option<DateTime<Utc>>, arrived: tokio::time::Instant, max_age: Duration) -> Option<Outcome> {
+    let age = alert_age(sent_at, arrived);
+    (age > max_age).then(|| {
+        let since = match sent_at {
+            Some(t) => format!("it was sent at {} and is {:.1} s old", t.to_rfc3339(), age.as_secs_f64()),
+            None => format!("it waited {:.1} s", age.as_secs_f64()),
+        };
+        Outcome::new(
+            AlertStatus::Expired,
+            format!("{since} (more than MAX_ALERT_AGE_SECS = {} s); nothing sent", max_age.as_secs()),
+            "expired before sending",
+        )
+    })
 }
 
 /// `DRY_RUN`'s outcome: the requests that would have been sent.

@@ -28,7 +28,7 @@ use crate::executor::reference::{self, Reference};
 use crate::journal::{NewAlert, Recorded};
 use crate::metrics::WebhookOutcome;
 use crate::outcome::{AlertStatus, Answer, Outcome};
-use crate::signal::{self, Envelope};
+use crate::signal::{self, Dedup, Envelope};
 use crate::state::{AppState, WebhookState};
 
 /// TradingView's webhook sender addresses (its documentation lists these four).
@@ -182,8 +182,12 @@ async fn accept(
 
 /// What recording and queueing an alert came to.
 enum Enqueued {
+    /// Journaled and handed to the executor.
     Queued,
+    /// Seen before: the original answer.
     Duplicate(Answer),
+    /// Journaled and finished without the executor (too old by its own timestamp).
+    Finished(Answer),
 }
 
 /// Resolves the contract and the account and checks what can be checked before recording.
@@ -218,8 +222,24 @@ async fn record_and_wait(
 ) -> Result<Response, ApiError> {
     let hooks = &state.webhook;
     let received_at = Utc::now();
-    let alert_id =
-        intent.alert_id.clone().unwrap_or_else(|| signal::fallback_alert_id(&intent, received_at.timestamp() / 60));
+    if let Some(sent_at) = intent.sent_at
+        && sent_at - received_at > crate::executor::FUTURE_SKEW
+    {
+        return Err(ApiError::BadPayload(format!(
+            "the alert's timestamp (`timenow`/`alertTimestamp`/`time`/`date`) {} is {} s ahead of this server's clock \
+             (more than the {} s allowed for clock differences); send \"time\": \"{{{{timenow}}}}\"",
+            sent_at.to_rfc3339(),
+            (sent_at - received_at).num_seconds(),
+            crate::executor::FUTURE_SKEW.num_seconds()
+        )));
+    }
+    static RECEIPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let key = signal::alert_key(&intent, received_at, RECEIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let alert_id = key.alert_id;
+    let content = match key.dedup {
+        Dedup::Content(k) => Some((k, hooks.duplicate_window)),
+        Dedup::Id | Dedup::Never => None,
+    };
     let record = NewAlert {
         alert_id: alert_id.clone(),
         received_at,
@@ -227,17 +247,23 @@ async fn record_and_wait(
         intent: intent.clone(),
         contract_id: Some(contract.id.clone()),
         account_id: Some(account_id),
+        content,
     };
     // Recording and queueing run in their own task: if TradingView hangs up meanwhile (its 3 s), this handler is
     // dropped, but an alert that was journaled is always queued (or finished as failed), never left half done.
     let (reply, wait) = oneshot::channel();
     let job = Job { alert_id: alert_id.clone(), intent, contract, account_id, received_at, arrived, reply };
     let enqueue = tokio::spawn(record_and_enqueue(state.webhook.clone(), record, job));
-    let enqueued = enqueue.await.map_err(|e| ApiError::Internal(format!("the journal task failed: {e}")))??;
-    if let Enqueued::Duplicate(mut answer) = enqueued {
-        tracing::info!(alert.id = %alert_id, outcome = "duplicate", "duplicate alert: nothing sent");
-        answer.duplicate = true;
-        return Ok(with_outcome((StatusCode::OK, Json(answer)), WebhookOutcome::Duplicate));
+    match enqueue.await.map_err(|e| ApiError::Internal(format!("the journal task failed: {e}")))?? {
+        Enqueued::Queued => {}
+        Enqueued::Duplicate(mut answer) => {
+            tracing::info!(alert.id = %alert_id, outcome = "duplicate", "duplicate alert: nothing sent");
+            answer.duplicate = true;
+            return Ok(with_outcome((StatusCode::OK, Json(answer)), WebhookOutcome::Duplicate));
+        }
+        Enqueued::Finished(answer) => {
+            return Ok(with_outcome((StatusCode::OK, Json(answer)), WebhookOutcome::Accepted));
+        }
     }
     let answer = match tokio::time::timeout_at(arrived + hooks.wait, wait).await {
         Ok(Ok(answer)) => (StatusCode::OK, Json(answer)),
@@ -276,6 +302,13 @@ async fn record_and_enqueue(hooks: Arc<WebhookState>, record: NewAlert, job: Job
             tracing::error!(alert.id = %alert_id, error = %e, "journal write failed; alert refused");
             return Err(ApiError::JournalUnavailable("the alert could not be journaled; nothing was sent".to_owned()));
         }
+    }
+    if let Some(expired) = crate::executor::expired(job.intent.sent_at, job.arrived, hooks.guards.max_age) {
+        tracing::warn!(alert.id = %alert_id, reason = expired.message.as_deref().unwrap_or_default(), "stale alert: nothing sent");
+        if let Err(e) = hooks.journal.finish(&alert_id, &expired).await {
+            tracing::error!(alert.id = %alert_id, error = %e, "could not journal an alert's outcome");
+        }
+        return Ok(Enqueued::Finished(expired.answer(&alert_id)));
     }
     match hooks.jobs.try_send(job) {
         Ok(()) => Ok(Enqueued::Queued),

@@ -19,6 +19,10 @@ const TRAIL_PRICE: [&str; 2] = ["trail_price", "trailPrice"];
 const GENERIC_PRICE: [&str; 1] = ["price"];
 const ACCOUNT: [&str; 3] = ["account", "account_id", "accountId"];
 const ALERT_ID: [&str; 3] = ["id", "alert_id", "signal_id"];
+/// The alert's own timestamp, most precise first: TradingView `{{timenow}}` (the firing time), `alertTimestamp`,
+/// TradersPost's `time` (its templates fill it with `{{timenow}}`), PickMyTrade's `date`. The first present wins;
+/// they need not agree (`time` may hold the bar time while `timenow` holds the firing time).
+const TIMESTAMP: [&str; 4] = ["timenow", "alertTimestamp", "time", "date"];
 
 /// PickMyTrade's list of targets; only an empty list is accepted.
 const ADVANCE_TP_SL: &str = "advance_tp_sl";
@@ -26,7 +30,7 @@ const ADVANCE_TP_SL: &str = "advance_tp_sl";
 /// Every top-level name [`intent`] reads or validates, except the brackets (`brackets::NAMES`) and the secret
 /// fields (taken out before, see `body`).
 pub(super) fn names() -> impl Iterator<Item = &'static str> {
-    let read: [&[&'static str]; 11] = [
+    let read: [&[&'static str]; 12] = [
         &SYMBOL,
         &ACTION,
         &SENTIMENT,
@@ -38,6 +42,7 @@ pub(super) fn names() -> impl Iterator<Item = &'static str> {
         &GENERIC_PRICE,
         &ACCOUNT,
         &ALERT_ID,
+        &TIMESTAMP,
     ];
     read.into_iter().flatten().copied().chain(UNSUPPORTED_NONZERO.iter().map(|&(name, _)| name)).chain([ADVANCE_TP_SL])
 }
@@ -136,6 +141,10 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
     let take_profit = brackets::take_profit(obj)?;
     let account = pick(obj, &ACCOUNT, |f, v| identifier(f, v, MAX_ACCOUNT_CHARS))?.map(|(_, a)| a);
     let alert_id = pick(obj, &ALERT_ID, |f, v| identifier(f, v, MAX_ALERT_ID_CHARS))?.map(|(_, id)| id);
+    let sent_at = match TIMESTAMP.iter().find_map(|&f| obj.get(f).map(|v| (f, v))) {
+        Some((field, v)) => timestamp(field, v)?,
+        None => None,
+    };
     let mut intent = Intent {
         symbol: symbol.to_owned(),
         action,
@@ -146,6 +155,7 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
         take_profit,
         account,
         alert_id,
+        sent_at,
     };
     if !intent.is_entry() {
         intent.stop_loss = None;
@@ -169,6 +179,38 @@ fn read_symbol<'a>(field: &'static str, v: &'a Value) -> Result<Option<&'a str>,
         ));
     }
     Ok(Some(s))
+}
+
+/// A timestamp as TradingView and the bridges write it: RFC 3339 (`2026-11-29T14:31:59Z`, what `{{timenow}}` gives),
+/// `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS` without a zone (taken as UTC), or unix seconds / milliseconds.
+fn timestamp(field: &'static str, v: &Value) -> Result<Option<chrono::DateTime<chrono::Utc>>, SignalError> {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+    let Some(s) = text(field, v)? else { return Ok(None) };
+    let parsed = DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+                .map(|t| t.and_utc())
+        })
+        .or_else(|| match s.parse::<i64>() {
+            // 10 digits are seconds until 2286; 13 digits are milliseconds.
+            Ok(n) if (1_000_000_000..10_000_000_000).contains(&n) => DateTime::from_timestamp(n, 0),
+            Ok(n) if (1_000_000_000_000..10_000_000_000_000).contains(&n) => DateTime::from_timestamp_millis(n),
+            _ => None,
+        });
+    parsed.map(Some).ok_or_else(|| {
+        SignalError::new(
+            field,
+            format!(
+                "{} is not a time; expected what {{{{timenow}}}} gives (2026-11-29T14:31:59Z), \
+                 \"2026-11-29 14:31:59\" (UTC) or unix seconds/milliseconds",
+                describe(v)
+            ),
+        )
+    })
 }
 
 fn read_action(field: &'static str, v: &Value) -> Result<Option<Action>, SignalError> {

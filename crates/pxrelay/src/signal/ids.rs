@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
 use ring::digest;
 
 use super::{Distance, Intent, OrderKind};
@@ -13,19 +14,59 @@ use super::{Distance, Intent, OrderKind};
 /// order list); anything else is hashed.
 const MAX_VERBATIM_ID: usize = 40;
 
-/// A stable alert id when the alert has none: hex SHA-256 (first 16 bytes) of the normalised intent + the arrival
-/// minute (unix minutes), so the same alert re-sent within a minute dedupes but the same signal next minute does
-/// not.
-///
-/// Normalised: symbol uppercased, decimals without trailing zeros (`21000.50` = `21000.5`), fields in a fixed,
-/// versioned order. Two alerts that would trade the same way in the same minute get the same id.
-pub fn fallback_alert_id(intent: &Intent, arrival_minute: i64) -> String {
+/// How an accepted alert is recognised when it arrives again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dedup {
+    /// By its id: the same id within `DEDUP_WINDOW_SECS` (24 h) is a duplicate. The id is the sender's `id`, or
+    /// derived from the alert's content and its own timestamp (`timenow`, `time`, …): a TradingView re-delivery
+    /// carries the same timestamp, a new firing a new one, whatever minute each arrives in.
+    Id,
+    /// An entry with neither an id nor a timestamp: a duplicate only of an identical entry (this content key)
+    /// received within `DUPLICATE_WINDOW_SECS` (10 s, sliding) — a near-immediate re-delivery.
+    Content(String),
+    /// An exit, close-only alert or cancel with neither an id nor a timestamp: never a duplicate by content alone.
+    /// Repeating one is safe (closing when flat is a `noop`); swallowing one could leave a position open.
+    Never,
+}
+
+/// An accepted alert's journal key and how duplicates of it are found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertKey {
+    /// The journal key (at most 64 characters); the `customTag` is derived from it ([`custom_tag`]).
+    pub alert_id: String,
+    /// How a repeat is recognised.
+    pub dedup: Dedup,
+}
+
+/// The key of an alert received at `received_at`; `receipt` is a number unique to this receipt within the process
+/// (two identical exits in the same millisecond still get two ids).
+pub fn alert_key(intent: &Intent, received_at: DateTime<Utc>, receipt: u64) -> AlertKey {
+    if let Some(id) = &intent.alert_id {
+        return AlertKey { alert_id: id.clone(), dedup: Dedup::Id };
+    }
+    let content = content_key(intent);
+    if let Some(sent_at) = intent.sent_at {
+        let canon = format!("{content}\nsent_at_ms={}", sent_at.timestamp_millis());
+        return AlertKey {
+            alert_id: hex16(digest::digest(&digest::SHA256, canon.as_bytes()).as_ref()),
+            dedup: Dedup::Id,
+        };
+    }
+    let alert_id = format!("r{}-{}-{receipt}", &content[..12], received_at.timestamp_millis());
+    let dedup = if intent.is_entry() { Dedup::Content(content) } else { Dedup::Never };
+    AlertKey { alert_id, dedup }
+}
+
+/// What makes two alerts trade the same way: hex SHA-256 (first 16 bytes) of the normalised intent. Normalised:
+/// symbol uppercased, decimals without trailing zeros (`21000.50` = `21000.5`), fields in a fixed, versioned order;
+/// the alert's own timestamp and id are not part of it.
+pub fn content_key(intent: &Intent) -> String {
     let mut canon = String::with_capacity(160);
     // `write!` into a String cannot fail.
     let _ = write!(
         canon,
-        "pxrelay-intent-v1\nsymbol={}\naction={}\nclose_only={}\nquantity={}\norder={}\nstop_loss={}\n\
-         take_profit={}\naccount={}\nminute={arrival_minute}",
+        "pxrelay-intent-v2\nsymbol={}\naction={}\nclose_only={}\nquantity={}\norder={}\nstop_loss={}\n\
+         take_profit={}\naccount={}",
         intent.symbol.to_uppercase(),
         intent.action.as_str(),
         u8::from(intent.close_only),

@@ -8,8 +8,8 @@
 //! person reading it is a trader looking at TradingView's alert log, not a developer.
 //!
 //! Conversions that need market data (bracket prices → signed ticks) live in [`bracket_ticks`], which the executor
-//! calls once it knows the contract's tick size and the entry price. [`fallback_alert_id`] and [`custom_tag`] derive
-//! the identifiers used for deduplication and for the gateway's `customTag`.
+//! calls once it knows the contract's tick size and the entry price. [`alert_key`] and [`custom_tag`] derive the
+//! identifiers used for deduplication and for the gateway's `customTag`.
 //!
 //! Unknown fields are ignored (alert messages carry extra text), except two kinds that would otherwise pass
 //! silently and trade without what the sender asked for: a name differing only in case from one pxrelay reads
@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 pub use body::Envelope;
 pub use brackets::bracket_ticks;
-pub use ids::{custom_tag, fallback_alert_id};
+pub use ids::{AlertKey, Dedup, alert_key, content_key, custom_tag};
 
 /// The largest bracket distance ProjectX accepts, in ticks (reported cap, see the gateway notes §6.6).
 pub const MAX_BRACKET_TICKS: u32 = 1000;
@@ -93,8 +93,12 @@ pub struct Intent {
     pub take_profit: Option<Distance>,
     /// Account name or id as given; `None` means the configured default.
     pub account: Option<String>,
-    /// The sender's alert id (≤ 64 printable characters); `None` means use [`fallback_alert_id`].
+    /// The sender's alert id (≤ 64 printable characters); `None` means one is derived ([`alert_key`]).
     pub alert_id: Option<String>,
+    /// The alert's own timestamp (`timenow`, `alertTimestamp`, `time` or PickMyTrade's `date`, first present wins),
+    /// UTC: part of the duplicate key, and an alert older than `MAX_ALERT_AGE_SECS` by it is never sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Intent {
@@ -126,7 +130,7 @@ pub enum Action {
 }
 
 impl Action {
-    /// The lowercase name used in the journal and in [`fallback_alert_id`].
+    /// The lowercase name used in the journal and in [`content_key`].
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Buy => "buy",

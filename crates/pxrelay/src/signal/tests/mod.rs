@@ -35,6 +35,7 @@ fn buy() -> Intent {
         take_profit: None,
         account: None,
         alert_id: None,
+        sent_at: None,
     }
 }
 

@@ -127,7 +127,7 @@ fn names_differing_only_in_case_get_a_case_hint() {
 /// that contain `sl`/`tp` letters without being about brackets.
 #[rustfmt::skip]
 const HARMLESS: &[&str] = &[
-    r#""comment":"stop here","time":"{{time}}","timenow":"{{timenow}}","interval":"5","exchange":"CME""#,
+    r#""comment":"stop here","time":"2025-06-02T14:30:00Z","timenow":"2025-06-02T14:31:00Z","interval":"5","exchange":"CME""#,
     r#""close":"21000.25","open":1,"high":1,"low":1,"volume":1,"strategy":{"name":"x"},"message":"tp hit""#,
     r#""position_size":1,"prev_market_position":"flat","market_position_size":1,"order_id":"Long","order_comment":"x""#,
     r#""signalPrice":6335.25,"extendedHours":false,"timeInForce":"day","interval_min":5"#,

@@ -5,10 +5,13 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::{Map, Number, Value};
 
-use super::super::{bracket_ticks, custom_tag, fallback_alert_id, parse_alert};
+use super::super::{alert_key, bracket_ticks, custom_tag, parse_alert};
 
 /// Every field name the parser reads, plus a few it does not.
 const KEYS: &[&str] = &[
+    "timenow",
+    "time",
+    "alertTimestamp",
     "symbol",
     "ticker",
     "instrument",
@@ -137,10 +140,8 @@ fn jsonish() -> impl Strategy<Value = Value> {
 
 fn exercise(body: &[u8]) {
     if let Ok(alert) = parse_alert(body) {
-        let _ = fallback_alert_id(&alert.intent, 0);
-        if let Some(id) = &alert.intent.alert_id {
-            assert!(custom_tag(id, 1).len() <= 50);
-        }
+        let key = alert_key(&alert.intent, chrono::Utc::now(), u64::MAX);
+        assert!(key.alert_id.len() <= 64 && custom_tag(&key.alert_id, 1).len() <= 50, "{key:?}");
         for side in [projectx::OrderSide::Bid, projectx::OrderSide::Ask] {
             for tick in [Decimal::new(25, 2), Decimal::new(1, 28), Decimal::MAX] {
                 let _ = bracket_ticks(&alert.intent, side, alert.intent.order.price().or(Some(Decimal::ONE)), tick);
@@ -170,7 +171,7 @@ proptest! {
     fn valid_core_fields_with_arbitrary_extras_parse(extras in object_of(scalar()), qty in 1u32..10_000) {
         let Value::Object(mut map) = extras else { unreachable!() };
         for k in KEYS {
-            if !matches!(*k, "date" | "unknown" | "multiple_accounts") {
+            if !matches!(*k, "unknown" | "multiple_accounts") {
                 map.remove(*k);
             }
         }

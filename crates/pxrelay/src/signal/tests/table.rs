@@ -178,7 +178,7 @@ fn rows() -> Vec<(&'static str, Expect)> {
         (r#""trail":1"#, err("trail")),
         (r#""advance_tp_sl":[{"tp":1,"quantity":1}]"#, err("advance_tp_sl")),
         (r#""advance_tp_sl":[]"#, same()),
-        (r#""multiple_accounts":[{"account_id":"X","quantity_multiplier":1}],"pyramid":true,"date":"{{timenow}}""#, same()),
+        (r#""multiple_accounts":[{"account_id":"X","quantity_multiplier":1}],"pyramid":true,"note":"{{timenow}}""#, same()),
         // Account and alert id.
         (r#""account":"PRAC-V2-1234""#, ok(|i| i.account = Some("PRAC-V2-1234".into()))),
         (r#""account_id":12345"#, ok(|i| i.account = Some("12345".into()))),
@@ -196,7 +196,7 @@ fn rows() -> Vec<(&'static str, Expect)> {
         (r#""id":"a","alert_id":"b""#, err("id")),
         (r#""id":["a"]"#, err("id")),
         // Unknown fields are ignored.
-        (r#""strategy":{"name":"x"},"comment":"{{strategy.order.comment}}","time":"{{time}}""#, same()),
+        (r#""strategy":{"name":"x"},"comment":"{{strategy.order.comment}}","bar":"{{time}}""#, same()),
     ]
 }
 
