@@ -12,7 +12,7 @@ use std::time::Duration;
 pub use parse::{SymbolRef, parse_symbol};
 
 use crate::cache::FlightCache;
-use crate::{Client, Contract};
+use crate::{Client, Contract, ContractId};
 
 /// Default lifetime of a resolved contract: a daily refresh, so the roll (`activeContract` moving to the next
 /// month) is picked up within a day.
@@ -128,9 +128,9 @@ impl ContractResolver {
         match self.fetch(sym).await {
             Ok(Some(contract)) => {
                 let contract = Arc::new(contract);
-                if contract.id != key {
+                if contract.id.as_str() != key {
                     // A later lookup by the contract's own id then costs nothing either.
-                    self.inner.cache.insert(contract.id.clone(), Some(contract.clone()), self.inner.ttl);
+                    self.inner.cache.insert(contract.id.to_string(), Some(contract.clone()), self.inner.ttl);
                 }
                 Ok((Some(contract), self.inner.ttl))
             }
@@ -154,7 +154,7 @@ impl ContractResolver {
         let (root, next) = match sym {
             SymbolRef::Root { root, next, .. } => (root, *next),
             _ => {
-                let id = sym.contract_id().unwrap_or_default();
+                let id = ContractId::new(sym.contract_id().unwrap_or_default());
                 return match client.contract_by_id(&id).await {
                     Ok(contract) => Ok(Some(contract)),
                     Err(crate::Error::Rejected { name: "ContractNotFound", .. }) => Ok(None),
@@ -185,6 +185,7 @@ fn is_product(contract: &Contract, root: &str) -> bool {
         Some(symbol_id) => symbol_id.strip_prefix("F.US.") == Some(root),
         None => contract
             .id
+            .as_str()
             .strip_prefix("CON.F.US.")
             .and_then(|rest| rest.strip_prefix(root))
             .is_some_and(|rest| rest.starts_with('.')),
@@ -195,11 +196,11 @@ fn is_product(contract: &Contract, root: &str) -> bool {
 /// product expiring after it.
 fn pick(product: Vec<Contract>, next: bool) -> Option<Contract> {
     // Unparseable ids sort last, so they are never preferred over a well-formed one.
-    let expiry = |c: &Contract| parse::expiry(&c.id).unwrap_or((u16::MAX, usize::MAX));
+    let expiry = |c: &Contract| parse::expiry(c.id.as_str()).unwrap_or((u16::MAX, usize::MAX));
     let active = product.iter().filter(|c| c.active_contract).min_by_key(|c| expiry(c))?;
     if !next {
         return Some(active.clone());
     }
-    let after = parse::expiry(&active.id)?;
-    product.into_iter().filter(|c| parse::expiry(&c.id).is_some_and(|e| e > after)).min_by_key(|c| expiry(c))
+    let after = parse::expiry(active.id.as_str())?;
+    product.into_iter().filter(|c| parse::expiry(c.id.as_str()).is_some_and(|e| e > after)).min_by_key(|c| expiry(c))
 }

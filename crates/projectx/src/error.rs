@@ -42,7 +42,7 @@ pub enum Error {
         /// The gateway's `errorMessage`, often null.
         message: Option<String>,
         /// Some rejected orders still carry a real `orderId`.
-        order_id: Option<i64>,
+        order_id: Option<crate::OrderId>,
     },
     /// The response did not have the documented shape.
     #[error("unexpected {endpoint} response at `{path}`: {source}")]
@@ -164,7 +164,7 @@ mod tests {
             code: 2,
             name: "OrderRejected",
             message: None,
-            order_id: Some(7),
+            order_id: Some(crate::OrderId::new(7)),
         };
         assert!(!rejected.is_retryable());
         let ambiguous = Error::Ambiguous { endpoint: "/api/Order/place", source: Box::new(status(503)) };

@@ -55,7 +55,7 @@ struct Envelope {
     #[serde(default)]
     error_message: Option<String>,
     #[serde(default)]
-    order_id: Option<i64>,
+    order_id: Option<crate::OrderId>,
 }
 
 impl Http {
@@ -241,8 +241,9 @@ mod tests {
     fn rejection_carries_the_endpoint_code_name_and_the_order_id() {
         let body = br#"{"orderId":123,"success":false,"errorCode":2,"errorMessage":"Invalid stop loss ticks (10)."}"#;
         match decode::<Placed>(&ORDER_PLACE, body) {
-            Err(Error::Rejected { code: 2, name: "OrderRejected", message: Some(m), order_id: Some(123), .. }) => {
+            Err(Error::Rejected { code: 2, name: "OrderRejected", message: Some(m), order_id: Some(id), .. }) => {
                 assert!(m.contains("stop loss"));
+                assert_eq!(id, crate::OrderId::new(123));
             }
             other => panic!("unexpected {other:?}"),
         }

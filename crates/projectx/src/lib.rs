@@ -7,6 +7,7 @@
 //! - [`token`]: [`Token`], its expiry and origin.
 //! - [`api`]: one module per API area (accounts, contracts, history, orders, positions, trades) with wire models.
 //! - [`endpoint`]: each endpoint's path, kind (read / mutation / auth), rate bucket and error-code names.
+//! - [`ids`]: [`AccountId`], [`ContractId`], [`OrderId`]: the gateway's ids as types (serialised as the bare value).
 //! - [`error`]: [`Error`], which tells transport, status, rejection, decode and ambiguous-mutation failures apart.
 //! - [`market`]: [`MarketHub`] (quote subscriptions over the SignalR market hub, token-rotation reconnect, stale
 //!   watchdog) and [`QuoteBook`] (partial-update merge).
@@ -25,6 +26,7 @@ pub mod endpoint;
 pub mod enums;
 pub mod error;
 mod http;
+pub mod ids;
 pub mod market;
 pub mod rate;
 pub mod tls;
@@ -42,6 +44,7 @@ pub use contracts::{ContractResolver, ResolveError};
 pub use enums::{BarUnit, OrderSide, OrderStatus, OrderType, PositionType};
 pub use error::{AuthError, Error};
 pub use http::RequestObserver;
+pub use ids::{AccountId, ContractId, OrderId};
 pub use market::{MarketConfig, MarketHub, MarketStatus, Quote, QuoteBook, SubscribeError};
 pub use rate::{Priority, RateLimit};
 pub use token::{Token, TokenSource};

@@ -27,7 +27,7 @@ async fn ready(ttl: Duration) -> (SimHandle, ContractResolver) {
 
 async fn id_of(resolver: &ContractResolver, symbol: &str) -> String {
     match resolver.resolve(symbol).await {
-        Ok(contract) => contract.id.clone(),
+        Ok(contract) => contract.id.to_string(),
         Err(e) => panic!("{symbol}: {e}"),
     }
 }
@@ -86,9 +86,9 @@ async fn every_documented_symbol_form_resolves_against_the_gateway() {
         let got = resolver.resolve(&example).await.unwrap_or_else(|e| panic!("{example}: {e}"));
         if matches!(contract.as_str(), "active" | "next") {
             assert_eq!(got.active_contract, contract == "active", "{example}: {got:?}");
-            assert!(got.id.starts_with(&format!("CON.F.US.{root}.")), "{example}: {got:?}");
+            assert!(got.id.as_str().starts_with(&format!("CON.F.US.{root}.")), "{example}: {got:?}");
         } else {
-            assert_eq!(got.id, contract, "{example}");
+            assert_eq!(got.id.as_str(), contract, "{example}");
         }
     }
 }
@@ -261,7 +261,7 @@ async fn invalidating_a_symbol_picks_up_a_roll_at_once() {
     assert_eq!(id_of(&resolver, "NQ").await, "CON.F.US.ENQ.Z25");
     sim.roll_to("CON.F.US.MNQ.H26");
     assert_eq!(id_of(&resolver, "MNQ").await, MNQ_Z25, "cached for a day");
-    let forgotten = resolver.invalidate("CME_MINI:MNQ1!").map(|c| c.id.clone());
+    let forgotten = resolver.invalidate("CME_MINI:MNQ1!").map(|c| c.id.to_string());
     assert_eq!(forgotten.as_deref(), Some(MNQ_Z25), "any spelling of the symbol names the same answer");
     let before = lookups(&sim);
     assert_eq!(id_of(&resolver, "MNQ").await, "CON.F.US.MNQ.H26", "asked again: the new front month");

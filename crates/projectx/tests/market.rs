@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use projectx::market::MarketConfig;
-use projectx::{MarketHub, SubscribeError};
+use projectx::{ContractId, MarketHub, SubscribeError};
 use projectx_sim::SimHandle;
 use rust_decimal::Decimal;
 use signalr::Backoff;
@@ -16,6 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 const MNQ: &str = "CON.F.US.MNQ.Z25";
 const ES: &str = "CON.F.US.EP.Z25";
+
+fn id(contract: &str) -> ContractId {
+    ContractId::new(contract)
+}
 
 struct Feed {
     sim: SimHandle,
@@ -62,22 +66,22 @@ async fn connected(f: &Feed) {
 async fn the_snapshot_and_partial_deltas_merge_into_the_book() {
     let f = feed(Duration::from_secs(30)).await;
     connected(&f).await;
-    f.market.subscribe(MNQ).await.unwrap();
+    f.market.subscribe(&id(MNQ)).await.unwrap();
     let book = f.market.quotes().clone();
-    eventually("snapshot", || book.get(MNQ).is_some_and(|q| q.bid().is_some() && q.ask().is_some())).await;
-    let before = book.get(MNQ).unwrap();
+    eventually("snapshot", || book.get(&id(MNQ)).is_some_and(|q| q.bid().is_some() && q.ask().is_some())).await;
+    let before = book.get(&id(MNQ)).unwrap();
     f.sim.push_quote(
         MNQ,
         serde_json::json!({"symbol": "F.US.MNQ", "bestBid": 21001.75, "timestamp": "2026-11-22T21:00:00Z"}),
     );
-    eventually("delta", || book.get(MNQ).is_some_and(|q| q.bid() == Some(d("21001.75")))).await;
-    let after = book.get(MNQ).unwrap();
+    eventually("delta", || book.get(&id(MNQ)).is_some_and(|q| q.bid() == Some(d("21001.75")))).await;
+    let after = book.get(&id(MNQ)).unwrap();
     assert_eq!(after.ask(), before.ask(), "absent fields are unchanged");
     assert_eq!(after.last(), before.last());
     assert_eq!(after.volume(), before.volume());
     f.sim.push_quote(MNQ, serde_json::json!({"symbol": "F.US.MNQ", "lastPrice": null, "bestAsk": 21002.25}));
-    eventually("second delta", || book.get(MNQ).is_some_and(|q| q.ask() == Some(d("21002.25")))).await;
-    assert_eq!(book.get(MNQ).unwrap().last(), before.last(), "null is unchanged, never zero");
+    eventually("second delta", || book.get(&id(MNQ)).is_some_and(|q| q.ask() == Some(d("21002.25")))).await;
+    assert_eq!(book.get(&id(MNQ)).unwrap().last(), before.last(), "null is unchanged, never zero");
     assert!(f.market.status().quotes_received >= 3);
     f.cancel.cancel();
 }
@@ -86,8 +90,8 @@ async fn the_snapshot_and_partial_deltas_merge_into_the_book() {
 async fn subscriptions_are_replayed_after_the_hub_drops_every_socket() {
     let f = feed(Duration::from_secs(30)).await;
     connected(&f).await;
-    f.market.subscribe(MNQ).await.unwrap();
-    f.market.subscribe(ES).await.unwrap();
+    f.market.subscribe(&id(MNQ)).await.unwrap();
+    f.market.subscribe(&id(ES)).await.unwrap();
     let dropped = tokio::time::Instant::now();
     f.sim.drop_hub_connections();
     let sim = f.sim.clone();
@@ -98,10 +102,10 @@ async fn subscriptions_are_replayed_after_the_hub_drops_every_socket() {
     assert!(dropped.elapsed() < Duration::from_secs(3), "took {:?}", dropped.elapsed());
     let book = f.market.quotes().clone();
     f.sim.push_quote(ES, serde_json::json!({"lastPrice": 6400.5}));
-    eventually("quotes flow again", || book.get(ES).is_some_and(|q| q.last() == Some(d("6400.5")))).await;
+    eventually("quotes flow again", || book.get(&id(ES)).is_some_and(|q| q.last() == Some(d("6400.5")))).await;
     let status = f.market.status();
     assert!(status.reconnects >= 1, "{status:?}");
-    assert_eq!(status.subscriptions, vec![ES.to_owned(), MNQ.to_owned()]);
+    assert_eq!(status.subscriptions, vec![id(ES), id(MNQ)]);
     f.cancel.cancel();
 }
 
@@ -109,7 +113,7 @@ async fn subscriptions_are_replayed_after_the_hub_drops_every_socket() {
 async fn a_token_rotation_reconnects_the_hub_with_the_new_token() {
     let f = feed(Duration::from_secs(30)).await;
     connected(&f).await;
-    f.market.subscribe(MNQ).await.unwrap();
+    f.market.subscribe(&id(MNQ)).await.unwrap();
     let sim = f.sim.clone();
     eventually("one connection", || sim.hub_connections().len() == 1).await;
     let first = f.sim.hub_connections()[0].token_id.clone();
@@ -122,7 +126,7 @@ async fn a_token_rotation_reconnects_the_hub_with_the_new_token() {
     assert_eq!(f.market.status().token_reconnects, 1);
     let book = f.market.quotes().clone();
     f.sim.push_quote(MNQ, serde_json::json!({"lastPrice": 21003.5}));
-    eventually("quotes continue", || book.get(MNQ).is_some_and(|q| q.last() == Some(d("21003.5")))).await;
+    eventually("quotes continue", || book.get(&id(MNQ)).is_some_and(|q| q.last() == Some(d("21003.5")))).await;
     f.cancel.cancel();
 }
 
@@ -146,9 +150,9 @@ async fn a_frozen_feed_is_reconnected_by_the_stale_watchdog() {
     let f = feed(Duration::from_millis(400)).await;
     connected(&f).await;
     f.sim.set_quotes_per_second(20);
-    f.market.subscribe(MNQ).await.unwrap();
+    f.market.subscribe(&id(MNQ)).await.unwrap();
     let book = f.market.quotes().clone();
-    eventually("quotes", || book.get(MNQ).is_some_and(|q| q.updates > 3)).await;
+    eventually("quotes", || book.get(&id(MNQ)).is_some_and(|q| q.updates > 3)).await;
     f.sim.freeze_quotes(true);
     let m = f.market.clone();
     eventually("stale reconnect", || m.status().stale_reconnects >= 1).await;
@@ -164,16 +168,16 @@ async fn a_frozen_feed_is_reconnected_by_the_stale_watchdog() {
 async fn unknown_contracts_are_refused_and_the_subscription_count_is_bounded() {
     let f = feed(Duration::from_secs(30)).await;
     connected(&f).await;
-    let err = f.market.subscribe("CON.F.US.NOPE.Z25").await.unwrap_err();
+    let err = f.market.subscribe(&id("CON.F.US.NOPE.Z25")).await.unwrap_err();
     assert!(matches!(err, SubscribeError::Hub(_)), "{err:?}");
-    assert!(!f.market.is_subscribed("CON.F.US.NOPE.Z25"));
+    assert!(!f.market.is_subscribed(&id("CON.F.US.NOPE.Z25")));
     for c in [MNQ, ES, "CON.F.US.MES.Z25"] {
-        f.market.subscribe(c).await.unwrap();
+        f.market.subscribe(&id(c)).await.unwrap();
     }
-    assert_eq!(f.market.subscribe("CON.F.US.ENQ.Z25").await, Err(SubscribeError::Full(3)));
-    f.market.subscribe(MNQ).await.unwrap();
-    f.market.unsubscribe(ES).await;
-    f.market.subscribe("CON.F.US.ENQ.Z25").await.unwrap();
+    assert_eq!(f.market.subscribe(&id("CON.F.US.ENQ.Z25")).await, Err(SubscribeError::Full(3)));
+    f.market.subscribe(&id(MNQ)).await.unwrap();
+    f.market.unsubscribe(&id(ES)).await;
+    f.market.subscribe(&id("CON.F.US.ENQ.Z25")).await.unwrap();
     f.cancel.cancel();
 }
 
@@ -183,7 +187,7 @@ async fn unknown_contracts_are_refused_and_the_subscription_count_is_bounded() {
 async fn the_connection_survives_two_quiet_minutes_against_a_30_second_client_timeout() {
     let f = feed(Duration::from_secs(600)).await;
     connected(&f).await;
-    f.market.subscribe(MNQ).await.unwrap();
+    f.market.subscribe(&id(MNQ)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(120)).await;
     let hub = f.sim.hub_counters();
     assert_eq!(hub.connects, 1, "{hub:?}");
@@ -192,6 +196,6 @@ async fn the_connection_survives_two_quiet_minutes_against_a_30_second_client_ti
     assert_eq!(f.market.status().reconnects, 0);
     let book = f.market.quotes().clone();
     f.sim.push_quote(MNQ, serde_json::json!({"lastPrice": 21004.75}));
-    eventually("still receiving", || book.get(MNQ).is_some_and(|q| q.last() == Some(d("21004.75")))).await;
+    eventually("still receiving", || book.get(&id(MNQ)).is_some_and(|q| q.last() == Some(d("21004.75")))).await;
     f.cancel.cancel();
 }

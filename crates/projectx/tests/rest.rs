@@ -8,11 +8,17 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::*;
-use projectx::{BarUnit, BarsRequest, Bracket, Error, ModifyOrder, OrderSide, OrderStatus, OrderType, PlaceOrder};
+use projectx::{
+    BarUnit, BarsRequest, Bracket, ContractId, Error, ModifyOrder, OrderSide, OrderStatus, OrderType, PlaceOrder,
+};
 use projectx_sim::{RateLimit, Scope, SimConfig};
 use rust_decimal::Decimal;
 
 const MNQ: &str = "CON.F.US.MNQ.Z25";
+
+fn mnq_id() -> ContractId {
+    ContractId::new(MNQ)
+}
 
 async fn ready() -> (projectx_sim::SimHandle, projectx::Client) {
     let sim = sim().await;
@@ -49,7 +55,7 @@ async fn every_endpoint_round_trips_against_the_simulator() {
     let found = client.search_contracts("NQ", false).await.unwrap();
     assert!(found.iter().any(|c| c.id == MNQ));
     assert!(found.iter().any(|c| c.symbol_id.as_deref() != Some("F.US.MNQ")), "substring search finds other products");
-    let mnq = client.contract_by_id(MNQ).await.unwrap();
+    let mnq = client.contract_by_id(&mnq_id()).await.unwrap();
     assert_eq!(mnq.tick_size, dec("0.25"));
     assert!(client.available_contracts(false).await.unwrap().len() >= 5);
 
@@ -83,20 +89,15 @@ async fn every_endpoint_round_trips_against_the_simulator() {
     let working = client.place_order(&limit).await.unwrap();
     assert!(client.open_orders(ACCOUNT).await.unwrap().iter().any(|o| o.id == working));
     client
-        .modify_order(&ModifyOrder {
-            account_id: ACCOUNT,
-            order_id: working,
-            limit_price: Some(dec("20001.00")),
-            ..Default::default()
-        })
+        .modify_order(&ModifyOrder { limit_price: Some(dec("20001.00")), ..ModifyOrder::new(ACCOUNT, working) })
         .await
         .unwrap();
     client.cancel_order(ACCOUNT, working).await.unwrap();
     assert!(client.open_orders(ACCOUNT).await.unwrap().iter().all(|o| o.id != working));
 
     client.place_order(&order(OrderSide::Bid, OrderType::Market, "t3")).await.unwrap();
-    client.partial_close_position(ACCOUNT, MNQ, 1).await.unwrap();
-    client.close_position(ACCOUNT, MNQ).await.unwrap();
+    client.partial_close_position(ACCOUNT, &mnq_id(), 1).await.unwrap();
+    client.close_position(ACCOUNT, &mnq_id()).await.unwrap();
     assert!(client.open_positions(ACCOUNT).await.unwrap().is_empty());
     let trades = client.search_trades(ACCOUNT, Utc::now() - chrono::Duration::hours(1), None).await.unwrap();
     assert!(trades.len() >= 4);
@@ -114,16 +115,16 @@ async fn business_rejections_carry_the_endpoint_code_name_and_message() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    match client.close_position(ACCOUNT, MNQ).await {
+    match client.close_position(ACCOUNT, &mnq_id()).await {
         Err(Error::Rejected { code: 2, name: "PositionNotFound", .. }) => {}
         other => panic!("unexpected {other:?}"),
     }
     client.place_order(&order(OrderSide::Bid, OrderType::Market, "open")).await.unwrap();
-    match client.partial_close_position(ACCOUNT, MNQ, 0).await {
+    match client.partial_close_position(ACCOUNT, &mnq_id(), 0).await {
         Err(Error::Rejected { code: 5, name: "InvalidCloseSize", .. }) => {}
         other => panic!("unexpected {other:?}"),
     }
-    match client.contract_by_id("CON.F.US.NOPE.Z25").await {
+    match client.contract_by_id(&ContractId::new("CON.F.US.NOPE.Z25")).await {
         Err(Error::Rejected { name: "ContractNotFound", .. }) => {}
         other => panic!("unexpected {other:?}"),
     }

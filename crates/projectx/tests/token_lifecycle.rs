@@ -129,7 +129,7 @@ async fn an_order_refused_with_401_is_replayed_once_because_the_gateway_did_not_
     let client = client(config(&sim, Some(credentials(&sim)), Some(sim.issue_token(Duration::from_secs(3600)))));
     sim.revoke_all_tokens();
     let id = client.place_order(&market_buy("tag-401")).await.unwrap();
-    assert_eq!(sim.orders().iter().filter(|o| o.id == id).count(), 1);
+    assert_eq!(sim.orders().iter().filter(|o| o.id == id.get()).count(), 1);
     assert_eq!(sim.orders().len(), 1, "exactly one order despite the replay");
 }
 

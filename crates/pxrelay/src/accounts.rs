@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use projectx::Account;
 use projectx::cache::FlightCache;
+use projectx::{Account, AccountId};
 
 /// How long the account list is reused: accounts appear or lose `canTrade` rarely, and a webhook should not wait
 /// for `Account/search`.
@@ -36,7 +36,7 @@ impl Accounts {
     }
 
     /// The account id for an alert that asked for `requested` (or nothing). The error explains the choice.
-    pub async fn pick(&self, requested: Option<&str>) -> Result<i32, String> {
+    pub async fn pick(&self, requested: Option<&str>) -> Result<AccountId, String> {
         let list = self.list().await?;
         let tradable: Vec<&Account> = list.iter().filter(|a| a.can_trade).collect();
         let names = || tradable.iter().map(|a| format!("{} ({})", a.name, a.id)).collect::<Vec<_>>().join(", ");
@@ -82,9 +82,9 @@ mod tests {
             })
             .collect();
         for pick in picks {
-            assert_eq!(pick.await.unwrap(), Ok(9001));
+            assert_eq!(pick.await.unwrap(), Ok(AccountId::new(9001)));
         }
-        assert_eq!(accounts.pick(Some("sim-paper-1")).await, Ok(9001));
+        assert_eq!(accounts.pick(Some("sim-paper-1")).await, Ok(AccountId::new(9001)));
         assert_eq!(sim.counters().calls(SEARCH), 1);
     }
 
@@ -95,7 +95,7 @@ mod tests {
         let accounts = Accounts::new(gateway, None);
         let err = accounts.pick(None).await.unwrap_err();
         assert!(err.contains("could not list accounts"), "{err}");
-        assert_eq!(accounts.pick(None).await, Ok(9001));
+        assert_eq!(accounts.pick(None).await, Ok(AccountId::new(9001)));
         assert_eq!(sim.counters().calls(SEARCH), 2);
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use projectx::{AccountId, ContractId};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -60,10 +61,10 @@ pub struct NewAlert {
     pub raw_body: String,
     /// The normalised intent.
     pub intent: Intent,
-    /// The resolved contract.
-    pub contract_id: Option<String>,
-    /// The account.
-    pub account_id: Option<i32>,
+    /// The resolved contract (stored as its text).
+    pub contract_id: Option<ContractId>,
+    /// The account (stored as its integer).
+    pub account_id: Option<AccountId>,
     /// For an entry without an id or timestamp: its content key (`signal::content_key`) and the window within
     /// which an identical entry is a duplicate (`DUPLICATE_WINDOW_SECS`). `None`: only the id dedupes.
     pub content: Option<(String, Duration)>,
@@ -80,10 +81,10 @@ pub struct StoredAlert {
     pub raw_body: String,
     /// The normalised intent.
     pub intent: Intent,
-    /// The resolved contract.
-    pub contract_id: Option<String>,
-    /// The account.
-    pub account_id: Option<i32>,
+    /// The resolved contract (stored as its text).
+    pub contract_id: Option<ContractId>,
+    /// The account (stored as its integer).
+    pub account_id: Option<AccountId>,
     /// `received` until an outcome is recorded.
     pub status: AlertStatus,
     /// How the outcome was reached.
@@ -196,8 +197,8 @@ impl Journal {
                     alert.received_at.timestamp(),
                     alert.raw_body,
                     serde_json::to_string(&alert.intent).map_err(to_sql_error)?,
-                    alert.contract_id,
-                    alert.account_id,
+                    alert.contract_id.as_ref().map(ContractId::as_str),
+                    alert.account_id.map(AccountId::get),
                     AlertStatus::Received.as_str(),
                     alert.content.as_ref().map(|(key, _)| key.as_str()),
                 ],
@@ -299,8 +300,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredAlert, i64)> {
             received_at: r.get(1)?,
             raw_body: r.get(2)?,
             intent: typed(r, 3)?,
-            contract_id: r.get(4)?,
-            account_id: r.get(5)?,
+            contract_id: r.get::<_, Option<String>>(4)?.map(ContractId::from),
+            account_id: r.get::<_, Option<i32>>(5)?.map(AccountId::from),
             status,
             path: r.get(7)?,
             orders: typed(r, 8)?,
@@ -348,7 +349,7 @@ mod tests {
             raw_body: r#"{"symbol":"MNQ"}"#.into(),
             intent: intent(r#"{"symbol":"MNQ","action":"buy"}"#),
             contract_id: Some("CON.F.US.MNQ.Z25".into()),
-            account_id: Some(1),
+            account_id: Some(AccountId::new(1)),
             content: None,
         }
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use projectx::cache::FlightCache;
 use projectx::contracts::ContractResolver;
-use projectx::{BarUnit, BarsRequest, MarketHub, ResolveError};
+use projectx::{BarUnit, BarsRequest, ContractId, MarketHub, ResolveError};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use tokio::time::Instant;
@@ -44,7 +44,7 @@ pub struct QuoteView {
     /// The symbol as asked (trimmed, uppercased).
     pub symbol: String,
     /// The contract it resolved to.
-    pub contract_id: String,
+    pub contract_id: ContractId,
     /// Best bid (streamed quotes only).
     pub bid: Option<Decimal>,
     /// Best ask (streamed quotes only).
@@ -73,7 +73,7 @@ pub enum QuoteError {
     #[error("no quote available for {contract_id}: {reason}")]
     Unavailable {
         /// The contract.
-        contract_id: String,
+        contract_id: ContractId,
         /// What was tried.
         reason: String,
     },
@@ -95,7 +95,7 @@ pub struct QuoteService {
     gateway: projectx::Client,
     settings: QuoteSettings,
     /// Latest bars answer per contract, for `bars_ttl`, fetched single-flight per contract.
-    bars: FlightCache<String, BarsQuote>,
+    bars: FlightCache<ContractId, BarsQuote>,
     /// Which contracts are subscribed on demand or for `QUOTE_SYMBOLS`, and which one gives way at the limit.
     subscriptions: subscriptions::Subscriptions,
 }
@@ -141,7 +141,7 @@ impl QuoteService {
     /// Resolves `symbol` and subscribes it for good (the path for `QUOTE_SYMBOLS`, at startup and daily): never
     /// evicted; at the limit it evicts the least recently read on-demand subscription. When the symbol now
     /// resolves to another contract (a roll), the previous one becomes an ordinary on-demand subscription.
-    pub async fn watch(&self, symbol: &str) -> Result<String, QuoteError> {
+    pub async fn watch(&self, symbol: &str) -> Result<ContractId, QuoteError> {
         let contract = self.resolver.resolve(symbol).await?;
         if let Err(e) = self.subscriptions.watch(&self.market, symbol, &contract.id).await {
             tracing::warn!(symbol, contract.id = %contract.id, error = %e, "quote subscription failed");
@@ -152,7 +152,7 @@ impl QuoteService {
     /// The best quote available for `symbol`.
     pub async fn quote(&self, symbol: &str) -> Result<QuoteView, QuoteError> {
         let contract = self.resolver.resolve(symbol).await?;
-        let id = contract.id.as_str();
+        let id = &contract.id;
         let symbol = symbol.trim().to_uppercase();
         self.subscriptions.touch(id);
         let fresh_subscription =
@@ -167,7 +167,7 @@ impl QuoteService {
             let age = q.received_at.elapsed();
             QuoteView {
                 symbol: symbol.clone(),
-                contract_id: id.to_owned(),
+                contract_id: id.clone(),
                 bid: q.bid(),
                 ask: q.ask(),
                 last: q.last(),
@@ -184,7 +184,7 @@ impl QuoteService {
         match self.bars_quote(id).await {
             Ok(b) => Ok(QuoteView {
                 symbol,
-                contract_id: id.to_owned(),
+                contract_id: id.clone(),
                 bid: None,
                 ask: None,
                 last: Some(b.close),
@@ -195,19 +195,19 @@ impl QuoteService {
                 timestamp: Some(b.bar_time),
             }),
             // A stale streamed quote, marked as such, beats no answer.
-            Err(reason) => streamed.ok_or_else(|| QuoteError::Unavailable { contract_id: id.to_owned(), reason }),
+            Err(reason) => streamed.ok_or_else(|| QuoteError::Unavailable { contract_id: id.clone(), reason }),
         }
     }
 
-    async fn bars_quote(&self, contract_id: &str) -> Result<BarsQuote, String> {
-        self.bars.get_or_fetch(&contract_id.to_owned(), |_| self.fetch_bars(contract_id)).await
+    async fn bars_quote(&self, contract_id: &ContractId) -> Result<BarsQuote, String> {
+        self.bars.get_or_fetch(contract_id, |_| self.fetch_bars(contract_id)).await
     }
 
     /// The newest 1-minute bar of the last 30 minutes, served for `bars_ttl`.
-    async fn fetch_bars(&self, contract_id: &str) -> Result<(BarsQuote, Duration), String> {
+    async fn fetch_bars(&self, contract_id: &ContractId) -> Result<(BarsQuote, Duration), String> {
         let now = Utc::now();
         let req = BarsRequest {
-            contract_id: contract_id.to_owned(),
+            contract_id: contract_id.clone(),
             live: false,
             start_time: now - chrono::TimeDelta::minutes(30),
             end_time: now,

@@ -286,7 +286,7 @@ async fn allowed_products(quotes: &QuoteService, symbols: &[String]) -> anyhow::
     for symbol in symbols {
         let contract =
             quotes.resolver().resolve(symbol).await.with_context(|| format!("ALLOWED_SYMBOLS: `{symbol}`"))?;
-        products.push(contract.symbol_id.clone().unwrap_or_else(|| contract.id.clone()));
+        products.push(contract.symbol_id.clone().unwrap_or_else(|| contract.id.to_string()));
     }
     Ok(products)
 }

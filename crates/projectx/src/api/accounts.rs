@@ -4,14 +4,14 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::endpoint::ACCOUNT_SEARCH;
-use crate::{Client, Error};
+use crate::{AccountId, Client, Error};
 
 /// A trading account (`accounts[]`, also the user hub's `GatewayUserAccount`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
     /// Account id used by every other call.
-    pub id: i32,
+    pub id: AccountId,
     /// Display name (users pick accounts by it, case-insensitively).
     pub name: String,
     /// Balance.

@@ -4,14 +4,14 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::endpoint::{CONTRACT_AVAILABLE, CONTRACT_SEARCH, CONTRACT_SEARCH_BY_ID};
-use crate::{Client, Error};
+use crate::{Client, ContractId, Error};
 
 /// A futures contract.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Contract {
     /// Contract id, e.g. `CON.F.US.MNQ.Z25`. Treat as opaque.
-    pub id: String,
+    pub id: ContractId,
     /// Exchange-style code, e.g. `MNQZ5` (format has changed over time; do not match on it).
     pub name: String,
     /// Human description.
@@ -49,11 +49,11 @@ impl Client {
     }
 
     /// `Contract/searchById` (expired contracts resolve too). Unknown id → [`Error::Rejected`] `ContractNotFound`.
-    pub async fn contract_by_id(&self, contract_id: &str) -> Result<Contract, Error> {
+    pub async fn contract_by_id(&self, contract_id: &ContractId) -> Result<Contract, Error> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Req<'a> {
-            contract_id: &'a str,
+            contract_id: &'a ContractId,
         }
         #[derive(Deserialize)]
         struct Resp {

@@ -6,14 +6,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::endpoint::RETRIEVE_BARS;
 use crate::enums::BarUnit;
-use crate::{Client, Error};
+use crate::{Client, ContractId, Error};
 
 /// A `retrieveBars` request. All fields are required by the gateway.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BarsRequest {
     /// Contract id (a string, whatever the docs table says).
-    pub contract_id: String,
+    pub contract_id: ContractId,
     /// Live vs sim data subscription.
     pub live: bool,
     /// Window start.

@@ -16,14 +16,14 @@ pub(crate) struct Nothing {}
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AccountOnly {
-    pub(crate) account_id: i32,
+    pub(crate) account_id: crate::AccountId,
 }
 
 /// `{accountId, startTimestamp, endTimestamp?}`.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TimeRange {
-    pub(crate) account_id: i32,
+    pub(crate) account_id: crate::AccountId,
     pub(crate) start_timestamp: chrono::DateTime<chrono::Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) end_timestamp: Option<chrono::DateTime<chrono::Utc>>,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{AccountOnly, Nothing, TimeRange};
 use crate::endpoint::{ORDER_CANCEL, ORDER_MODIFY, ORDER_PLACE, ORDER_SEARCH, ORDER_SEARCH_OPEN};
 use crate::enums::{OrderSide, OrderStatus, OrderType};
-use crate::{Client, Error};
+use crate::{AccountId, Client, ContractId, Error, OrderId};
 
 /// A native bracket: signed ticks from the entry price (long: stop < 0, target > 0; short: the reverse).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,9 +25,9 @@ pub struct Bracket {
 #[serde(rename_all = "camelCase")]
 pub struct PlaceOrder {
     /// Account.
-    pub account_id: i32,
+    pub account_id: AccountId,
     /// Contract id.
-    pub contract_id: String,
+    pub contract_id: ContractId,
     /// Order type.
     #[serde(rename = "type")]
     pub order_type: OrderType,
@@ -55,14 +55,15 @@ pub struct PlaceOrder {
     pub take_profit_bracket: Option<Bracket>,
 }
 
-/// An `Order/modify` request: only the fields given change.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// An `Order/modify` request: only the fields given change. Start from [`ModifyOrder::new`] (no `Default`: there
+/// is no default account or order).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModifyOrder {
     /// Account.
-    pub account_id: i32,
+    pub account_id: AccountId,
     /// Order.
-    pub order_id: i64,
+    pub order_id: OrderId,
     /// New size.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<i32>,
@@ -77,16 +78,23 @@ pub struct ModifyOrder {
     pub trail_price: Option<Decimal>,
 }
 
+impl ModifyOrder {
+    /// A modification of `order_id` in `account_id` that changes nothing yet; set the fields to change.
+    pub fn new(account_id: AccountId, order_id: OrderId) -> Self {
+        Self { account_id, order_id, size: None, limit_price: None, stop_price: None, trail_price: None }
+    }
+}
+
 /// An order (`orders[]`, also the user hub's `GatewayUserOrder`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     /// Order id.
-    pub id: i64,
+    pub id: OrderId,
     /// Account.
-    pub account_id: i32,
+    pub account_id: AccountId,
     /// Contract id.
-    pub contract_id: String,
+    pub contract_id: ContractId,
     /// Product id, e.g. `F.US.EP`.
     #[serde(default)]
     pub symbol_id: Option<String>,
@@ -124,11 +132,11 @@ pub struct Order {
 impl Client {
     /// `Order/place` → the new order id. Never retried: a timeout, reset, 5xx or unreadable answer is
     /// [`Error::Ambiguous`]; a business refusal is [`Error::Rejected`] (which may still carry an `order_id`).
-    pub async fn place_order(&self, order: &PlaceOrder) -> Result<i64, Error> {
+    pub async fn place_order(&self, order: &PlaceOrder) -> Result<OrderId, Error> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Resp {
-            order_id: i64,
+            order_id: OrderId,
         }
         let r: Resp = self.call(&ORDER_PLACE, order).await?;
         Ok(r.order_id)
@@ -141,12 +149,12 @@ impl Client {
     }
 
     /// `Order/cancel`. Never retried.
-    pub async fn cancel_order(&self, account_id: i32, order_id: i64) -> Result<(), Error> {
+    pub async fn cancel_order(&self, account_id: AccountId, order_id: OrderId) -> Result<(), Error> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Req {
-            account_id: i32,
-            order_id: i64,
+            account_id: AccountId,
+            order_id: OrderId,
         }
         let _: Nothing = self.call(&ORDER_CANCEL, &Req { account_id, order_id }).await?;
         Ok(())
@@ -156,7 +164,7 @@ impl Client {
     /// reconciled: look for its `customTag` here.
     pub async fn search_orders(
         &self,
-        account_id: i32,
+        account_id: AccountId,
         start: DateTime<Utc>,
         end: Option<DateTime<Utc>>,
     ) -> Result<Vec<Order>, Error> {
@@ -170,7 +178,7 @@ impl Client {
     }
 
     /// `Order/searchOpen`: working orders.
-    pub async fn open_orders(&self, account_id: i32) -> Result<Vec<Order>, Error> {
+    pub async fn open_orders(&self, account_id: AccountId) -> Result<Vec<Order>, Error> {
         #[derive(Deserialize)]
         struct Resp {
             orders: Vec<Order>,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::TimeRange;
 use crate::endpoint::TRADE_SEARCH;
 use crate::enums::OrderSide;
-use crate::{Client, Error};
+use crate::{AccountId, Client, ContractId, Error, OrderId};
 
 /// A fill (`trades[]`, also the user hub's `GatewayUserTrade`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,9 +16,9 @@ pub struct Trade {
     /// Trade id.
     pub id: i64,
     /// Account.
-    pub account_id: i32,
+    pub account_id: AccountId,
     /// Contract id.
-    pub contract_id: String,
+    pub contract_id: ContractId,
     /// When it filled.
     pub creation_timestamp: DateTime<Utc>,
     /// Fill price.
@@ -37,14 +37,14 @@ pub struct Trade {
     #[serde(default)]
     pub voided: bool,
     /// The order that filled.
-    pub order_id: i64,
+    pub order_id: OrderId,
 }
 
 impl Client {
     /// `Trade/search`: fills in `[start, end]` (end open when `None`).
     pub async fn search_trades(
         &self,
-        account_id: i32,
+        account_id: AccountId,
         start: DateTime<Utc>,
         end: Option<DateTime<Utc>>,
     ) -> Result<Vec<Trade>, Error> {

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use quote::{Quote, QuoteBook, QuoteUpdate, decode_gateway_quote};
 
+use crate::ContractId;
 use crate::auth::TokenManager;
 
 /// Market hub options.
@@ -74,19 +75,19 @@ pub struct MarketStatus {
     /// `GatewayQuote` messages merged.
     pub quotes_received: u64,
     /// Desired subscriptions.
-    pub subscriptions: Vec<String>,
+    pub subscriptions: Vec<ContractId>,
 }
 
 #[derive(Debug)]
 enum Command {
-    Subscribe(String, oneshot::Sender<Result<(), SubscribeError>>),
-    Unsubscribe(String),
+    Subscribe(ContractId, oneshot::Sender<Result<(), SubscribeError>>),
+    Unsubscribe(ContractId),
 }
 
 /// Shared between the task and its handles; written by the task only.
 #[derive(Debug, Default)]
 struct Shared {
-    subscriptions: parking_lot::Mutex<BTreeSet<String>>,
+    subscriptions: parking_lot::Mutex<BTreeSet<ContractId>>,
     stale_reconnects: AtomicU64,
     token_reconnects: AtomicU64,
     quotes: AtomicU64,
@@ -132,19 +133,19 @@ impl MarketHub {
 
     /// Adds `contract_id` to the desired set; when connected, subscribes now and returns the hub's answer.
     /// Already subscribed → `Ok` at once. While disconnected → `Ok` (it is subscribed on the next connect).
-    pub async fn subscribe(&self, contract_id: &str) -> Result<(), SubscribeError> {
+    pub async fn subscribe(&self, contract_id: &ContractId) -> Result<(), SubscribeError> {
         let (tx, rx) = oneshot::channel();
-        self.cmds.send(Command::Subscribe(contract_id.to_owned(), tx)).await.map_err(|_| SubscribeError::Stopped)?;
+        self.cmds.send(Command::Subscribe(contract_id.clone(), tx)).await.map_err(|_| SubscribeError::Stopped)?;
         rx.await.map_err(|_| SubscribeError::Stopped)?
     }
 
     /// Removes `contract_id` from the desired set (and unsubscribes when connected).
-    pub async fn unsubscribe(&self, contract_id: &str) {
-        let _ = self.cmds.send(Command::Unsubscribe(contract_id.to_owned())).await;
+    pub async fn unsubscribe(&self, contract_id: &ContractId) {
+        let _ = self.cmds.send(Command::Unsubscribe(contract_id.clone())).await;
     }
 
     /// Whether `contract_id` is in the desired set.
-    pub fn is_subscribed(&self, contract_id: &str) -> bool {
+    pub fn is_subscribed(&self, contract_id: &ContractId) -> bool {
         self.shared.subscriptions.lock().contains(contract_id)
     }
 
@@ -199,7 +200,7 @@ impl TokenProvider for HubTokens {
     }
 }
 
-type CallResult = (String, Result<(), InvokeError>, Option<oneshot::Sender<Result<(), SubscribeError>>>);
+type CallResult = (ContractId, Result<(), InvokeError>, Option<oneshot::Sender<Result<(), SubscribeError>>>);
 
 struct Task {
     cfg: MarketConfig,
@@ -262,7 +263,7 @@ impl Task {
             HubEvent::Connected { .. } => {
                 self.connected = Some(Instant::now());
                 self.last_quote = None;
-                let subs: Vec<String> = self.shared.subscriptions.lock().iter().cloned().collect();
+                let subs: Vec<ContractId> = self.shared.subscriptions.lock().iter().cloned().collect();
                 for contract in subs {
                     self.invoke_subscribe(contract, None);
                 }
@@ -318,7 +319,7 @@ impl Task {
                     if self.connected.is_some() {
                         let hub = self.hub.clone();
                         self.calls.spawn(async move {
-                            let r = hub.invoke("UnsubscribeContractQuotes", vec![contract.clone().into()]).await;
+                            let r = hub.invoke("UnsubscribeContractQuotes", vec![contract.as_str().into()]).await;
                             (contract, r.map(drop), None)
                         });
                     }
@@ -327,17 +328,17 @@ impl Task {
         }
     }
 
-    fn invoke_subscribe(&mut self, contract: String, reply: Option<oneshot::Sender<Result<(), SubscribeError>>>) {
+    fn invoke_subscribe(&mut self, contract: ContractId, reply: Option<oneshot::Sender<Result<(), SubscribeError>>>) {
         let hub = self.hub.clone();
         self.calls.spawn(async move {
-            let r = hub.invoke("SubscribeContractQuotes", vec![contract.clone().into()]).await;
+            let r = hub.invoke("SubscribeContractQuotes", vec![contract.as_str().into()]).await;
             (contract, r.map(drop), reply)
         });
     }
 
     fn on_subscribed(
         &mut self,
-        contract: String,
+        contract: ContractId,
         result: Result<(), InvokeError>,
         reply: Option<oneshot::Sender<Result<(), SubscribeError>>>,
     ) {

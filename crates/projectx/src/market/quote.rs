@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 
+use crate::ContractId;
+
 /// One `GatewayQuote` payload: every field optional (absent or null = unchanged).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -92,8 +94,8 @@ impl QuoteUpdate {
 
 /// Decodes `GatewayQuote`'s arguments `[contractId, data]`, where `data` is an object (documented) or an array of
 /// objects (seen for other events; accepted everywhere).
-pub fn decode_gateway_quote(arguments: &RawValue) -> Result<(String, Vec<QuoteUpdate>), serde_json::Error> {
-    let (contract_id, data): (String, &RawValue) = serde_json::from_str(arguments.get())?;
+pub fn decode_gateway_quote(arguments: &RawValue) -> Result<(ContractId, Vec<QuoteUpdate>), serde_json::Error> {
+    let (contract_id, data): (ContractId, &RawValue) = serde_json::from_str(arguments.get())?;
     let updates = if data.get().trim_start().starts_with('[') {
         serde_json::from_str(data.get())?
     } else {
@@ -106,12 +108,12 @@ pub fn decode_gateway_quote(arguments: &RawValue) -> Result<(String, Vec<QuoteUp
 /// market task, read by request handlers.
 #[derive(Debug, Default)]
 pub struct QuoteBook {
-    quotes: parking_lot::RwLock<HashMap<String, Quote>>,
+    quotes: parking_lot::RwLock<HashMap<ContractId, Quote>>,
 }
 
 impl QuoteBook {
     /// Merges `update` into the contract's quote (creating it on the first update).
-    pub fn merge(&self, contract_id: &str, update: QuoteUpdate) {
+    pub fn merge(&self, contract_id: &ContractId, update: QuoteUpdate) {
         let now = Instant::now();
         let mut quotes = self.quotes.write();
         match quotes.get_mut(contract_id) {
@@ -121,18 +123,18 @@ impl QuoteBook {
                 q.updates += 1;
             }
             None => {
-                quotes.insert(contract_id.to_owned(), Quote { fields: update, received_at: now, updates: 1 });
+                quotes.insert(contract_id.clone(), Quote { fields: update, received_at: now, updates: 1 });
             }
         }
     }
 
     /// A copy of the contract's quote.
-    pub fn get(&self, contract_id: &str) -> Option<Quote> {
+    pub fn get(&self, contract_id: &ContractId) -> Option<Quote> {
         self.quotes.read().get(contract_id).cloned()
     }
 
     /// Forgets a contract (after unsubscribing).
-    pub fn remove(&self, contract_id: &str) {
+    pub fn remove(&self, contract_id: &ContractId) {
         self.quotes.write().remove(contract_id);
     }
 
@@ -180,7 +182,7 @@ mod tests {
         for u in updates {
             book.merge(&id, u);
         }
-        let q = book.get("CON.F.US.EP.Z25").unwrap();
+        let q = book.get(&ContractId::new("CON.F.US.EP.Z25")).unwrap();
         assert_eq!(q.bid(), Some(d("6335.25")));
         assert_eq!(q.ask(), Some(d("6335.5")), "null keeps the old ask");
         assert_eq!(q.last(), Some(d("6335.25")), "null keeps the old last");

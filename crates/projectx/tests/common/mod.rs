@@ -39,4 +39,4 @@ pub fn client(cfg: ClientConfig) -> Client {
     Client::new(cfg).expect("client builds")
 }
 
-pub const ACCOUNT: i32 = 9001;
+pub const ACCOUNT: projectx::AccountId = projectx::AccountId::new(9001);

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use projectx::{Contract, Error, OrderSide, OrderType, PlaceOrder, PositionType};
+use projectx::{AccountId, Contract, Error, OrderId, OrderSide, OrderType, PlaceOrder, PositionType};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -37,7 +37,7 @@ pub struct Job {
     /// The resolved contract.
     pub contract: Arc<Contract>,
     /// The account.
-    pub account_id: i32,
+    pub account_id: AccountId,
     /// When the alert arrived (bounds the reconciliation search).
     pub received_at: DateTime<Utc>,
     /// When the webhook arrived (for the arrival → outcome latency).
@@ -239,7 +239,7 @@ impl Executor {
             OrderKind::TrailingStop(p) => (None, None, Some(p)),
         };
         let fresh_market_price = || async {
-            let quote = self.quotes.quote(&job.contract.id).await.ok().filter(|q| !q.stale)?;
+            let quote = self.quotes.quote(job.contract.id.as_str()).await.ok().filter(|q| !q.stale)?;
             reference::market_price(quote.last, quote.bid, quote.ask)
         };
         let reference = reference::bracket_reference(intent, fresh_market_price).await.price();
@@ -355,7 +355,7 @@ impl Executor {
                 );
             }
         };
-        let ids: Vec<i64> = open.iter().filter(|o| o.contract_id == job.contract.id).map(|o| o.id).collect();
+        let ids: Vec<OrderId> = open.iter().filter(|o| o.contract_id == job.contract.id).map(|o| o.id).collect();
         if ids.is_empty() {
             return Outcome::new(
                 AlertStatus::Noop,

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use projectx::{AccountId, OrderId};
 use serde_json::json;
 
 use crate::journal::Journal;
@@ -28,7 +29,7 @@ pub const RETRY_DELAY: Duration = Duration::from_millis(300);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lookup {
     /// The ids of the account's orders carrying one of the tags.
-    Found(Vec<i64>),
+    Found(Vec<OrderId>),
     /// The search worked and no order carries any of the tags: the gateway did not take the order.
     NotFound,
     /// The search itself failed every time: the outcome stays unknown.
@@ -39,7 +40,7 @@ pub enum Lookup {
 /// search itself up to `ATTEMPTS` times.
 pub async fn orders_by_tag(
     gateway: &projectx::Client,
-    account_id: i32,
+    account_id: AccountId,
     tags: &[String],
     received_at: DateTime<Utc>,
 ) -> Lookup {
@@ -47,7 +48,7 @@ pub async fn orders_by_tag(
     for attempt in 1..=ATTEMPTS {
         match gateway.search_orders(account_id, received_at - LOOKBACK, None).await {
             Ok(orders) => {
-                let found: Vec<i64> = orders
+                let found: Vec<OrderId> = orders
                     .iter()
                     .filter(|o| o.custom_tag.as_ref().is_some_and(|t| tags.contains(t)))
                     .map(|o| o.id)
@@ -55,7 +56,7 @@ pub async fn orders_by_tag(
                 return if found.is_empty() { Lookup::NotFound } else { Lookup::Found(found) };
             }
             Err(e) => {
-                tracing::warn!(account.id = account_id, attempt, error = %e, "order search by customTag failed");
+                tracing::warn!(account.id = account_id.get(), attempt, error = %e, "order search by customTag failed");
                 last_error = e.to_string();
                 if attempt < ATTEMPTS {
                     tokio::time::sleep(RETRY_DELAY * attempt).await;
@@ -69,7 +70,7 @@ pub async fn orders_by_tag(
 /// The outcome of an order whose send was ambiguous (`why`), from a search by its tag.
 pub async fn placed_order(
     gateway: &projectx::Client,
-    account_id: i32,
+    account_id: AccountId,
     tag: &str,
     received_at: DateTime<Utc>,
     why: &str,

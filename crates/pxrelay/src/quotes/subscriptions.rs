@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use projectx::{MarketHub, SubscribeError};
+use projectx::{ContractId, MarketHub, SubscribeError};
 use tokio::time::Instant;
 
 /// An on-demand subscription (lock, evictions, the hub's completion) takes at most this long; the contract stays
@@ -22,9 +22,9 @@ const SUBSCRIBE_WAIT: Duration = Duration::from_secs(1);
 pub(super) struct Subscriptions {
     /// On-demand contract id → when `/quote` last read it. Written by every `/quote` read of an on-demand contract
     /// (one hash lookup), by on-demand subscribes and by evictions; a sync lock held for a statement.
-    on_demand: parking_lot::Mutex<HashMap<String, Instant>>,
+    on_demand: parking_lot::Mutex<HashMap<ContractId, Instant>>,
     /// `QUOTE_SYMBOLS` entry → the contract it is subscribed to. Written by `watch` only; never evicted.
-    watched: parking_lot::Mutex<HashMap<String, String>>,
+    watched: parking_lot::Mutex<HashMap<String, ContractId>>,
     /// Held (across awaits, hence tokio's mutex) while a subscription is made, evictions included, so two callers
     /// needing room never pick the same victim or overshoot the limit.
     changing: tokio::sync::Mutex<()>,
@@ -32,7 +32,7 @@ pub(super) struct Subscriptions {
 
 impl Subscriptions {
     /// Records a `/quote` read of `contract_id` (a no-op unless it is an on-demand subscription).
-    pub(super) fn touch(&self, contract_id: &str) {
+    pub(super) fn touch(&self, contract_id: &ContractId) {
         if let Some(read) = self.on_demand.lock().get_mut(contract_id) {
             *read = Instant::now();
         }
@@ -41,7 +41,7 @@ impl Subscriptions {
     /// Subscribes `contract_id` on demand, evicting the least recently read on-demand subscription if the hub is
     /// full. `true` when it is subscribed now (by this call or a concurrent one), so a first quote is worth
     /// waiting for; `false` (logged) when it could not be, and the caller answers from bars.
-    pub(super) async fn subscribe_on_demand(&self, market: &MarketHub, contract_id: &str) -> bool {
+    pub(super) async fn subscribe_on_demand(&self, market: &MarketHub, contract_id: &ContractId) -> bool {
         let attempt = async {
             let _turn = self.changing.lock().await;
             if market.is_subscribed(contract_id) {
@@ -49,7 +49,7 @@ impl Subscriptions {
             }
             // Tracked before asking: a caller that times out after the command went out never leaves an
             // untracked (so never evictable) subscription behind.
-            self.on_demand.lock().insert(contract_id.to_owned(), Instant::now());
+            self.on_demand.lock().insert(contract_id.clone(), Instant::now());
             let result = self.subscribe_making_room(market, contract_id).await;
             if result.is_err() {
                 self.on_demand.lock().remove(contract_id);
@@ -59,19 +59,19 @@ impl Subscriptions {
         match tokio::time::timeout(SUBSCRIBE_WAIT, attempt).await {
             Ok(Ok(())) => true,
             Err(_) => {
-                tracing::warn!(contract.id = contract_id, "quote subscription not confirmed in time");
+                tracing::warn!(contract.id = %contract_id, "quote subscription not confirmed in time");
                 false
             }
             Ok(Err(SubscribeError::Full(n))) => {
                 tracing::warn!(
-                    contract.id = contract_id,
+                    contract.id = %contract_id,
                     limit = n,
                     "subscription limit reached by QUOTE_SYMBOLS alone; answering from bars"
                 );
                 false
             }
             Ok(Err(e)) => {
-                tracing::warn!(contract.id = contract_id, error = %e, "on-demand quote subscription failed");
+                tracing::warn!(contract.id = %contract_id, error = %e, "on-demand quote subscription failed");
                 false
             }
         }
@@ -83,15 +83,15 @@ impl Subscriptions {
         &self,
         market: &MarketHub,
         symbol: &str,
-        contract_id: &str,
+        contract_id: &ContractId,
     ) -> Result<(), SubscribeError> {
         let _turn = self.changing.lock().await;
-        let previous = self.watched.lock().insert(symbol.to_owned(), contract_id.to_owned());
+        let previous = self.watched.lock().insert(symbol.to_owned(), contract_id.clone());
         self.on_demand.lock().remove(contract_id);
         let result = self.subscribe_making_room(market, contract_id).await;
         let released = previous.filter(|old| old != contract_id && !self.watched_ids().contains(old));
         if let Some(old) = released.filter(|old| market.is_subscribed(old)) {
-            tracing::info!(symbol, contract.id = %old, new_contract.id = contract_id, "QUOTE_SYMBOLS entry moved to another contract; the old one may now be evicted");
+            tracing::info!(symbol, contract.id = %old, new_contract.id = %contract_id, "QUOTE_SYMBOLS entry moved to another contract; the old one may now be evicted");
             self.on_demand.lock().insert(old, Instant::now());
         }
         result
@@ -99,7 +99,7 @@ impl Subscriptions {
 
     /// `market.subscribe`, unsubscribing the least recently read on-demand contract for as long as the hub says
     /// it is full and one is left. The caller holds `changing`.
-    async fn subscribe_making_room(&self, market: &MarketHub, contract_id: &str) -> Result<(), SubscribeError> {
+    async fn subscribe_making_room(&self, market: &MarketHub, contract_id: &ContractId) -> Result<(), SubscribeError> {
         loop {
             match market.subscribe(contract_id).await {
                 Err(SubscribeError::Full(limit)) => {
@@ -108,7 +108,7 @@ impl Subscriptions {
                     };
                     tracing::info!(
                         contract.id = %victim,
-                        for_contract.id = contract_id,
+                        for_contract.id = %contract_id,
                         idle_ms = idle.as_millis() as u64,
                         limit,
                         "quote subscription limit reached; unsubscribing the least recently read on-demand contract"
@@ -125,7 +125,7 @@ impl Subscriptions {
     /// The on-demand contract read least recently (never `except`, never a watched one) and how long ago. Forgets
     /// entries the hub no longer has (e.g. refused after subscribing): the market task handles commands in order,
     /// so after a `Full` answer every earlier subscribe has been applied and `is_subscribed` is exact.
-    fn least_recently_read(&self, market: &MarketHub, except: &str) -> Option<(String, Duration)> {
+    fn least_recently_read(&self, market: &MarketHub, except: &ContractId) -> Option<(ContractId, Duration)> {
         let watched = self.watched_ids();
         let mut on_demand = self.on_demand.lock();
         on_demand.retain(|id, _| id == except || market.is_subscribed(id));
@@ -136,7 +136,7 @@ impl Subscriptions {
             .map(|(id, read)| (id.clone(), read.elapsed()))
     }
 
-    fn watched_ids(&self) -> HashSet<String> {
+    fn watched_ids(&self) -> HashSet<ContractId> {
         self.watched.lock().values().cloned().collect()
     }
 }
@@ -164,7 +164,7 @@ mod tests {
         (sim, quotes, cancel)
     }
 
-    fn subscribed(quotes: &QuoteService) -> Vec<String> {
+    fn subscribed(quotes: &QuoteService) -> Vec<projectx::ContractId> {
         quotes.market().status().subscriptions
     }
 

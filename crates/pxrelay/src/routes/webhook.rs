@@ -191,7 +191,10 @@ enum Enqueued {
 }
 
 /// Resolves the contract and the account and checks what can be checked before recording.
-async fn prepare(state: &AppState, intent: &signal::Intent) -> Result<(Arc<projectx::Contract>, i32), ApiError> {
+async fn prepare(
+    state: &AppState,
+    intent: &signal::Intent,
+) -> Result<(Arc<projectx::Contract>, projectx::AccountId), ApiError> {
     let hooks = &state.webhook;
     let contract = match state.quotes.resolver().resolve(&intent.symbol).await {
         Ok(c) => c,
@@ -218,7 +221,7 @@ async fn record_and_wait(
     redacted: String,
     arrived: tokio::time::Instant,
     contract: Arc<projectx::Contract>,
-    account_id: i32,
+    account_id: projectx::AccountId,
 ) -> Result<Response, ApiError> {
     let hooks = &state.webhook;
     let received_at = Utc::now();
