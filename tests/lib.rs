@@ -26,6 +26,46 @@ pub struct TestApp {
     task: JoinHandle<anyhow::Result<()>>,
 }
 
+/// The webhook secret the webhook tests configure.
+pub const SECRET: &str = "tv-secret-5b1f";
+/// The simulator's fixed front-month MNQ contract (`SimConfig::default()`).
+pub const MNQ: &str = "CON.F.US.MNQ.Z25";
+
+/// A default simulator whose quote ticker is off (order tests need no quotes, and quiet logs).
+pub async fn quiet_sim() -> SimHandle {
+    let sim = start_sim(SimConfig::default()).await;
+    sim.set_quotes_per_second(0);
+    sim
+}
+
+/// pxrelay against `sim` with [`SECRET`] and the `extra` variables.
+pub async fn app_on(sim: &SimHandle, extra: &[(&str, &str)]) -> TestApp {
+    let mut env = env_for(sim);
+    env.insert("WEBHOOK_SECRET".into(), SECRET.into());
+    for (k, v) in extra {
+        env.insert((*k).into(), (*v).into());
+    }
+    spawn_app(sim.clone(), env).await.expect("pxrelay starts")
+}
+
+/// The signed MNQ position at the simulator (long > 0).
+pub fn mnq_position(sim: &SimHandle) -> i64 {
+    sim.positions()
+        .iter()
+        .filter(|p| p.contract_id == MNQ)
+        .map(|p| if p.position_type == 2 { -i64::from(p.size) } else { i64::from(p.size) })
+        .sum()
+}
+
+/// An MNQ alert with [`SECRET`] and `fields`.
+pub fn alert(fields: serde_json::Value) -> serde_json::Value {
+    let mut body = serde_json::json!({"secret": SECRET, "symbol": "MNQ"});
+    for (k, v) in fields.as_object().expect("an object of fields") {
+        body[k] = v.clone();
+    }
+    body
+}
+
 /// Starts a simulator with `cfg`.
 pub async fn start_sim(cfg: SimConfig) -> SimHandle {
     Sim::start(cfg).await.expect("simulator starts")
