@@ -210,7 +210,8 @@ impl Executor {
         }
         let tag = order.custom_tag.as_deref().unwrap_or_default();
         match self.gateway.place_order(&order).await {
-            Ok(id) => Outcome::new(AlertStatus::Placed, "order placed", "placed").with_orders(vec![json!(id)]),
+            Ok(id) => Outcome::new(AlertStatus::Placed, "order placed", "acknowledged by the gateway")
+                .with_orders(vec![json!(id)]),
             // The gateway already holds an order with this customTag: this alert was placed before.
             Err(e) if e.is_duplicate_custom_tag() => {
                 reconcile::placed_order(&self.gateway, job.account_id, tag, job.received_at, "duplicate customTag")
@@ -219,7 +220,7 @@ impl Executor {
             Err(Error::Rejected { name, message, order_id, code, .. }) => Outcome::new(
                 AlertStatus::Rejected,
                 format!("gateway rejected the order: {name} ({code}) {}", message.unwrap_or_default()),
-                "rejected",
+                "refused by the gateway",
             )
             .with_orders(order_id.map(|id| json!(id)).into_iter().collect()),
             Err(e @ Error::Ambiguous { .. }) => {
