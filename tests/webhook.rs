@@ -104,7 +104,7 @@ async fn secrets_are_checked_and_nothing_is_sent_for_refused_alerts() {
     let (code, body) = app
         .post(&format!("/webhook?secret={SECRET}"), "application/json", r#"{"symbol":"MNQ","action":"sell","id":"q1"}"#)
         .await;
-    assert_eq!((code, body["status"].as_str()), (200, Some("placed")), "{body}");
+    assert_eq!((code, body["status"].as_str()), (200, Some("closed")), "the sell takes the long flat: {body}");
     // No secret could be read: the 401 says why, and never anything about the secret.
     let broken = format!(r#"{{"secret":"{SECRET}","symbol":"MNQ","action":"buy",}}"#);
     let (code, body) = app.post("/webhook", "application/json", &broken).await;
@@ -120,7 +120,7 @@ async fn secrets_are_checked_and_nothing_is_sent_for_refused_alerts() {
     let (code, body) = app.get_json(&format!("/alerts?secret={SECRET}&limit=abc")).await;
     assert_eq!((code, body["error"].as_str()), (400, Some("bad_request")), "{body}");
     assert!(body["message"].as_str().unwrap_or_default().starts_with("limit:"), "{body}");
-    assert_eq!(sim.counters().calls(PLACE), 2, "only the two authenticated alerts were placed");
+    assert_eq!(sim.counters().calls(PLACE), 1, "only the authenticated buy was placed (the sell closed it)");
     app.stop().await.unwrap();
 
     let sim = self::sim().await;
@@ -193,13 +193,15 @@ async fn alerts_keep_flowing_while_13_second_tokens_expire() {
     sim.set_quotes_per_second(0);
     let app = app_on(&sim, &[("TOKEN_REFRESH_MARGIN_SECS", "4")]).await;
     for i in 0..50 {
-        let side = if i % 2 == 0 { "buy" } else { "sell" };
+        // Buy from flat (an order), then sell back to flat (a close of the whole position).
+        let (side, want) = if i % 2 == 0 { ("buy", "placed") } else { ("sell", "closed") };
         let (code, body) = app.alert(alert(json!({"action": side, "id": format!("flow-{i}")}))).await;
-        assert_eq!((code, body["status"].as_str()), (200, Some("placed")), "alert {i}: {body}");
+        assert_eq!((code, body["status"].as_str()), (200, Some(want)), "alert {i}: {body}");
         tokio::time::sleep(Duration::from_millis(1200)).await;
     }
     let placed: Vec<_> = sim.orders().into_iter().filter(|o| o.custom_tag.is_some()).collect();
-    assert_eq!(placed.len(), 50, "every alert placed exactly once");
+    assert_eq!(placed.len(), 25, "every buy placed exactly once");
+    assert_eq!(sim.counters().calls("/api/Position/closeContract"), 25, "every sell closed exactly once");
     assert!(app.gateway.tokens().status().refreshes >= 4);
     app.stop().await.unwrap();
 }
@@ -319,11 +321,18 @@ async fn the_kill_switch_refuses_entries_but_allows_exits_and_limits_hold() {
     assert_eq!(code, 401);
     let (code, body) = app.post("/kill", "application/json", &json!({"secret": SECRET}).to_string()).await;
     assert_eq!((code, body["kill_switch"].as_bool()), (200, Some(true)));
+    // Long 2 with the kill switch on: a sell that only reduces is an exit, and goes through; a buy is an entry.
     let (_, body) = app.alert(alert(json!({"action": "sell", "id": "k3"}))).await;
+    assert_eq!((body["status"].as_str(), position(&sim)), (Some("placed"), 1), "{body}");
+    let (_, body) = app.alert(alert(json!({"action": "buy", "id": "k3b"}))).await;
     assert_eq!(body["status"], "rejected", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("kill switch"), "{body}");
     let (_, body) = app.alert(alert(json!({"action": "exit", "id": "k4"}))).await;
     assert_eq!(body["status"], "closed", "exits are still allowed: {body}");
     assert_eq!(position(&sim), 0);
+    // Flat: a sell would open a short, refused.
+    let (_, body) = app.alert(alert(json!({"action": "sell", "id": "k5"}))).await;
+    assert_eq!((body["status"].as_str(), position(&sim)), (Some("rejected"), 0), "{body}");
     app.stop().await.unwrap();
 }
 

@@ -8,6 +8,7 @@
 //! Layout: this file (queue, guards, entries, closes, cancels) · [`reconcile`] (by `customTag`, also used at
 //! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check).
 
+pub mod plan;
 pub mod reconcile;
 pub mod reference;
 
@@ -135,9 +136,7 @@ impl Executor {
                 let closes = if intent.action == Action::Sell { PositionType::Long } else { PositionType::Short };
                 self.close(job, Some(closes)).await
             }
-            Action::Buy => self.enter(job, OrderSide::Bid, 1).await,
-            Action::Sell => self.enter(job, OrderSide::Ask, 1).await,
-            Action::Reverse => self.reverse(job).await,
+            Action::Buy | Action::Sell | Action::Reverse => self.trade(job).await,
         }
     }
 
@@ -172,44 +171,123 @@ impl Executor {
             .sum())
     }
 
-    async fn enter(&self, job: &Job, side: OrderSide, leg: u8) -> Outcome {
+    /// A buy, sell or reverse: the target position ([`plan::target`]; reverse: `quantity` on the other side), then
+    /// the closing part (no brackets; `Position/closeContract` when a market order closes everything) and the opening
+    /// part (with the alert's brackets), in that order. Everything that could refuse the entry (`MAX_CONTRACTS`,
+    /// brackets, prices) is checked before anything is sent; the kill switch refuses the entry but lets the closing
+    /// part go (exits are always allowed).
+    async fn trade(&self, job: &Job) -> Outcome {
         let intent = &job.intent;
-        if self.guards.kill_switch.load(Ordering::Relaxed) {
+        let current = match self.position(job).await {
+            Ok(p) => p,
+            Err(e) => return position_unknown(&e),
+        };
+        let to = match intent.action {
+            Action::Reverse if current == 0 => {
+                return Outcome::new(
+                    AlertStatus::Noop,
+                    format!("no open position in {} to reverse; nothing sent", job.contract.id),
+                    "flat",
+                );
+            }
+            Action::Reverse => -current.signum() * i64::from(intent.quantity),
+            action => plan::target(current, action, intent.quantity, intent.sentiment),
+        };
+        let plan = plan::plan(current, to);
+        if plan.close.is_none() && plan.open.is_none() {
+            return Outcome::new(
+                AlertStatus::Noop,
+                format!(
+                    "the position is {} and the alert asks for no change (reduce-only: nothing to reduce); nothing sent",
+                    position_words(current)
+                ),
+                "no change",
+            );
+        }
+        let entry = match plan.open {
+            None => None,
+            Some(_) if self.guards.kill_switch.load(Ordering::Relaxed) => None,
+            Some(open) => {
+                if let Err(message) = plan.check_limit(self.guards.max_contracts) {
+                    return Outcome::new(AlertStatus::Rejected, message, "guard");
+                }
+                let leg = if plan.close.is_some() { 2 } else { 1 };
+                match self.build_order(job, open.side, open.size, leg, true).await {
+                    Ok(order) => Some(order),
+                    Err(message) => return Outcome::new(AlertStatus::Rejected, message, "validation"),
+                }
+            }
+        };
+        let killed = plan.open.is_some() && entry.is_none();
+        if killed && plan.close.is_none() {
             return Outcome::new(
                 AlertStatus::Rejected,
                 "kill switch is on: entries are refused (exits are still allowed)",
                 "guard",
             );
         }
-        let max = i64::from(self.guards.max_contracts);
-        let qty = i64::from(intent.quantity);
-        if qty > max {
-            return Outcome::new(AlertStatus::Rejected, format!("quantity {qty} exceeds MAX_CONTRACTS {max}"), "guard");
-        }
-        let current = match self.position(job).await {
-            Ok(p) => p,
-            Err(e) => return position_unknown(&e),
-        };
-        let after = current + if side == OrderSide::Bid { qty } else { -qty };
-        if after.abs() > max && after.abs() > current.abs() {
-            return Outcome::new(
-                AlertStatus::Rejected,
-                format!("the position would be {after} contracts, beyond MAX_CONTRACTS {max}"),
-                "guard",
-            );
-        }
-        let order = match self.build_order(job, side, leg).await {
-            Ok(o) => o,
-            Err(message) => return Outcome::new(AlertStatus::Rejected, message, "validation"),
+        let close = match plan.close {
+            None => None,
+            // A reverse closes at market whatever its entry's order type, as it always has.
+            Some(_) if plan.closes_all() && (intent.order == OrderKind::Market || intent.action == Action::Reverse) => {
+                Some(Closing::Contract)
+            }
+            Some(part) => match self.build_order(job, part.side, part.size, 1, false).await {
+                Ok(order) => Some(Closing::Order(order)),
+                Err(message) => return Outcome::new(AlertStatus::Rejected, message, "validation"),
+            },
         };
         if self.guards.dry_run {
-            return dry_run(vec![json!({ "endpoint": "/api/Order/place", "body": order })]);
+            let mut requests: Vec<serde_json::Value> = close.iter().map(|c| c.request(job)).collect();
+            requests.extend(entry.iter().map(|o| json!({ "endpoint": "/api/Order/place", "body": o })));
+            return dry_run(requests);
         }
+        let closed = match close {
+            None => None,
+            Some(closing) => {
+                let outcome = match closing {
+                    Closing::Contract => self.close_contract(job, current).await,
+                    Closing::Order(order) => self.place(job, &order).await,
+                };
+                if !matches!(outcome.status, AlertStatus::Closed | AlertStatus::Placed) {
+                    return outcome;
+                }
+                Some(outcome)
+            }
+        };
+        let entered = match entry {
+            Some(order) => Some(self.place(job, &order).await),
+            None if killed => Some(Outcome::new(
+                AlertStatus::Rejected,
+                "kill switch is on: the entry part was refused (exits are still allowed)",
+                "guard",
+            )),
+            None => None,
+        };
+        match (closed, entered) {
+            (Some(closed), Some(entered)) => Outcome {
+                status: if killed { closed.status } else { entered.status },
+                orders: closed.orders.into_iter().chain(entered.orders).collect(),
+                message: Some(format!(
+                    "{}; {}",
+                    closed.message.unwrap_or_default(),
+                    entered.message.unwrap_or_default()
+                )),
+                path: format!("{} then {}", closed.path, entered.path),
+            },
+            (Some(only), None) | (None, Some(only)) => only,
+            (None, None) => unreachable!("a plan with neither part returned early"),
+        }
+    }
+
+    /// Sends one order (after the last checks) and reads the answer: placed, refused, or reconciled by its
+    /// `customTag` when the answer was lost or the tag already exists.
+    async fn place(&self, job: &Job, order: &PlaceOrder) -> Outcome {
         if let Some(refused) = self.before_sending(job).await {
             return refused;
         }
         let tag = order.custom_tag.as_deref().unwrap_or_default();
-        match self.gateway.place_order(&order).await {
+        match self.gateway.place_order(order).await {
             Ok(id) => Outcome::new(AlertStatus::Placed, "order placed", "acknowledged by the gateway")
                 .with_orders(vec![json!(id)]),
             // The gateway already holds an order with this customTag: this alert was placed before.
@@ -231,7 +309,16 @@ impl Executor {
         }
     }
 
-    async fn build_order(&self, job: &Job, side: OrderSide, leg: u8) -> Result<PlaceOrder, String> {
+    /// The order for one part of a plan: the alert's order type and price, `size` contracts, the `customTag` of
+    /// `leg`, and the alert's brackets only when `brackets` (an opening part).
+    async fn build_order(
+        &self,
+        job: &Job,
+        side: OrderSide,
+        size: i64,
+        leg: u8,
+        brackets: bool,
+    ) -> Result<PlaceOrder, String> {
         let intent = &job.intent;
         let (limit_price, stop_price, trail_price) = match intent.order {
             OrderKind::Market => (None, None, None),
@@ -243,15 +330,18 @@ impl Executor {
             let quote = self.quotes.quote(job.contract.id.as_str()).await.ok().filter(|q| !q.stale)?;
             reference::market_price(quote.last, quote.bid, quote.ask)
         };
-        let reference = reference::bracket_reference(intent, fresh_market_price).await.price();
-        let (sl, tp) =
-            signal::bracket_ticks(intent, side, reference, job.contract.tick_size).map_err(|e| e.to_string())?;
+        let (sl, tp) = if brackets {
+            let reference = reference::bracket_reference(intent, fresh_market_price).await.price();
+            signal::bracket_ticks(intent, side, reference, job.contract.tick_size).map_err(|e| e.to_string())?
+        } else {
+            (None, None)
+        };
         Ok(PlaceOrder {
             account_id: job.account_id,
             contract_id: job.contract.id.clone(),
             order_type: intent.order.order_type(),
             side,
-            size: i32::try_from(intent.quantity).map_err(|_| "quantity is too large".to_owned())?,
+            size: i32::try_from(size).map_err(|_| "quantity is too large".to_owned())?,
             limit_price,
             stop_price,
             trail_price,
@@ -281,11 +371,14 @@ impl Executor {
             return Outcome::new(AlertStatus::Noop, format!("{what} in {}; nothing sent", job.contract.id), "flat");
         }
         if self.guards.dry_run {
-            return dry_run(vec![json!({
-                "endpoint": "/api/Position/closeContract",
-                "body": {"accountId": job.account_id, "contractId": job.contract.id},
-            })]);
+            return dry_run(vec![Closing::Contract.request(job)]);
         }
+        self.close_contract(job, current).await
+    }
+
+    /// `Position/closeContract` for the job's contract (the whole `current` position), after the last checks. An
+    /// ambiguous answer is settled by reading the position back.
+    async fn close_contract(&self, job: &Job, current: i64) -> Outcome {
         if let Some(refused) = self.before_sending(job).await {
             return refused;
         }
@@ -313,35 +406,6 @@ impl Executor {
                 }
             }
             Err(e) => Outcome::new(AlertStatus::Failed, format!("close failed: {e}"), "close failed"),
-        }
-    }
-
-    async fn reverse(&self, job: &Job) -> Outcome {
-        let current = match self.position(job).await {
-            Ok(p) => p,
-            Err(e) => return position_unknown(&e),
-        };
-        if current == 0 {
-            return Outcome::new(
-                AlertStatus::Noop,
-                format!("no open position in {} to reverse; nothing sent", job.contract.id),
-                "flat",
-            );
-        }
-        let closed = self.close(job, None).await;
-        if closed.status != AlertStatus::Closed {
-            return closed;
-        }
-        let side = if current > 0 { OrderSide::Ask } else { OrderSide::Bid };
-        let entered = self.enter(job, side, 2).await;
-        Outcome {
-            path: format!("reverse: {} then {}", closed.path, entered.path),
-            message: Some(format!(
-                "{}; {}",
-                closed.message.unwrap_or_default(),
-                entered.message.clone().unwrap_or_default()
-            )),
-            ..entered
         }
     }
 
@@ -421,6 +485,27 @@ pub fn expired(sent_at: Option<DateTime<Utc>>, arrived: tokio::time::Instant, ma
             "expired before sending",
         )
     })
+}
+
+/// How a plan's closing part is sent.
+enum Closing {
+    /// `Position/closeContract`: a market order closing the whole position.
+    Contract,
+    /// An order without brackets (reducing only part of the position, or at the alert's limit/stop price).
+    Order(PlaceOrder),
+}
+
+impl Closing {
+    /// The request as `DRY_RUN` shows it.
+    fn request(&self, job: &Job) -> serde_json::Value {
+        match self {
+            Self::Contract => json!({
+                "endpoint": "/api/Position/closeContract",
+                "body": {"accountId": job.account_id, "contractId": job.contract.id},
+            }),
+            Self::Order(order) => json!({ "endpoint": "/api/Order/place", "body": order }),
+        }
+    }
 }
 
 /// `DRY_RUN`'s outcome: the requests that would have been sent.

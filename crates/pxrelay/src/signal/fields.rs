@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::values::{Object, describe, identifier, pick, price, text, whole};
-use super::{Action, Intent, OrderKind, SignalError, brackets, names};
+use super::{Action, Intent, OrderKind, Sentiment, SignalError, brackets, names};
 
 const SYMBOL: [&str; 3] = ["symbol", "ticker", "instrument"];
 const ACTION: [&str; 4] = ["action", "side", "signal", "data"];
@@ -69,7 +69,7 @@ const UNSUPPORTED_NONZERO: [(&str, &str); 6] = [
 
 /// The position the sender expects after the order (`{{strategy.market_position}}` or TradersPost sentiment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Sentiment {
+enum MarketPosition {
     Long,
     Short,
     Flat,
@@ -103,18 +103,23 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
             ),
         )
     })?;
-    let close_only = match pick(obj, &SENTIMENT, read_sentiment)? {
-        Some((field, Sentiment::Flat)) if action == Action::Reverse => {
+    let stated = pick(obj, &SENTIMENT, read_sentiment)?;
+    let close_only = match stated {
+        Some((field, MarketPosition::Flat)) if action == Action::Reverse => {
             return Err(SignalError::new(
                 field,
                 "is flat, which contradicts action reverse (reverse ends in the opposite position); send exit to \
                  close, or drop the sentiment",
             ));
         }
-        Some((_, Sentiment::Flat)) => true,
-        // `buy` + short is a strategy reducing its short (and `sell` + long its long): an ordinary order of
-        // `quantity` does exactly that, so only flat makes an alert close-only.
-        Some((_, Sentiment::Long | Sentiment::Short)) | None => false,
+        Some((_, MarketPosition::Flat)) => true,
+        Some((_, MarketPosition::Long | MarketPosition::Short)) | None => false,
+    };
+    // Long or short is the side the position must end on (the executor's plan); reverse ignores it.
+    let sentiment = match stated {
+        Some((_, MarketPosition::Long)) if action != Action::Reverse => Some(Sentiment::Long),
+        Some((_, MarketPosition::Short)) if action != Action::Reverse => Some(Sentiment::Short),
+        _ => None,
     };
     for (field, hint) in UNSUPPORTED_NONZERO {
         refuse_nonzero(obj, field, hint)?;
@@ -149,6 +154,7 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
         symbol: symbol.to_owned(),
         action,
         close_only,
+        sentiment,
         quantity,
         order,
         stop_loss,
@@ -232,15 +238,15 @@ fn read_action(field: &'static str, v: &Value) -> Result<Option<Action>, SignalE
     Ok(Some(action))
 }
 
-fn read_sentiment(field: &'static str, v: &Value) -> Result<Option<Sentiment>, SignalError> {
+fn read_sentiment(field: &'static str, v: &Value) -> Result<Option<MarketPosition>, SignalError> {
     let Some(s) = text(field, v)? else { return Ok(None) };
     let is = |names: &[&str]| names.iter().any(|n| s.eq_ignore_ascii_case(n));
     if is(&["flat"]) {
-        Ok(Some(Sentiment::Flat))
+        Ok(Some(MarketPosition::Flat))
     } else if is(&["long", "bullish"]) {
-        Ok(Some(Sentiment::Long))
+        Ok(Some(MarketPosition::Long))
     } else if is(&["short", "bearish"]) {
-        Ok(Some(Sentiment::Short))
+        Ok(Some(MarketPosition::Short))
     } else {
         Err(SignalError::new(
             field,

@@ -83,6 +83,11 @@ pub struct Intent {
     /// semantics: `sell` + flat closes a long and never opens a short; `buy` + flat closes a short and never
     /// opens a long). `exit` + flat is also close-only; `reverse` + flat is rejected.
     pub close_only: bool,
+    /// The side the position must end on (`sentiment`/`market_position` long, bullish, short, bearish) for a buy
+    /// or sell; `None` without one, for flat (that is [`Intent::close_only`]) and for the other actions. The executor
+    /// turns it into the orders that reach it (`executor::plan`; `docs/tradingview.md` §4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<Sentiment>,
     /// Contracts, at least 1; 1 when the payload gives none. Not read for `exit` and `cancel` (always 1 there).
     pub quantity: u32,
     /// Entry order type and its price.
@@ -111,6 +116,16 @@ impl Intent {
     pub fn has_price_bracket(&self) -> bool {
         [&self.stop_loss, &self.take_profit].iter().any(|d| matches!(d, Some(Distance::Price(_))))
     }
+}
+
+/// The side a position must end on after a buy or sell, as the sender states it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sentiment {
+    /// `long`, `bullish`.
+    Long,
+    /// `short`, `bearish`.
+    Short,
 }
 
 /// What the alert asks for.

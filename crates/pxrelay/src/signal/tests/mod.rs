@@ -29,6 +29,7 @@ fn buy() -> Intent {
         symbol: "MNQ1!".to_owned(),
         action: Action::Buy,
         close_only: false,
+        sentiment: None,
         quantity: 1,
         order: OrderKind::Market,
         stop_loss: None,

@@ -1,6 +1,7 @@
 //! The table: one payload per row, expected intent or the field a rejection must name.
 
 use super::{Action, Distance, Intent, OrderKind, buy, dec, parse};
+use crate::signal::Sentiment;
 
 enum Expect {
     Ok(Intent),
@@ -77,11 +78,12 @@ fn rows() -> Vec<(&'static str, Expect)> {
         (r#""action":"sell","sentiment":"flat""#, ok(|i| { i.action = Sell; i.close_only = true })),
         (r#""action":"sell","market_position":"FLAT""#, ok(|i| { i.action = Sell; i.close_only = true })),
         (r#""action":"buy","sentiment":"flat""#, ok(|i| i.close_only = true)),
-        (r#""action":"buy","market_position":"short""#, same()),
-        (r#""action":"sell","market_position":"long""#, ok(|i| i.action = Sell)),
-        (r#""action":"buy","market_position":"long""#, same()),
-        (r#""action":"buy","sentiment":"bullish""#, same()),
-        (r#""action":"sell","sentiment":"bearish""#, ok(|i| i.action = Sell)),
+        (r#""action":"buy","market_position":"short""#, ok(|i| i.sentiment = Some(Sentiment::Short))),
+        (r#""action":"sell","market_position":"long""#, ok(|i| { i.action = Sell; i.sentiment = Some(Sentiment::Long) })),
+        (r#""action":"buy","market_position":"long""#, ok(|i| i.sentiment = Some(Sentiment::Long))),
+        (r#""action":"buy","sentiment":"bullish""#, ok(|i| i.sentiment = Some(Sentiment::Long))),
+        (r#""action":"sell","sentiment":"bearish""#, ok(|i| { i.action = Sell; i.sentiment = Some(Sentiment::Short) })),
+        (r#""action":"reverse","market_position":"short""#, ok(|i| i.action = Reverse)),
         (r#""action":"exit","sentiment":"flat""#, ok(|i| { i.action = Exit; i.close_only = true })),
         (r#""action":"reverse","sentiment":"flat""#, err("sentiment")),
         (r#""sentiment":"sideways""#, err("sentiment")),
