@@ -149,6 +149,22 @@ impl QuoteService {
         Ok(contract.id.clone())
     }
 
+    /// After a roll away from `old` (found when the gateway refused an order on it as not active): every
+    /// `QUOTE_SYMBOLS` entry on it is resolved again (the resolver has forgotten `old`) and subscribed to its new
+    /// contract, so the quotes move with the orders.
+    pub async fn rolled(&self, old: &ContractId) {
+        for symbol in self.subscriptions.watchers_of(old) {
+            match self.watch(&symbol).await {
+                Ok(new) => {
+                    tracing::info!(symbol, contract.id = %old, new_contract.id = %new, "quote subscription moved after a roll")
+                }
+                Err(e) => {
+                    tracing::warn!(symbol, contract.id = %old, error = %e, "could not move a quote subscription after a roll")
+                }
+            }
+        }
+    }
+
     /// The best quote available for `symbol`.
     pub async fn quote(&self, symbol: &str) -> Result<QuoteView, QuoteError> {
         let contract = self.resolver.resolve(symbol).await?;

@@ -103,11 +103,11 @@ impl Executor {
         }
     }
 
-    async fn handle(&self, job: Job) {
+    async fn handle(&self, mut job: Job) {
         let started = tokio::time::Instant::now();
         let outcome = match self.expired(&job) {
             Some(expired) => expired,
-            None => self.execute(&job).await,
+            None => self.execute_following_a_roll(&mut job).await,
         };
         if let Err(e) = self.journal.finish(&job.alert_id, &outcome).await {
             tracing::error!(alert.id = %job.alert_id, error = %e, "could not journal an alert's outcome");
@@ -124,6 +124,56 @@ impl Executor {
             "alert handled"
         );
         let _ = job.reply.send(outcome.answer(&job.alert_id));
+    }
+
+    /// Executes the job; when the gateway refuses its first order because the contract is no longer active (the
+    /// front month rolled while the resolution was cached), the symbol's resolution is forgotten and resolved again,
+    /// the quote subscriptions follow, and the job is executed once more on the new contract — safe, since the
+    /// refusal was definitive and nothing was placed. A symbol naming an explicit month (`MNQZ26`, a contract id) is
+    /// never moved. The outcome's path and message record the roll.
+    async fn execute_following_a_roll(&self, job: &mut Job) -> Outcome {
+        let first = self.execute(job).await;
+        if first.path != CONTRACT_NOT_ACTIVE {
+            return first;
+        }
+        let follows_the_front_month = matches!(
+            projectx::contracts::parse_symbol(&job.intent.symbol),
+            Ok(projectx::contracts::SymbolRef::Root { .. })
+        );
+        if !follows_the_front_month {
+            return Outcome {
+                message: first
+                    .message
+                    .map(|m| format!("{m}; `{}` names that month, so it is not moved", job.intent.symbol)),
+                ..first
+            };
+        }
+        let resolver = self.quotes.resolver();
+        resolver.invalidate(&job.intent.symbol);
+        let rolled = match resolver.resolve(&job.intent.symbol).await {
+            Ok(c) if c.id != job.contract.id => c,
+            Ok(_) => return first,
+            Err(e) => {
+                return Outcome {
+                    message: first.message.map(|m| format!("{m}; resolving `{}` again failed: {e}", job.intent.symbol)),
+                    ..first
+                };
+            }
+        };
+        let old = std::mem::replace(&mut job.contract, rolled);
+        tracing::warn!(alert.id = %job.alert_id, symbol = %job.intent.symbol, contract.id = %old.id, new_contract.id = %job.contract.id, "contract rolled: executing on the new front month");
+        self.quotes.rolled(&old.id).await;
+        let second = self.execute(job).await;
+        Outcome {
+            message: Some(format!(
+                "{} is no longer active; the front month rolled to {}: {}",
+                old.id,
+                job.contract.id,
+                second.message.clone().unwrap_or_default()
+            )),
+            path: format!("{CONTRACT_NOT_ACTIVE} ({}) -> rolled to {} -> {}", old.id, job.contract.id, second.path),
+            ..second
+        }
     }
 
     async fn execute(&self, job: &Job) -> Outcome {
@@ -298,7 +348,7 @@ impl Executor {
             Err(Error::Rejected { name, message, order_id, code, .. }) => Outcome::new(
                 AlertStatus::Rejected,
                 format!("gateway rejected the order: {name} ({code}) {}", message.unwrap_or_default()),
-                "refused by the gateway",
+                if name == "ContractNotActive" { CONTRACT_NOT_ACTIVE } else { "refused by the gateway" },
             )
             .with_orders(order_id.map(|id| json!(id)).into_iter().collect()),
             Err(e @ Error::Ambiguous { .. }) => {
@@ -486,6 +536,9 @@ pub fn expired(sent_at: Option<DateTime<Utc>>, arrived: tokio::time::Instant, ma
         )
     })
 }
+
+/// The path of an order refused with `ContractNotActive` (Order/place errorCode 9): the cue to follow a roll.
+const CONTRACT_NOT_ACTIVE: &str = "refused: contract not active";
 
 /// How a plan's closing part is sent.
 enum Closing {

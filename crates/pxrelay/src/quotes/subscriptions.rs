@@ -31,6 +31,11 @@ pub(super) struct Subscriptions {
 }
 
 impl Subscriptions {
+    /// The `QUOTE_SYMBOLS` entries subscribed to `contract_id`.
+    pub(super) fn watchers_of(&self, contract_id: &ContractId) -> Vec<String> {
+        self.watched.lock().iter().filter(|(_, c)| *c == contract_id).map(|(symbol, _)| symbol.clone()).collect()
+    }
+
     /// Records a `/quote` read of `contract_id` (a no-op unless it is an on-demand subscription).
     pub(super) fn touch(&self, contract_id: &ContractId) {
         if let Some(read) = self.on_demand.lock().get_mut(contract_id) {
