@@ -79,8 +79,8 @@ pub struct StoredAlert {
     pub received_at: String,
     /// The body with secret fields removed.
     pub raw_body: String,
-    /// The normalised intent.
-    pub intent: Intent,
+    /// The normalised intent; `None` for an alert refused before its fields could be read (a bad payload).
+    pub intent: Option<Intent>,
     /// The resolved contract (stored as its text).
     pub contract_id: Option<ContractId>,
     /// The account (stored as its integer).
@@ -207,6 +207,43 @@ impl Journal {
             Ok(Recorded::New)
         })
         .await
+    }
+
+    /// Records an authenticated alert that was refused before it was accepted (a bad field, an unknown or disallowed
+    /// symbol, an unknown account), with the refusal as its outcome, so the trader sees it in `GET /alerts`. Its id
+    /// is its own (`refused-…`): it never takes part in deduplication, so a corrected re-send is a new alert.
+    pub async fn record_refusal(
+        &self,
+        received_at: DateTime<Utc>,
+        raw_body: String,
+        intent: Option<Intent>,
+        refusal: &Outcome,
+    ) -> Result<String, JournalError> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("refused-{}-{seq}", received_at.timestamp_millis());
+        let (alert_id, refusal) = (id.clone(), refusal.clone());
+        self.run(move |conn, _| {
+            let response = serde_json::to_string(&refusal.answer(&alert_id)).map_err(to_sql_error)?;
+            conn.execute(
+                "INSERT INTO alerts (alert_id, received_at, received_unix, raw_body, intent, status, path, orders,
+                 error, acked_at, response) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '[]', ?8, ?2, ?9)",
+                params![
+                    alert_id,
+                    received_at.to_rfc3339(),
+                    received_at.timestamp(),
+                    raw_body,
+                    serde_json::to_string(&intent).map_err(to_sql_error)?,
+                    refusal.status.as_str(),
+                    refusal.path,
+                    refusal.error(),
+                    response,
+                ],
+            )
+            .map(drop)
+        })
+        .await?;
+        Ok(id)
     }
 
     /// Notes that the first money-moving call is about to be sent.
@@ -417,7 +454,7 @@ mod tests {
         );
         j.record(record.clone()).await.unwrap();
         let row = j.get("t1").await.unwrap().unwrap();
-        assert_eq!(row.intent, record.intent);
+        assert_eq!(row.intent.as_ref(), Some(&record.intent));
         assert_eq!(row.status, AlertStatus::Received);
         let outcome = Outcome::new(AlertStatus::Unknown, "check the platform", "interrupted after sending");
         j.finish("t1", &outcome).await.unwrap();

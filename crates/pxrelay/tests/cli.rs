@@ -319,3 +319,36 @@ async fn sigterm_with_alerts_in_flight_finishes_every_accepted_alert_and_exits_z
     assert_eq!(placed, accepted, "{rows:?}");
     assert_eq!(sim.orders().len(), placed, "one order per placed alert");
 }
+
+/// A refused alert is logged at `warn` with its reason (a guard's or a bad field's), never with the secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_are_logged_at_warn_with_their_reason() {
+    let mut child = pxrelay()
+        .args(["serve", "--sim"])
+        .env("LOG_FORMAT", "json")
+        .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("MAX_CONTRACTS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (addr, _, rest) = wait_listening(&mut child);
+    projectx::tls::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/webhook/{WEBHOOK_SECRET}");
+    for body in [r#"{"symbol":"MNQ","action":"buy","quantity":2}"#, r#"{"symbol":"MNQ","action":"buy","stoploss":40}"#]
+    {
+        http.post(&url).body(body).send().await.unwrap();
+    }
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(5)).success());
+    let lines: Vec<serde_json::Value> = rest.try_iter().filter_map(|l| serde_json::from_str(&l).ok()).collect();
+    let warned = |message: &str, reason: &str| {
+        lines.iter().any(|l| {
+            l["level"] == "warn" && l["message"] == message && l["reason"].as_str().is_some_and(|r| r.contains(reason))
+        })
+    };
+    assert!(warned("alert handled", "MAX_CONTRACTS"), "guard refusal at warn with its reason: {lines:#?}");
+    assert!(warned("webhook refused", "stoploss"), "bad field at warn with its reason: {lines:#?}");
+    assert!(!format!("{lines:?}").contains(WEBHOOK_SECRET), "the secret is never logged");
+}

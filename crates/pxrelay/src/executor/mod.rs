@@ -113,16 +113,16 @@ impl Executor {
             tracing::error!(alert.id = %job.alert_id, error = %e, "could not journal an alert's outcome");
         }
         self.metrics.order(outcome.status, job.arrived.elapsed());
-        tracing::info!(
-            alert.id = %job.alert_id,
-            alert.action = job.intent.action.as_str(),
-            contract.id = %job.contract.id,
-            outcome = %outcome.status,
-            path = %outcome.path,
-            latency_ms = job.arrived.elapsed().as_millis() as u64,
-            execution_ms = started.elapsed().as_millis() as u64,
-            "alert handled"
-        );
+        let (latency_ms, execution_ms) =
+            (job.arrived.elapsed().as_millis() as u64, started.elapsed().as_millis() as u64);
+        let (alert_id, action, contract) = (&job.alert_id, job.intent.action.as_str(), &job.contract.id);
+        let (status, path, reason) = (outcome.status, &outcome.path, outcome.message.as_deref().unwrap_or_default());
+        // A refusal (a guard, the gateway), a failure or an unknown outcome is something the trader must see.
+        if status.is_error() {
+            tracing::warn!(alert.id = %alert_id, alert.action = action, contract.id = %contract, outcome = %status, path = %path, reason, latency_ms, execution_ms, "alert handled");
+        } else {
+            tracing::info!(alert.id = %alert_id, alert.action = action, contract.id = %contract, outcome = %status, path = %path, latency_ms, execution_ms, "alert handled");
+        }
         let _ = job.reply.send(outcome.answer(&job.alert_id));
     }
 

@@ -96,8 +96,8 @@ pub async fn placed_order(
 }
 
 /// Alerts the last run accepted but did not finish. Never executed late (an old signal is not a signal): marked
-/// `failed` when nothing had been sent, reconciled by their `customTag` when an order had been, and `unknown` when a
-/// close, cancel or reverse had been sent (those carry no tag to look up).
+/// `failed` when nothing had been sent, `placed` when an order with their `customTag` is found, and `unknown`
+/// otherwise (a close, cancel or reduce carries no tag, so what they did cannot be told from the orders).
 pub async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
     let rows = match journal.unfinished().await {
         Ok(rows) => rows,
@@ -107,7 +107,11 @@ pub async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
         }
     };
     for row in rows {
-        let carries_tag = matches!(row.intent.action, Action::Buy | Action::Sell) && !row.intent.close_only;
+        // A buy, sell or reverse may have sent tagged orders; a close, cancel or close-only alert sends none.
+        let carries_tag = row
+            .intent
+            .as_ref()
+            .is_some_and(|i| matches!(i.action, Action::Buy | Action::Sell | Action::Reverse) && !i.close_only);
         let outcome = match (row.sent_at.as_ref(), row.account_id) {
             (None, _) | (_, None) => Outcome::new(
                 AlertStatus::Failed,
@@ -116,7 +120,7 @@ pub async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
             ),
             (Some(_), Some(_)) if !carries_tag => Outcome::new(
                 AlertStatus::Unknown,
-                "pxrelay stopped after sending a close/cancel/reverse; check the platform",
+                "pxrelay stopped after sending a close or cancel; check the platform",
                 "interrupted after sending",
             ),
             (Some(_), Some(account)) => {
@@ -130,9 +134,12 @@ pub async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
                         format!("interrupted after sending -> reconciled by customTag: {} found", ids.len()),
                     )
                     .with_orders(ids.into_iter().map(|id| json!(id)).collect()),
+                    // No tagged order; but the alert may have closed or reduced a position first (a close carries no
+                    // tag), so what it did cannot be told from here.
                     Lookup::NotFound => Outcome::new(
-                        AlertStatus::Failed,
-                        "interrupted; no order with its customTag",
+                        AlertStatus::Unknown,
+                        "interrupted after sending; no order with its customTag, but a close or reduce carries none: \
+                         check the platform",
                         "interrupted after sending -> reconciled by customTag: 0 found",
                     ),
                     Lookup::Failed(e) => {

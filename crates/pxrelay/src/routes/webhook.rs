@@ -159,10 +159,35 @@ async fn check_and_accept(
         (Err(_), None, _) => BodySecret::None,
     };
     offered.check(hooks.secret.as_ref(), body_secret)?;
-    let (intent, redacted) = envelope
-        .and_then(|e| Ok((e.intent()?, e.redacted_body().to_owned())))
-        .map_err(|e| ApiError::BadPayload(e.to_string()))?;
-    accept(state, intent, redacted, arrived).await
+    // Authenticated from here on: a refusal is journaled with its reason, so the trader sees it in `/alerts`.
+    let redacted = envelope.as_ref().map_or_else(|_| UNREADABLE_BODY.to_owned(), |e| e.redacted_body().to_owned());
+    let intent = match envelope.and_then(|e| e.intent()) {
+        Ok(intent) => intent,
+        Err(e) => return Err(journal_refusal(state, redacted, None, ApiError::BadPayload(e.to_string())).await),
+    };
+    match accept(state, intent.clone(), redacted.clone(), arrived).await {
+        Err(refusal) if refusal.status().is_client_error() => {
+            Err(journal_refusal(state, redacted, Some(intent), refusal).await)
+        }
+        other => other,
+    }
+}
+
+/// What the journal keeps of a body that is not a JSON object: nothing, since its secret fields cannot be removed.
+const UNREADABLE_BODY: &str = "(not a JSON object; not stored, as it may hold secrets)";
+
+/// Journals an authenticated alert's refusal (status `rejected`, the refusal as its error) and hands it back.
+async fn journal_refusal(
+    state: &AppState,
+    redacted: String,
+    intent: Option<signal::Intent>,
+    refusal: ApiError,
+) -> ApiError {
+    let outcome = Outcome::new(AlertStatus::Rejected, refusal.to_string(), format!("refused: {}", refusal.code()));
+    if let Err(e) = state.webhook.journal.record_refusal(Utc::now(), redacted, intent, &outcome).await {
+        tracing::error!(error = %e, "could not journal a refused alert");
+    }
+    refusal
 }
 
 /// The whole answer fits in `WEBHOOK_WAIT_MS` from arrival (TradingView gives up at 3 s): resolving the symbol and
