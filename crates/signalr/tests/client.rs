@@ -1,6 +1,7 @@
 //! The hub client against a scripted fake hub: handshake, invocations and completions, ordered delivery across
 //! split and batched frames, keep-alive, server timeout, Close with and without allowReconnect, 401 on upgrade,
-//! drops, reconnect on request with a fresh token, graceful stop, negotiate.
+//! drops, reconnect on request with a fresh token, planned reconnects that never grow the backoff, graceful stop,
+//! negotiate.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 mod fake_hub;
