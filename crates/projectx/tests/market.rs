@@ -1,7 +1,7 @@
 //! The market task against the simulator's real SignalR hub: quotes merge, subscriptions are replayed after drops,
 //! token rotation moves the feed to a new connection with no gap in the quotes (ten in a row), a planned Close
-//! reconnects at once every time, no connection while nothing is subscribed, 401s reconnect with a new token, the
-//! stale watchdog reconnects a frozen feed.
+//! reconnects at once every time, a refused rotation keeps the old connection and retries, no connection while
+//! nothing is subscribed, 401s reconnect with a new token, the stale watchdog reconnects a frozen feed.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 mod common;
@@ -329,5 +329,43 @@ async fn nothing_subscribed_means_no_connection_across_rotations() {
     let sim = f.sim.clone();
     eventually("the connection closed", || sim.hub_connections().is_empty()).await;
     assert!(!f.market.status().connected);
+    f.cancel.cancel();
+}
+
+/// A rotation whose new connection is refused (503) keeps the old connection and its quotes, retries with backoff,
+/// and switches once the hub accepts connections again.
+#[tokio::test]
+async fn a_failed_rotation_keeps_the_old_connection_and_retries() {
+    let f = feed(Duration::from_secs(30)).await;
+    f.sim.set_quotes_per_second(50);
+    f.market.subscribe(MNQ).await.unwrap();
+    connected(&f).await;
+    let book = f.market.quotes().clone();
+    eventually("quotes", || book.get(MNQ).is_some_and(|q| q.updates > 3)).await;
+    let first = f.sim.hub_connections()[0].token_id.clone();
+    let refused = f.sim.hub_counters().refused_upgrades;
+    f.sim.refuse_hub_connects_for(Duration::from_secs(2));
+    f.client.tokens().login_now().await.unwrap();
+    let sim = f.sim.clone();
+    let mut gaps = GapMeter::new();
+    eventually("new connections refused twice", || {
+        gaps.sample(&book, MNQ);
+        sim.hub_counters().refused_upgrades >= refused + 2
+    })
+    .await;
+    let conns = f.sim.hub_connections();
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    assert_eq!(conns[0].token_id, first, "the old connection stays");
+    assert!(f.market.is_connected());
+    assert_eq!(f.market.status().token_reconnects, 0);
+    eventually("switched once the hub accepts connections", || {
+        gaps.sample(&book, MNQ);
+        let conns = sim.hub_connections();
+        conns.len() == 1 && conns[0].token_id != first && !conns[0].subscriptions.is_empty()
+    })
+    .await;
+    assert!(gaps.largest < Duration::from_secs(1), "a {:?} gap in the quotes", gaps.largest);
+    let status = f.market.status();
+    assert_eq!((status.token_reconnects, status.reconnects), (1, 0), "{status:?}");
     f.cancel.cancel();
 }
