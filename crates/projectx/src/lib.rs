@@ -9,7 +9,7 @@
 //! - [`endpoint`]: each endpoint's path, kind (read / mutation / auth), rate bucket and error-code names.
 //! - [`ids`]: [`AccountId`], [`ContractId`], [`OrderId`]: the gateway's ids as types (serialised as the bare value).
 //! - [`error`]: [`Error`], which tells transport, status, rejection, decode and ambiguous-mutation failures apart.
-//! - [`market`]: [`MarketHub`] (quote subscriptions over the SignalR market hub, token-rotation reconnect, stale
+//! - [`market`]: [`MarketHub`] (quote subscriptions over the SignalR market hub, gap-free token rotation, stale
 //!   watchdog) and [`QuoteBook`] (partial-update merge).
 //! - [`contracts`]: [`ContractResolver`] (`MNQ`, `CME_MINI:MNQ1!`, `MNQZ5`, raw ids → the active contract).
 //! - [`cache`]: [`cache::FlightCache`], the single-flight cache with per-entry expiry (contracts, bars, accounts).

@@ -174,7 +174,11 @@ impl Collector for Live {
             ConstCounter::new(token.failures).encode(family.encode_family(&OutcomeLabel { outcome: "failure" })?)?;
         }
         let counters = [
-            ("hub_reconnects", "Market hub connections that ended", market.reconnects),
+            (
+                "hub_reconnects",
+                "Market hub connections lost (or restarted by the stale watchdog); token rotations are not counted",
+                market.reconnects,
+            ),
             (
                 "hub_stale_reconnects",
                 "Market hub reconnects forced by the stale-feed watchdog",

@@ -2,15 +2,21 @@
 //!
 //! Each attempt asks the [`TokenProvider`] for a token (so a rotated token is used on the very next connect),
 //! connects, and runs a session: server invocations go out **in order** through one bounded channel, completions
-//! resolve the matching [`HubClient::invoke`], and `server_timeout` of inbound silence ends the session. Between
-//! attempts it waits a jittered exponential backoff, reset after a connection that stayed up `stable_after`. It
-//! never gives up; it stops only when its cancellation token fires, and then sends a Close message first.
+//! resolve the matching [`HubClient::invoke`], and `server_timeout` of inbound silence ends the session.
+//!
+//! Reconnects: a **planned** end ([`Disconnect::is_planned`]: [`HubClient::reconnect`], or a server Close with
+//! `allowReconnect: true` after the connection lived a second) reconnects at once and leaves the failure streak
+//! alone, so routine restarts and rotations never grow the delays. Failures (a lost socket, server timeout, Close
+//! without `allowReconnect`, a failed attempt) raise the streak: the first failure after a connection that was up
+//! retries at once, later ones wait a jittered exponential backoff on the streak, which a connection that stayed up
+//! `stable_after` resets. It never gives up; it stops only when its cancellation token fires, and then sends a Close
+//! message first.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -25,6 +31,9 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::connection::{self, ConnectError, Connection};
 use crate::protocol::{self, Incoming};
+
+/// A server Close "with reconnect" counts as planned only for a connection that lived at least this long.
+const PLANNED_MIN_LIFE: Duration = Duration::from_secs(1);
 
 /// A boxed future, for the object-safe [`TokenProvider`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -105,6 +114,16 @@ pub enum Disconnect {
     Requested(String),
 }
 
+impl Disconnect {
+    /// A planned end: a requested reconnect, or a server Close with `allowReconnect: true` (a restart, a token
+    /// rotation on the server's side). The supervisor reconnects at once and does not count it as a failure, unless
+    /// the server closed a connection younger than one second (a server that closes every connection at once is
+    /// failing, and backs off like any failure).
+    pub fn is_planned(&self) -> bool {
+        matches!(self, Self::Requested(_) | Self::Closed { allow_reconnect: true, .. })
+    }
+}
+
 /// What the client reports, in order, on its event channel.
 #[derive(Debug)]
 pub enum HubEvent {
@@ -120,9 +139,10 @@ pub enum HubEvent {
         /// Why.
         reason: Disconnect,
     },
-    /// An attempt failed or a connection ended; the next attempt follows after `delay`.
+    /// An attempt failed or a connection ended badly; the next attempt follows after `delay`. Not sent for a
+    /// planned end (the next attempt starts at once) nor for the first failure after a connection that was up.
     Reconnecting {
-        /// Failed attempts since the last stable connection.
+        /// Failures in a row since the last stable connection ([`HubClient::failure_streak`]).
         attempt: u32,
         /// The wait before the next attempt.
         delay: Duration,
@@ -196,6 +216,8 @@ struct Stats {
     disconnects: AtomicU64,
     /// Milliseconds since `Supervisor::base` at the last inbound frame (0 = none yet).
     last_frame_ms: AtomicU64,
+    /// The supervisor's failure streak (the backoff counter).
+    failure_streak: AtomicU32,
 }
 
 /// A cheap, clonable handle to a running hub client.
@@ -259,7 +281,8 @@ impl HubClient {
         self.cmds.send(cmd).await.map_err(|_| InvokeError::Stopped)
     }
 
-    /// Ends the current connection (if any) and connects again at once, e.g. after a token rotation.
+    /// Ends the current connection (if any) and connects again at once, e.g. after a token rotation. Planned: the
+    /// failure streak is unchanged. During a backoff wait it cuts the wait short.
     pub fn reconnect(&self, reason: &str) {
         if self.cmds.try_send(Command::Reconnect(reason.to_owned())).is_err() {
             tracing::warn!(reason, "reconnect request dropped: command queue full");
@@ -279,6 +302,13 @@ impl HubClient {
     /// Connections that ended since start.
     pub fn disconnects(&self) -> u64 {
         self.stats.disconnects.load(Ordering::Relaxed)
+    }
+
+    /// Failures in a row, the backoff counter: failed attempts and connections that ended badly since the last
+    /// stable connection (one that lived `stable_after`). Planned reconnects ([`Disconnect::is_planned`]) leave it
+    /// unchanged.
+    pub fn failure_streak(&self) -> u32 {
+        self.stats.failure_streak.load(Ordering::Relaxed)
     }
 
     /// Time since the last inbound frame (pings included), if any arrived.
@@ -308,7 +338,9 @@ struct Supervisor {
 
 impl Supervisor {
     async fn run(mut self) {
-        let mut attempt: u32 = 0;
+        // Failures in a row: failed attempts and connections that ended badly, reset by a stable connection.
+        // Planned ends (see `Disconnect::is_planned`) neither raise nor reset it.
+        let mut streak: u32 = 0;
         let mut connection: u64 = 0;
         loop {
             self.status.send_replace(HubStatus::Connecting);
@@ -334,23 +366,39 @@ impl Supervisor {
                     if let Disconnect::Closed { allow_reconnect: false, .. } = &reason {
                         self.tokens.refused(token_id);
                     }
-                    if since.elapsed() >= self.cfg.stable_after {
-                        attempt = 0;
+                    let lived = since.elapsed();
+                    if lived >= self.cfg.stable_after {
+                        self.set_streak(&mut streak, 0);
                     }
-                    tracing::warn!(hub = %self.cfg.url, connection, reason = ?reason, "hub disconnected");
+                    // A server that closes every connection at once "with reconnect" is failing, not planning.
+                    let planned = match &reason {
+                        Disconnect::Requested(_) => true,
+                        Disconnect::Closed { allow_reconnect: true, .. } => lived >= PLANNED_MIN_LIFE,
+                        _ => false,
+                    };
+                    if planned {
+                        tracing::info!(hub = %self.cfg.url, connection, reason = ?reason, "hub disconnected (planned); reconnecting at once");
+                    } else {
+                        tracing::warn!(hub = %self.cfg.url, connection, reason = ?reason, "hub disconnected");
+                    }
                     let text = format!("{reason:?}");
                     if !self.emit(HubEvent::Disconnected { connection, reason }).await {
                         break;
                     }
-                    if attempt == 0 {
+                    if planned {
+                        continue;
+                    }
+                    if streak == 0 {
                         // The first retry after a connection that had been fine is immediate.
-                        attempt = 1;
+                        self.set_streak(&mut streak, 1);
                         continue;
                     }
                     text
                 }
             };
-            attempt = attempt.saturating_add(1);
+            let next = streak.saturating_add(1);
+            self.set_streak(&mut streak, next);
+            let attempt = streak;
             let delay = self.cfg.backoff.delay(attempt);
             tracing::warn!(hub = %self.cfg.url, attempt, delay_ms = delay.as_millis() as u64, error = %error, "hub reconnecting");
             let until = Instant::now() + delay;
@@ -360,6 +408,11 @@ impl Supervisor {
             }
         }
         self.status.send_replace(HubStatus::Stopped);
+    }
+
+    fn set_streak(&self, streak: &mut u32, value: u32) {
+        *streak = value;
+        self.stats.failure_streak.store(value, Ordering::Relaxed);
     }
 
     /// One connection attempt: `None` when cancelled.

@@ -1,6 +1,7 @@
 //! The hub client against a scripted fake hub: handshake, invocations and completions, ordered delivery across
 //! split and batched frames, keep-alive, server timeout, Close with and without allowReconnect, 401 on upgrade,
-//! drops, reconnect on request with a fresh token, graceful stop, negotiate.
+//! drops, reconnect on request with a fresh token, planned reconnects that never grow the backoff, graceful stop,
+//! negotiate.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 mod fake_hub;
@@ -192,6 +193,58 @@ async fn close_with_allow_reconnect_reconnects_with_the_same_token_and_without_i
     r.next_connected().await;
     assert_eq!(*r.tokens.refused.lock(), vec![1]);
     assert_eq!(hub.seen.lock().tokens, vec!["token-1", "token-1", "token-2"]);
+}
+
+/// Planned ends (a server Close with allowReconnect, a requested reconnect) reconnect at once, again and again, and
+/// never raise the failure streak; real failures still back off.
+#[tokio::test]
+async fn planned_reconnects_are_immediate_and_do_not_count_as_failures() {
+    let hub = FakeHub::start().await;
+    let mut cfg = config(&hub);
+    // A first backoff delay of 2..4 s: a planned reconnect must come far sooner.
+    cfg.backoff = Backoff::try_new(Duration::from_secs(4), Duration::from_secs(8)).unwrap();
+    let mut r = start(cfg);
+    r.next_connected().await;
+    for round in 0..3 {
+        // Closes of connections younger than a second count as failures; these are older.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        hub.push(Push::Frame("{\"type\":7,\"error\":\"restart\",\"allowReconnect\":true}\u{1e}".into()));
+        assert!(r.next_disconnect().await.is_planned());
+        let closed = tokio::time::Instant::now();
+        match r.next().await {
+            HubEvent::Connected { .. } => {}
+            other => panic!("round {round}: expected an immediate reconnect, got {other:?}"),
+        }
+        assert!(closed.elapsed() < Duration::from_millis(500), "round {round}: took {:?}", closed.elapsed());
+        assert_eq!(r.client.failure_streak(), 0, "round {round}");
+        r.client.reconnect("token rotated");
+        assert_eq!(r.next_disconnect().await, Disconnect::Requested("token rotated".into()));
+        assert!(matches!(r.next().await, HubEvent::Connected { .. }), "round {round}");
+        assert_eq!(r.client.failure_streak(), 0, "round {round}");
+    }
+    assert_eq!(r.client.connects(), 7);
+    // A real failure: the first retry after a good connection is immediate, the next one backs off.
+    hub.push(Push::Drop);
+    assert!(matches!(r.next_disconnect().await, Disconnect::Lost(_)));
+    assert!(matches!(r.next().await, HubEvent::Connected { .. }));
+    assert_eq!(r.client.failure_streak(), 1);
+    hub.push(Push::Drop);
+    assert!(matches!(r.next_disconnect().await, Disconnect::Lost(_)));
+    match r.next().await {
+        HubEvent::Reconnecting { attempt, delay, .. } => {
+            assert_eq!(attempt, 2);
+            assert!(delay >= Duration::from_secs(2), "{delay:?}");
+        }
+        other => panic!("expected a backoff, got {other:?}"),
+    }
+    assert_eq!(r.client.failure_streak(), 2);
+    // A Close "with reconnect" from a server that closes every new connection at once is a failure too.
+    r.client.reconnect("cut the wait");
+    r.next_connected().await;
+    hub.push(Push::Frame("{\"type\":7,\"allowReconnect\":true}\u{1e}".into()));
+    assert!(r.next_disconnect().await.is_planned());
+    assert!(matches!(r.next().await, HubEvent::Reconnecting { attempt: 3, .. }));
+    r.cancel.cancel();
 }
 
 #[tokio::test]

@@ -1,0 +1,117 @@
+//! `Link`: one SignalR hub client (a supervisor keeping at most one connection) and what the market task knows of
+//! it. The task holds a current link and, during a token rotation, a candidate link; each has its own token
+//! provider, so the task knows which token revision each one connected with.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use signalr::{AccessToken, BoxFuture, HubClient, HubConfig, HubEvent, TokenProvider};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::SubscribeError;
+use crate::ContractId;
+use crate::auth::TokenManager;
+
+/// The answer channel of a `MarketHub::subscribe` call.
+pub(super) type Reply = oneshot::Sender<Result<(), SubscribeError>>;
+
+/// One hub client owned by the market task.
+pub(super) struct Link {
+    /// Increases with every link; tags invocation results so late answers from a retired link are recognised.
+    pub(super) id: u64,
+    /// The handle for invocations and status.
+    pub(super) client: HubClient,
+    /// The supervisor's events, in order; read only by the market task.
+    pub(super) events: mpsc::Receiver<HubEvent>,
+    /// Stops this link's supervisor (a child of the market task's token).
+    cancel: CancellationToken,
+    /// The supervisor task; awaited by whoever retires the link.
+    task: JoinHandle<()>,
+    /// This link's token source: remembers the revision of its latest connection attempt.
+    tokens: Arc<HubTokens>,
+    /// When its current connection came up (`None` while it is not connected).
+    pub(super) connected: Option<Instant>,
+    /// When the last quote arrived on its current connection.
+    pub(super) last_quote: Option<Instant>,
+    /// True until its first attempt succeeds or fails: subscribes wait for that outcome in `waiting`.
+    pub(super) first_attempt: bool,
+    /// Subscribes answered once the first attempt ends (the hub's answer, or `Ok` if the attempt failed).
+    pub(super) waiting: Vec<(ContractId, Reply)>,
+    /// Candidate only: replayed subscriptions whose completion has not arrived yet.
+    pub(super) replaying: usize,
+}
+
+impl Link {
+    /// Starts a hub client whose every attempt asks `tokens` for a valid token.
+    pub(super) fn start(id: u64, cfg: &HubConfig, tokens: TokenManager, cancel: &CancellationToken) -> Self {
+        let provider = Arc::new(HubTokens { tokens, last_given: AtomicU64::new(0) });
+        let cancel = cancel.child_token();
+        let (client, events, task) = HubClient::start(cfg.clone(), provider.clone(), cancel.clone());
+        Self {
+            id,
+            client,
+            events,
+            cancel,
+            task,
+            tokens: provider,
+            connected: None,
+            last_quote: None,
+            first_attempt: true,
+            waiting: Vec::new(),
+            replaying: 0,
+        }
+    }
+
+    /// The token revision of its latest connection attempt (0 before the first).
+    pub(super) fn token_revision(&self) -> u64 {
+        self.tokens.last_given.load(Ordering::Relaxed)
+    }
+
+    /// Answers the subscribes waiting for the first attempt with `Ok` (they stay desired and are subscribed on the
+    /// next connection).
+    pub(super) fn release_waiting(&mut self) {
+        self.first_attempt = false;
+        for (_, reply) in self.waiting.drain(..) {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    /// Stops the link: its supervisor sends a Close message and ends. Returns the task to await.
+    pub(super) fn retire(mut self) -> JoinHandle<()> {
+        self.release_waiting();
+        self.cancel.cancel();
+        self.task
+    }
+}
+
+/// Waits for the next event of `link`; never resolves without a link. `None` when its supervisor ended.
+pub(super) async fn next_event(link: &mut Option<Link>) -> Option<HubEvent> {
+    match link {
+        Some(link) => link.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The token manager as a link's token source; remembers which revision it handed out last.
+#[derive(Debug)]
+struct HubTokens {
+    tokens: TokenManager,
+    last_given: AtomicU64,
+}
+
+impl TokenProvider for HubTokens {
+    fn token(&self) -> BoxFuture<'_, Result<AccessToken, String>> {
+        Box::pin(async move {
+            let token = self.tokens.ensure_valid_token().await.map_err(|e| e.to_string())?;
+            self.last_given.store(token.revision(), Ordering::Relaxed);
+            Ok(AccessToken { value: token.secret().clone(), id: token.revision() })
+        })
+    }
+
+    fn refused(&self, id: u64) {
+        self.tokens.invalidate(id);
+    }
+}
