@@ -256,6 +256,11 @@ async fn a_full_run_at_debug_level_logs_no_api_key_and_no_token() {
     assert!(!all.contains(API_KEY), "API key leaked");
     assert!(!all.contains(&seed), "seed token leaked");
     assert!(all.contains("alert handled"), "the alerts were logged: {all}");
+    let handled = all.lines().find(|l| l.contains("alert handled") && l.contains("log-1")).unwrap();
+    assert!(
+        handled.contains("order placed: 1 × Micro E-mini Nasdaq-100: December 2025 (CON.F.US.MNQ.Z25, $0.50 per tick)"),
+        "the log names the contract and its tick value: {handled}"
+    );
     assert!(!all.contains(WEBHOOK_SECRET), "webhook secret leaked");
     assert!(!all.contains("WRONG-sentinel-41"), "an offered secret leaked");
     assert!(!all.contains("eyJ"), "a token leaked");
