@@ -88,10 +88,6 @@ async fn the_first_paper_trade_block_places_a_paper_order_and_shows_it() {
     let (product, tick) = (documented.split(':').take(2).collect::<Vec<_>>().join(":"), between(documented, ", ", ")"));
     assert!(message.starts_with(&product) && message.ends_with(&format!(", {tick})")), "{message} vs {documented}");
     assert!(documented.contains("CON.F.US.MNQ.") && message.contains("(CON.F.US.MNQ."), "{message} vs {documented}");
-    // ALLOWED_SYMBOLS=MNQ as written: the full-size E-mini is refused.
-    let nq = alert.replace("MNQ1!", "NQ1!");
-    let refused = http.post(format!("http://{addr}/webhook")).body(nq).send().await.unwrap();
-    assert_eq!(refused.status().as_u16(), 422, "{:?}", refused.text().await);
     let alerts: serde_json::Value = http
         .get(format!("http://{addr}/alerts"))
         .header("authorization", format!("Bearer {bearer}"))
@@ -106,6 +102,10 @@ async fn the_first_paper_trade_block_places_a_paper_order_and_shows_it() {
     let status: serde_json::Value =
         http.get(format!("http://{addr}/status")).send().await.unwrap().json().await.unwrap();
     assert_eq!((status["mode"].as_str(), status["webhooks"]["accepted"].as_u64()), (Some("sim"), Some(1)), "{status}");
+    // ALLOWED_SYMBOLS=MNQ as written: the full-size E-mini is refused.
+    let nq = alert.replace("MNQ1!", "NQ1!");
+    let refused = http.post(format!("http://{addr}/webhook")).body(nq).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 422, "{:?}", refused.text().await);
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     let _ = std::fs::remove_file(&journal);
