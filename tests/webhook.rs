@@ -51,6 +51,38 @@ async fn buy_flat_reverse_and_exit_move_the_position_as_a_trader_expects() {
     app.stop().await.unwrap();
 }
 
+/// `NQ1!` is the full-size E-mini, ten times `MNQ1!` per tick: every answer says which contract it traded and what a
+/// tick of it is worth, so a template on the wrong chart is noticed on its first alert.
+#[tokio::test]
+async fn nq1_trades_the_full_size_e_mini_and_every_answer_names_the_contract_and_its_tick_value() {
+    let sim = sim().await;
+    let app = app_on(&sim, &[]).await;
+    let (code, body) = app.alert(alert(json!({"symbol": "NQ1!", "action": "buy", "quantity": 1, "id": "nq-1"}))).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("placed")), "{body}");
+    assert_eq!(
+        body["message"], "order placed: 1 × E-mini NASDAQ-100: December 2025 (CON.F.US.ENQ.Z25, $5.00 per tick)",
+        "{body}"
+    );
+    let enq: Vec<_> = sim.positions().into_iter().filter(|p| p.contract_id == "CON.F.US.ENQ.Z25").collect();
+    assert_eq!((enq.len(), enq.first().map(|p| p.size)), (1, Some(1)), "one full-size contract");
+    assert_eq!(position(&sim), 0, "no micro");
+
+    let (_, body) = app.alert(alert(json!({"symbol": "MNQ1!", "action": "buy", "quantity": 2, "id": "mnq-1"}))).await;
+    assert_eq!(
+        body["message"], "order placed: 2 × Micro E-mini Nasdaq-100: December 2025 (CON.F.US.MNQ.Z25, $0.50 per tick)",
+        "{body}"
+    );
+    let (_, body) = app.alert(alert(json!({"symbol": "NQ1!", "action": "exit", "id": "nq-2"}))).await;
+    assert_eq!(
+        body["message"],
+        "closed 1 contract (long) of E-mini NASDAQ-100: December 2025 (CON.F.US.ENQ.Z25, $5.00 per tick)",
+        "{body}"
+    );
+    let (_, journal) = app.get_json(&format!("/alerts/nq-1?secret={SECRET}")).await;
+    assert_eq!(journal["mode"], "live", "every journal row records the mode: {journal}");
+    app.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_same_alert_id_is_acted_on_once_also_after_a_restart() {
     let sim = sim().await;

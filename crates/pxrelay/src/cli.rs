@@ -1,9 +1,10 @@
-//! The command line: `pxrelay serve [--sim]` and `pxrelay token`.
+//! The command line: `pxrelay serve [--sim [--reset]]`, `pxrelay token` and `pxrelay quote SYMBOL [--sim]`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
@@ -26,9 +27,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the relay server.
     Serve {
-        /// Paper mode: start the in-process gateway simulator and trade against it (no credentials needed).
+        /// Paper mode: start the in-process gateway simulator and trade against it (no credentials needed). Same as
+        /// PXRELAY_MODE=sim, and wins over PXRELAY_MODE=live.
         #[arg(long)]
         sim: bool,
+        /// Paper mode only: empty the paper journal first, so paper trading starts afresh with the fresh simulator.
+        /// Refused in live mode: a live journal is never emptied.
+        #[arg(long)]
+        reset: bool,
     },
     /// Log in with PROJECT_X_USERNAME + PROJECT_X_API_KEY and print a JWT_TOKEN line and its expiry.
     Token,
@@ -36,7 +42,7 @@ pub enum Command {
     Quote {
         /// The symbol.
         symbol: String,
-        /// Ask the in-process simulator instead of the gateway.
+        /// Ask the in-process simulator instead of the gateway (also with PXRELAY_MODE=sim).
         #[arg(long)]
         sim: bool,
     },
@@ -44,6 +50,9 @@ pub enum Command {
 
 /// Exit code for unusable configuration (sysexits EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
+
+/// Exit code for a command line that cannot be run as given (clap's own code for usage errors).
+const EXIT_USAGE: u8 = 2;
 
 impl Cli {
     /// Runs the command with the process environment plus `.env` (real variables win over `.env`).
@@ -53,7 +62,8 @@ impl Cli {
         let mut env: HashMap<String, String> =
             dotenvy::dotenv_iter().map(|it| it.filter_map(Result::ok).collect()).unwrap_or_default();
         env.extend(std::env::vars());
-        let settings = match Settings::load(self.config.as_deref(), &env) {
+        let sim_flag = matches!(self.command, Command::Serve { sim: true, .. } | Command::Quote { sim: true, .. });
+        let settings = match Settings::load_with_mode(self.config.as_deref(), &env, sim_flag.then_some(Mode::Sim)) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("pxrelay: invalid configuration:\n  {e}");
@@ -61,11 +71,21 @@ impl Cli {
             }
         };
         let result = match self.command {
-            Command::Serve { sim } => {
+            Command::Serve { reset, .. } => {
+                if reset && settings.mode != Mode::Sim {
+                    eprintln!(
+                        "pxrelay: --reset empties the paper-trading journal and is refused in live mode (a live \
+                         journal is never emptied): use `serve --sim --reset` or PXRELAY_MODE=sim"
+                    );
+                    return ExitCode::from(EXIT_USAGE);
+                }
                 crate::telemetry::init(&settings.log);
-                let mode = if sim { Mode::Sim } else { Mode::Live };
-                match App::build(settings, mode).await {
-                    Ok(app) => app.run_until_stopped().await,
+                let mode = settings.mode;
+                match prepare_paper_journal(&settings, reset).await {
+                    Ok(()) => match App::build(settings, mode).await {
+                        Ok(app) => app.run_until_stopped().await,
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 }
             }
@@ -73,8 +93,9 @@ impl Cli {
                 crate::telemetry::init_with(&settings.log, std::io::stderr);
                 token(settings).await
             }
-            Command::Quote { symbol, sim } => {
+            Command::Quote { symbol, .. } => {
                 crate::telemetry::init_with(&settings.log, std::io::stderr);
+                let sim = settings.mode == Mode::Sim;
                 quote(settings, &symbol, sim).await
             }
         };
@@ -87,6 +108,33 @@ impl Cli {
             }
         }
     }
+}
+
+/// Sim mode: empties the paper journal when `reset` (`serve --sim --reset`), else says when it holds alerts from
+/// earlier runs (the fresh simulator starts flat and numbers its orders from the start again). Nothing in live mode.
+/// The journal is closed again before the app opens it.
+async fn prepare_paper_journal(settings: &Settings, reset: bool) -> anyhow::Result<()> {
+    if settings.mode != Mode::Sim {
+        return Ok(());
+    }
+    let path = &settings.webhook.database;
+    let journal = crate::journal::Journal::open(path, settings.webhook.dedup_window, Mode::Sim)
+        .with_context(|| format!("opening the paper journal (DATABASE_URL) {}", path.display()))?;
+    if reset {
+        let deleted = journal.reset().await?;
+        tracing::warn!(journal = %path.display(), deleted, "--reset: paper journal emptied; paper trading starts afresh");
+    } else {
+        let earlier = journal.count().await?;
+        if earlier > 0 {
+            tracing::info!(
+                journal = %path.display(),
+                alerts = earlier,
+                "the paper journal holds alerts from earlier runs, but the simulator starts flat; \
+                 `serve --sim --reset` starts paper trading afresh"
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn token(settings: Settings) -> anyhow::Result<()> {

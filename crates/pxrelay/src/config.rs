@@ -20,6 +20,9 @@ use secrecy::SecretString;
 use url::Url;
 
 use read::Reader;
+
+use crate::state::Mode;
+pub use database::{LIVE_JOURNAL, SIM_JOURNAL, default_journal};
 pub use vars::{ENV_KEYS, RAILWAY_ENVIRONMENT, Var};
 
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
@@ -30,6 +33,8 @@ const TRADINGVIEW_TIMEOUT_MS: u32 = 3000;
 /// Validated settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// Live or paper trading (`PXRELAY_MODE`, or `--sim`, which wins). Also chooses the default journal file.
+    pub mode: Mode,
     /// Gateway connection and token lifecycle.
     pub gateway: GatewaySettings,
     /// Market data: subscriptions, staleness, bars fallback.
@@ -103,7 +108,8 @@ pub struct WebhookSettings {
     pub kill_switch: bool,
     /// `PROJECT_X_ACCOUNT`: account name or id.
     pub account: Option<String>,
-    /// The journal file (from `DATABASE_URL`, a SQLite URL or a plain path).
+    /// The journal file (from `DATABASE_URL`, a SQLite URL or a plain path; unset: [`LIVE_JOURNAL`] in live mode,
+    /// [`SIM_JOURNAL`] in sim mode, so paper trading never shares the live journal).
     pub database: std::path::PathBuf,
     /// A repeated alert id within this window is a duplicate.
     pub dedup_window: Duration,
@@ -156,9 +162,19 @@ impl Settings {
     /// Loads the settings from the compiled-in defaults, `file` (if any) and `env` (the process environment plus
     /// `.env` in `main`; a plain map in tests, so nothing mutates the process environment).
     pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::load_with_mode(file, env, None)
+    }
+
+    /// [`Self::load`], with the mode given on the command line (`--sim`): it wins over `PXRELAY_MODE`, which is
+    /// still checked. `None` leaves the mode to `PXRELAY_MODE` (default `live`).
+    pub fn load_with_mode(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+        command_line: Option<Mode>,
+    ) -> Result<Self, ConfigError> {
         let merged = merge(file, env)?;
         let mut reader = Reader::new(&merged);
-        let settings = read_settings(&mut reader, env.contains_key(RAILWAY_ENVIRONMENT));
+        let settings = read_settings(&mut reader, env.contains_key(RAILWAY_ENVIRONMENT), command_line);
         if reader.problems.is_empty() { Ok(settings) } else { Err(ConfigError { problems: reader.problems }) }
     }
 }
@@ -183,8 +199,11 @@ fn merge(file: Option<&Path>, env: &HashMap<String, String>) -> Result<config::C
 }
 
 /// Reads every setting; the problems are left in `r` (the values beside a problem are placeholders).
-fn read_settings(r: &mut Reader<'_>, on_railway: bool) -> Settings {
+fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode>) -> Settings {
     use Var::*;
+    // Read (and checked) even when the command line decides.
+    let configured = r.mode();
+    let mode = command_line.or(configured).unwrap_or(Mode::Live);
     let username = r.opt(PROJECT_X_USERNAME);
     let api_key = r.opt(PROJECT_X_API_KEY).map(SecretString::from);
     let (user, key) = (PROJECT_X_USERNAME.name(), PROJECT_X_API_KEY.name());
@@ -228,7 +247,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool) -> Settings {
         allowed_symbols: r.symbols(ALLOWED_SYMBOLS),
         kill_switch: r.flag(KILL_SWITCH),
         account: r.opt(PROJECT_X_ACCOUNT),
-        database: r.journal_path(),
+        database: r.journal_path(mode),
         dedup_window: r.secs(DEDUP_WINDOW_SECS, 1),
         duplicate_window: r.secs(DUPLICATE_WINDOW_SECS, 1),
         queue_capacity: r.number(WEBHOOK_QUEUE_CAPACITY, 1) as usize,
@@ -253,7 +272,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool) -> Settings {
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&filter) {
         r.problems.push(format!("{}: `{filter}` is not a valid filter: {e}", RUST_LOG.name()));
     }
-    Settings { gateway, feed, webhook, http, log: LogSettings { format, filter } }
+    Settings { mode, gateway, feed, webhook, http, log: LogSettings { format, filter } }
 }
 
 impl Reader<'_> {
@@ -268,9 +287,19 @@ impl Reader<'_> {
         self.number_where(Var::WEBHOOK_WAIT_MS, 1, |ms| (1..TRADINGVIEW_TIMEOUT_MS).contains(&ms), &accepted)
     }
 
-    /// `DATABASE_URL` → the journal file (default `./data/pxrelay.db`).
-    fn journal_path(&mut self) -> std::path::PathBuf {
-        let text = self.opt(Var::DATABASE_URL).unwrap_or_else(|| "./data/pxrelay.db".into());
+    /// `PXRELAY_MODE`: `live` or `sim` (any case); `None` after recording a problem.
+    fn mode(&mut self) -> Option<Mode> {
+        let text = self.opt(Var::PXRELAY_MODE)?;
+        let mode = text.parse().ok();
+        if mode.is_none() {
+            self.problems.push(format!("{}: `{text}` is not accepted; use `live` or `sim`", Var::PXRELAY_MODE.name()));
+        }
+        mode
+    }
+
+    /// `DATABASE_URL` → the journal file; unset, the mode's own default ([`default_journal`]).
+    fn journal_path(&mut self, mode: Mode) -> std::path::PathBuf {
+        let text = self.opt(Var::DATABASE_URL).unwrap_or_else(|| database::default_journal(mode).into());
         database::journal_path(&text).unwrap_or_else(|problem| {
             self.problems.push(format!("{}: {problem}", Var::DATABASE_URL.name()));
             std::path::PathBuf::new()

@@ -17,11 +17,13 @@ use serde::Serialize;
 
 use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::signal::Intent;
+use crate::state::Mode;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_alerts.sql"),
     include_str!("../migrations/0002_status_check.sql"),
     include_str!("../migrations/0003_expired_and_content_key.sql"),
+    include_str!("../migrations/0004_mode.sql"),
 ];
 
 /// Journal failures. Opening failures name the file.
@@ -33,6 +35,25 @@ pub enum JournalError {
          trade the same journal: stop the other one, or give this one its own DATABASE_URL"
     )]
     Locked(String),
+    /// The journal was written in the other mode: live and paper trading never share a journal.
+    #[error(
+        "the journal {path} (DATABASE_URL) was written in {journal} mode, and this process runs in {process} mode \
+         (PXRELAY_MODE, or --sim). Live and paper trading never share a journal: point DATABASE_URL at a \
+         {process}-mode journal, or unset it ({} in live mode, {} in sim mode)",
+        crate::config::LIVE_JOURNAL,
+        crate::config::SIM_JOURNAL
+    )]
+    WrongMode {
+        /// The database file.
+        path: String,
+        /// The mode recorded in the journal.
+        journal: Mode,
+        /// The mode of this process.
+        process: Mode,
+    },
+    /// `reset` on a live journal: only a paper journal may be emptied.
+    #[error("the journal {0} is a live journal: only a paper-trading (sim) journal can be reset")]
+    ResetLive(String),
     /// The file or its directory could not be opened or created.
     #[error("cannot open the journal {path}: {source}")]
     Open {
@@ -99,6 +120,9 @@ pub struct StoredAlert {
     pub acked_at: Option<String>,
     /// The final answer, returned again for duplicates.
     pub response: Option<Answer>,
+    /// Live or paper: the mode of the process that recorded the alert (rows from before modes were recorded are
+    /// `live`, see migrations/0004_mode.sql).
+    pub mode: Mode,
 }
 
 /// What recording an alert found.
@@ -121,13 +145,17 @@ struct Inner {
     conn: parking_lot::Mutex<Connection>,
     path: PathBuf,
     window: Duration,
+    /// The journal's mode (equal to the process's: [`Journal::open`] refuses the other one).
+    mode: Mode,
     /// Held open for the life of the process: the exclusive lock that keeps a second relay out.
     _lock: std::fs::File,
 }
 
 impl Journal {
-    /// Opens (creating the directory and file on first start), locks, and migrates the journal.
-    pub fn open(path: &Path, window: Duration) -> Result<Self, JournalError> {
+    /// Opens (creating the directory and file on first start), locks, and migrates the journal, for a process in
+    /// `mode`. The first open records the mode in the journal; a journal recorded in the other mode is refused
+    /// ([`JournalError::WrongMode`]), before anything could be sent.
+    pub fn open(path: &Path, window: Duration, mode: Mode) -> Result<Self, JournalError> {
         let shown = path.display().to_string();
         let io = |source| JournalError::Open { path: shown.clone(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -143,9 +171,31 @@ impl Journal {
         let conn = Connection::open(path)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")?;
         migrate(&conn)?;
-        Ok(Self {
-            inner: Arc::new(Inner { conn: parking_lot::Mutex::new(conn), path: path.to_owned(), window, _lock: lock }),
-        })
+        claim_mode(&conn, mode, &shown)?;
+        let inner = Inner { conn: parking_lot::Mutex::new(conn), path: path.to_owned(), window, mode, _lock: lock };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The journal's mode.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// How many alerts the journal holds.
+    pub async fn count(&self) -> Result<u64, JournalError> {
+        let count: i64 = self.run(|conn, _| conn.query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))).await?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    /// Empties a paper-trading journal (`serve --sim --reset`): every alert is deleted, so paper trading starts
+    /// afresh with the fresh simulator. Returns how many were deleted. A live journal is never emptied
+    /// ([`JournalError::ResetLive`]).
+    pub async fn reset(&self) -> Result<u64, JournalError> {
+        if self.inner.mode != Mode::Sim {
+            return Err(JournalError::ResetLive(self.inner.path.display().to_string()));
+        }
+        let deleted = self.run(|conn, _| conn.execute("DELETE FROM alerts WHERE mode = 'sim'", [])).await?;
+        Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
     }
 
     /// The database file.
@@ -168,6 +218,7 @@ impl Journal {
     /// deduplicated by content) an identical entry arrived within its content window, sliding. Returns the earlier
     /// row then.
     pub async fn record(&self, alert: NewAlert) -> Result<Recorded, JournalError> {
+        let mode = self.inner.mode;
         self.run(move |conn, window| {
             let tx = conn.transaction()?;
             let received = alert.received_at.timestamp();
@@ -190,7 +241,7 @@ impl Journal {
             }
             tx.execute(
                 "INSERT OR REPLACE INTO alerts (alert_id, received_at, received_unix, raw_body, intent, contract_id,
-                 account_id, status, orders, content_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '[]', ?9)",
+                 account_id, status, orders, content_key, mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '[]', ?9, ?10)",
                 params![
                     alert.alert_id,
                     alert.received_at.to_rfc3339(),
@@ -201,6 +252,7 @@ impl Journal {
                     alert.account_id.map(AccountId::get),
                     AlertStatus::Received.as_str(),
                     alert.content.as_ref().map(|(key, _)| key.as_str()),
+                    mode.as_str(),
                 ],
             )?;
             tx.commit()?;
@@ -222,12 +274,12 @@ impl Journal {
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = format!("refused-{}-{seq}", received_at.timestamp_millis());
-        let (alert_id, refusal) = (id.clone(), refusal.clone());
+        let (alert_id, refusal, mode) = (id.clone(), refusal.clone(), self.inner.mode);
         self.run(move |conn, _| {
             let response = serde_json::to_string(&refusal.answer(&alert_id)).map_err(to_sql_error)?;
             conn.execute(
                 "INSERT INTO alerts (alert_id, received_at, received_unix, raw_body, intent, status, path, orders,
-                 error, acked_at, response) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '[]', ?8, ?2, ?9)",
+                 error, acked_at, response, mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '[]', ?8, ?2, ?9, ?10)",
                 params![
                     alert_id,
                     received_at.to_rfc3339(),
@@ -238,6 +290,7 @@ impl Journal {
                     refusal.path,
                     refusal.error(),
                     response,
+                    mode.as_str(),
                 ],
             )
             .map(drop)
@@ -312,7 +365,7 @@ impl Journal {
 }
 
 const SELECT: &str = "SELECT alert_id, received_at, raw_body, intent, contract_id, account_id, status, path, orders,
-    error, sent_at, acked_at, response, received_unix FROM alerts";
+    error, sent_at, acked_at, response, received_unix, mode FROM alerts";
 
 fn select_one(conn: &Connection, id: &str) -> rusqlite::Result<Option<(StoredAlert, i64)>> {
     conn.query_row(&format!("{SELECT} WHERE alert_id = ?1"), params![id], row).optional()
@@ -331,6 +384,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredAlert, i64)> {
         .parse::<AlertStatus>()
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e)))?;
     let response: Option<String> = r.get(12)?;
+    let mode: String = r.get(14)?;
+    let mode = mode
+        .parse::<Mode>()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(14, rusqlite::types::Type::Text, Box::new(e)))?;
     Ok((
         StoredAlert {
             alert_id: r.get(0)?,
@@ -347,6 +404,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredAlert, i64)> {
             acked_at: r.get(11)?,
             // An answer that no longer reads (written by an older version) is rebuilt from the row by the caller.
             response: response.and_then(|text| serde_json::from_str(&text).ok()),
+            mode,
         },
         r.get(13)?,
     ))
@@ -363,6 +421,24 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1))?;
     }
     Ok(())
+}
+
+/// Records `mode` as the journal's mode on its first open; refuses a journal recorded in the other mode.
+fn claim_mode(conn: &Connection, mode: Mode, path: &str) -> Result<(), JournalError> {
+    let recorded: Option<String> =
+        conn.query_row("SELECT value FROM journal_meta WHERE key = 'mode'", [], |r| r.get(0)).optional()?;
+    let Some(recorded) = recorded else {
+        conn.execute("INSERT INTO journal_meta (key, value) VALUES ('mode', ?1)", params![mode.as_str()])?;
+        return Ok(());
+    };
+    let journal = recorded.parse::<Mode>().map_err(|e| {
+        JournalError::Sqlite(rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    })?;
+    if journal == mode {
+        Ok(())
+    } else {
+        Err(JournalError::WrongMode { path: path.to_owned(), journal, process: mode })
+    }
 }
 
 #[cfg(test)]
@@ -396,14 +472,14 @@ mod tests {
         let path = temp("dup");
         let now = Utc::now();
         {
-            let j = Journal::open(&path, Duration::from_secs(3600)).unwrap();
+            let j = Journal::open(&path, Duration::from_secs(3600), Mode::Live).unwrap();
             assert!(matches!(j.record(alert("a1", now)).await.unwrap(), Recorded::New));
             j.mark_sent("a1").await.unwrap();
             let outcome =
                 Outcome::new(AlertStatus::Placed, "order placed", "placed").with_orders(vec![serde_json::json!(42)]);
             j.finish("a1", &outcome).await.unwrap();
         }
-        let j = Journal::open(&path, Duration::from_secs(3600)).unwrap();
+        let j = Journal::open(&path, Duration::from_secs(3600), Mode::Live).unwrap();
         match j.record(alert("a1", now + chrono::TimeDelta::seconds(5))).await.unwrap() {
             Recorded::Duplicate(row) => {
                 assert_eq!(row.status, AlertStatus::Placed);
@@ -423,7 +499,7 @@ mod tests {
     #[tokio::test]
     async fn an_identical_entry_within_the_content_window_is_a_duplicate_sliding_not_minute_aligned() {
         let path = temp("content");
-        let j = Journal::open(&path, Duration::from_secs(3600)).unwrap();
+        let j = Journal::open(&path, Duration::from_secs(3600), Mode::Live).unwrap();
         let content = Some(("k1".to_owned(), Duration::from_secs(10)));
         // 12:00:59 then 12:01:04: across a minute boundary, 5 s apart.
         let first = DateTime::parse_from_rfc3339("2026-11-29T12:00:59Z").unwrap().with_timezone(&Utc);
@@ -446,7 +522,7 @@ mod tests {
     #[tokio::test]
     async fn the_intent_is_stored_and_read_back_typed() {
         let path = temp("typed");
-        let j = Journal::open(&path, Duration::from_secs(60)).unwrap();
+        let j = Journal::open(&path, Duration::from_secs(60), Mode::Live).unwrap();
         let mut record = alert("t1", Utc::now());
         record.intent = intent(
             r#"{"symbol":"MNQ1!","action":"sell","quantity":3,"order_type":"limit","limit_price":21000.25,
@@ -465,7 +541,7 @@ mod tests {
     #[tokio::test]
     async fn a_status_outside_the_list_is_refused_by_the_schema() {
         let path = temp("check");
-        let j = Journal::open(&path, Duration::from_secs(60)).unwrap();
+        let j = Journal::open(&path, Duration::from_secs(60), Mode::Live).unwrap();
         j.record(alert("c1", Utc::now())).await.unwrap();
         let bogus = j.run(|conn, _| conn.execute("UPDATE alerts SET status = 'placedd' WHERE alert_id = 'c1'", []));
         assert!(bogus.await.is_err(), "the CHECK constraint refuses an unknown status");
@@ -490,18 +566,113 @@ mod tests {
             )
             .unwrap();
         }
-        let j = Journal::open(&path, Duration::from_secs(60)).unwrap();
+        let j = Journal::open(&path, Duration::from_secs(60), Mode::Live).unwrap();
         let row = j.get("old").await.unwrap().expect("the row survives the migration");
         assert_eq!((row.status, row.orders), (AlertStatus::Placed, serde_json::json!([7])));
         let version: i64 = j.run(|conn, _| conn.query_row("PRAGMA user_version", [], |r| r.get(0))).await.unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
     }
 
+    /// A journal as version 3 (before modes) left it, with one placed row when `with_row`.
+    fn version_3_journal(path: &Path, with_row: bool) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let conn = Connection::open(path).unwrap();
+        let v3 = MIGRATIONS[..3].join(";\n");
+        conn.execute_batch(&format!("BEGIN; {v3}; PRAGMA user_version = 3; COMMIT;")).unwrap();
+        if with_row {
+            let intent = serde_json::to_string(&alert("x", Utc::now()).intent).unwrap();
+            conn.execute(
+                "INSERT INTO alerts (alert_id, received_at, received_unix, raw_body, intent, status, orders)
+                 VALUES ('old', '2026-11-28T10:00:00+00:00', 1764324000, '{}', ?1, 'placed', '[7]')",
+                params![intent],
+            )
+            .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_journal_written_in_sim_mode_is_refused_by_a_live_process_and_vice_versa() {
+        for (written, other) in [(Mode::Sim, Mode::Live), (Mode::Live, Mode::Sim)] {
+            let path = temp(&format!("mode-{written}"));
+            {
+                let j = Journal::open(&path, Duration::from_secs(60), written).unwrap();
+                assert_eq!(j.mode(), written);
+                j.record(alert("m1", Utc::now())).await.unwrap();
+                assert_eq!(j.get("m1").await.unwrap().unwrap().mode, written, "every row records the mode");
+                let refusal = Outcome::new(AlertStatus::Rejected, "symbol not allowed", "validation");
+                let id = j.record_refusal(Utc::now(), "{}".into(), None, &refusal).await.unwrap();
+                assert_eq!(j.get(&id).await.unwrap().unwrap().mode, written, "refusals too");
+            }
+            let err = Journal::open(&path, Duration::from_secs(60), other).unwrap_err();
+            match &err {
+                JournalError::WrongMode { journal, process, .. } => assert_eq!((*journal, *process), (written, other)),
+                e => panic!("expected WrongMode, got {e}"),
+            }
+            let text = err.to_string();
+            assert!(text.contains("DATABASE_URL") && text.contains(path.to_str().unwrap()), "{text}");
+            assert!(text.contains(&format!("written in {written} mode")), "{text}");
+            assert!(text.contains(&format!("runs in {other} mode")), "{text}");
+            // Refused without taking the journal over: the rightful mode still opens it, row intact.
+            let j = Journal::open(&path, Duration::from_secs(60), written).unwrap();
+            assert_eq!(j.count().await.unwrap(), 2);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_version_3_journal_with_rows_is_migrated_as_live_and_refused_in_sim_mode() {
+        let path = temp("v3-rows");
+        version_3_journal(&path, true);
+        let err = Journal::open(&path, Duration::from_secs(60), Mode::Sim).unwrap_err();
+        assert!(matches!(err, JournalError::WrongMode { journal: Mode::Live, process: Mode::Sim, .. }), "{err}");
+        let j = Journal::open(&path, Duration::from_secs(60), Mode::Live).unwrap();
+        let row = j.get("old").await.unwrap().expect("the row survives the migration");
+        assert_eq!((row.mode, row.status, row.orders), (Mode::Live, AlertStatus::Placed, serde_json::json!([7])));
+        let version: i64 = j.run(|conn, _| conn.query_row("PRAGMA user_version", [], |r| r.get(0))).await.unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        j.record(alert("new", Utc::now())).await.unwrap();
+        assert_eq!(j.get("new").await.unwrap().unwrap().mode, Mode::Live);
+        let bogus = j.run(|conn, _| conn.execute("UPDATE alerts SET mode = 'paper' WHERE alert_id = 'new'", []));
+        assert!(bogus.await.is_err(), "the CHECK constraint refuses an unknown mode");
+    }
+
+    #[tokio::test]
+    async fn an_empty_version_3_journal_takes_the_mode_of_its_first_opener() {
+        let path = temp("v3-empty");
+        version_3_journal(&path, false);
+        drop(Journal::open(&path, Duration::from_secs(60), Mode::Sim).unwrap());
+        assert!(matches!(
+            Journal::open(&path, Duration::from_secs(60), Mode::Live).unwrap_err(),
+            JournalError::WrongMode { journal: Mode::Sim, process: Mode::Live, .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn reset_empties_a_paper_journal_and_never_a_live_one() {
+        let path = temp("reset-sim");
+        {
+            let j = Journal::open(&path, Duration::from_secs(3600), Mode::Sim).unwrap();
+            j.record(alert("p1", Utc::now())).await.unwrap();
+            j.record(alert("p2", Utc::now())).await.unwrap();
+            assert_eq!(j.reset().await.unwrap(), 2);
+            assert_eq!(j.count().await.unwrap(), 0);
+        }
+        let j = Journal::open(&path, Duration::from_secs(3600), Mode::Sim).unwrap();
+        assert!(j.get("p1").await.unwrap().is_none(), "gone across a reopen");
+        assert!(matches!(j.record(alert("p1", Utc::now())).await.unwrap(), Recorded::New), "an id can be used again");
+
+        let path = temp("reset-live");
+        let j = Journal::open(&path, Duration::from_secs(3600), Mode::Live).unwrap();
+        j.record(alert("l1", Utc::now())).await.unwrap();
+        let err = j.reset().await.unwrap_err();
+        assert!(matches!(err, JournalError::ResetLive(_)), "{err}");
+        assert_eq!(j.count().await.unwrap(), 1, "a live journal keeps its rows");
+    }
+
     #[tokio::test]
     async fn a_second_process_cannot_open_a_journal_in_use() {
         let path = temp("lock");
-        let _first = Journal::open(&path, Duration::from_secs(60)).unwrap();
-        let err = Journal::open(&path, Duration::from_secs(60)).unwrap_err();
+        let _first = Journal::open(&path, Duration::from_secs(60), Mode::Live).unwrap();
+        let err = Journal::open(&path, Duration::from_secs(60), Mode::Live).unwrap_err();
         assert!(matches!(err, JournalError::Locked(_)));
         assert!(err.to_string().contains("another pxrelay process"), "{err}");
     }
@@ -509,7 +680,7 @@ mod tests {
     #[tokio::test]
     async fn unfinished_alerts_are_listed() {
         let path = temp("unfinished");
-        let j = Journal::open(&path, Duration::from_secs(60)).unwrap();
+        let j = Journal::open(&path, Duration::from_secs(60), Mode::Live).unwrap();
         j.record(alert("u1", Utc::now())).await.unwrap();
         assert_eq!(j.unfinished().await.unwrap().len(), 1);
         assert_eq!(j.get("u1").await.unwrap().unwrap().status, AlertStatus::Received);

@@ -1,7 +1,7 @@
 //! pxrelay: receives TradingView webhooks and turns them into ProjectX Gateway orders.
 //!
 //! Layout:
-//! - [`cli`]: `serve [--sim]`, `token`.
+//! - [`cli`]: `serve [--sim [--reset]]`, `token`, `quote`.
 //! - [`config`]: layered settings with plain environment variable names, validated before anything binds.
 //! - [`startup`]: [`startup::App`]: build (simulator in sim mode, gateway client, `ensure_valid_token`, listener,
 //!   token refresher) and `run_until_stopped`.

@@ -47,8 +47,9 @@ pub struct App {
 impl App {
     /// Starts the simulator (sim mode), authenticates, binds the listener and starts the token refresher.
     pub async fn build(mut settings: Settings, mode: Mode) -> anyhow::Result<Self> {
-        // First, so a second relay pointed at the same journal stops before it does anything at all.
-        let journal = Journal::open(&settings.webhook.database, settings.webhook.dedup_window)
+        // First, so a second relay pointed at the same journal, or one in the other mode (live vs sim), stops before it
+        // does anything at all.
+        let journal = Journal::open(&settings.webhook.database, settings.webhook.dedup_window, mode)
             .with_context(|| format!("opening the journal (DATABASE_URL) {}", settings.webhook.database.display()))?;
         tracing::info!(journal = %journal.path().display(), "journal open");
         let sim = match mode {

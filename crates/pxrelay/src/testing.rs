@@ -45,7 +45,7 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
     let (quotes, _) = crate::startup::start_quotes(&settings, &gateway, &cancel, &tracker);
     let dir = std::env::temp_dir().join(format!("pxrelay-state-{}-{}", std::process::id(), next_test_dir()));
     let journal =
-        crate::journal::Journal::open(&dir.join("j.db"), std::time::Duration::from_secs(60)).expect("journal");
+        crate::journal::Journal::open(&dir.join("j.db"), std::time::Duration::from_secs(60), mode).expect("journal");
     let guards = std::sync::Arc::new(crate::executor::Guards {
         kill_switch: AtomicBool::new(false),
         max_contracts: 1,

@@ -10,6 +10,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use projectx_sim::{Sim, SimConfig, SimHandle};
+use pxrelay::journal::{Journal, JournalError};
+use pxrelay::state::Mode;
 
 const API_KEY: &str = "APIKEY-sentinel-7f3a9c";
 const WEBHOOK_SECRET: &str = "WHSECRET-sentinel-2d81";
@@ -254,6 +256,11 @@ async fn a_full_run_at_debug_level_logs_no_api_key_and_no_token() {
     assert!(!all.contains(API_KEY), "API key leaked");
     assert!(!all.contains(&seed), "seed token leaked");
     assert!(all.contains("alert handled"), "the alerts were logged: {all}");
+    let handled = all.lines().find(|l| l.contains("alert handled") && l.contains("log-1")).unwrap();
+    assert!(
+        handled.contains("order placed: 1 × Micro E-mini Nasdaq-100: December 2025 (CON.F.US.MNQ.Z25, $0.50 per tick)"),
+        "the log names the contract and its tick value: {handled}"
+    );
     assert!(!all.contains(WEBHOOK_SECRET), "webhook secret leaked");
     assert!(!all.contains("WRONG-sentinel-41"), "an offered secret leaked");
     assert!(!all.contains("eyJ"), "a token leaked");
@@ -309,7 +316,7 @@ async fn sigterm_with_alerts_in_flight_finishes_every_accepted_alert_and_exits_z
     sigterm(&child);
     assert!(wait_exit(&mut child, Duration::from_secs(5)).success(), "exit code 0");
     assert!(stopping.elapsed() < Duration::from_secs(3), "stopped within the grace period: {:?}", stopping.elapsed());
-    let journal = pxrelay::journal::Journal::open(&journal, Duration::from_secs(3600)).unwrap();
+    let journal = pxrelay::journal::Journal::open(&journal, Duration::from_secs(3600), Mode::Live).unwrap();
     let rows = journal.list(100).await.unwrap();
     assert_eq!(rows.len(), accepted + 1, "the six and the warm-up");
     for row in &rows {
@@ -351,4 +358,150 @@ async fn refusals_are_logged_at_warn_with_their_reason() {
     assert!(warned("alert handled", "MAX_CONTRACTS"), "guard refusal at warn with its reason: {lines:#?}");
     assert!(warned("webhook refused", "stoploss"), "bad field at warn with its reason: {lines:#?}");
     assert!(!format!("{lines:?}").contains(WEBHOOK_SECRET), "the secret is never logged");
+}
+
+/// A fresh, empty directory under `CARGO_TARGET_TMPDIR` (a working directory or a journal's home).
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Stops `child` with SIGTERM and expects a clean exit.
+fn stop(mut child: Child) {
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(3)).success());
+}
+
+/// How many alerts the journal at `path` holds (opened as a paper journal).
+async fn paper_alerts(path: &std::path::Path) -> u64 {
+    Journal::open(path, Duration::from_secs(3600), Mode::Sim).unwrap().count().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_sim_without_database_url_keeps_its_own_journal_in_the_working_directory() {
+    let dir = fresh_dir("sim-default-journal");
+    let mut child = pxrelay()
+        .args(["serve", "--sim"])
+        .env_remove("DATABASE_URL")
+        .current_dir(&dir)
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (addr, _, _rest) = wait_listening(&mut child);
+    projectx::tls::install_crypto_provider();
+    let status: serde_json::Value = reqwest::get(format!("http://{addr}/status")).await.unwrap().json().await.unwrap();
+    assert_eq!(status["mode"], "sim");
+    assert_eq!(status["journal"], "./data/pxrelay-sim.db", "{status}");
+    stop(child);
+    assert!(dir.join("data/pxrelay-sim.db").is_file(), "the paper journal is in the working directory");
+    assert!(!dir.join("data/pxrelay.db").exists(), "the live journal is never created by a paper run");
+    assert_eq!(paper_alerts(&dir.join("data/pxrelay-sim.db")).await, 0, "a paper journal");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pxrelay_mode_sim_runs_paper_mode_without_the_flag_and_an_invalid_mode_is_a_config_problem() {
+    let dir = fresh_dir("pxrelay-mode-sim");
+    let journal = dir.join("journal.db");
+    let mut child = pxrelay()
+        .arg("serve")
+        .env("PXRELAY_MODE", "sim")
+        .env("DATABASE_URL", &journal)
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (addr, lines, _rest) = wait_listening(&mut child);
+    assert!(lines.iter().any(|l| l.contains("SIM mode")), "{lines:#?}");
+    projectx::tls::install_crypto_provider();
+    let status: serde_json::Value = reqwest::get(format!("http://{addr}/status")).await.unwrap().json().await.unwrap();
+    assert_eq!((status["mode"].as_str(), status["token"]["source"].as_str()), (Some("sim"), Some("login")));
+    stop(child);
+    let err = Journal::open(&journal, Duration::from_secs(60), Mode::Live).unwrap_err();
+    assert!(matches!(err, JournalError::WrongMode { journal: Mode::Sim, .. }), "recorded as a paper journal: {err}");
+
+    let out = pxrelay().args(["serve", "--sim"]).env("PXRELAY_MODE", "paper").output().unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PXRELAY_MODE: `paper` is not accepted; use `live` or `sim`"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_sim_reset_empties_the_paper_journal_and_reset_is_refused_in_live_mode() {
+    let journal = fresh_dir("sim-reset").join("paper.db");
+    let run = |extra: &[&str]| {
+        let mut child = pxrelay()
+            .args(["serve", "--sim"])
+            .args(extra)
+            .env("DATABASE_URL", &journal)
+            .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (addr, _, rest) = wait_listening(&mut child);
+        (child, addr, rest)
+    };
+    projectx::tls::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let buy = |addr: String| {
+        let http = http.clone();
+        async move {
+            let body = r#"{"symbol":"MNQ","action":"buy","id":"paper-1"}"#;
+            let url = format!("http://{addr}/webhook/{WEBHOOK_SECRET}");
+            let answer: serde_json::Value = http.post(url).body(body).send().await.unwrap().json().await.unwrap();
+            answer
+        }
+    };
+    let (child, addr, _rest) = run(&[]);
+    let first = buy(addr).await;
+    assert_eq!((first["status"].as_str(), first["duplicate"].as_bool()), (Some("placed"), Some(false)), "{first}");
+    stop(child);
+    assert_eq!(paper_alerts(&journal).await, 1, "without --reset the paper journal keeps its alerts");
+
+    let out = pxrelay().args(["serve", "--reset"]).env("DATABASE_URL", &journal).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--reset without sim mode is refused");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--reset") && stderr.contains("live mode"), "{stderr}");
+    assert_eq!(paper_alerts(&journal).await, 1, "a refused --reset touches nothing");
+
+    let (child, addr, _rest) = run(&["--reset"]);
+    let alerts: serde_json::Value = http
+        .get(format!("http://{addr}/alerts"))
+        .bearer_auth(WEBHOOK_SECRET)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alerts["alerts"], serde_json::json!([]), "--reset emptied the paper journal");
+    let again = buy(addr).await;
+    assert_eq!((again["status"].as_str(), again["duplicate"].as_bool()), (Some("placed"), Some(false)), "{again}");
+    stop(child);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_serve_on_a_paper_journal_exits_non_zero_naming_the_mode_before_contacting_the_gateway() {
+    let sim = sim().await;
+    let journal = fresh_dir("live-on-paper").join("paper.db");
+    drop(Journal::open(&journal, Duration::from_secs(60), Mode::Sim).unwrap());
+    let out = pxrelay()
+        .arg("serve")
+        .env("DATABASE_URL", &journal)
+        .env("PROJECT_X_API_URL", sim.base_url())
+        .env("PROJECT_X_USERNAME", sim.username())
+        .env("PROJECT_X_API_KEY", API_KEY)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("was written in sim mode, and this process runs in live mode"), "{stderr}");
+    assert!(stderr.contains("DATABASE_URL") && stderr.contains(journal.to_str().unwrap()), "{stderr}");
+    assert_eq!(sim.counters().logins, 0, "nothing reached the gateway");
 }

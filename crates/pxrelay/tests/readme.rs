@@ -1,6 +1,7 @@
-//! The README's "First paper trade in one minute" block, run as written against the real binary: the secret from
-//! its run command, the alert from its `curl`, then the journal and `/status` it points to. If the README changes
-//! so that the block no longer works, this fails.
+//! The README's "First paper trade in one minute" block, run as written against the real binary: the variables of
+//! its run command (the secret, `ALLOWED_SYMBOLS`), the alert from its `curl` and the answer it shows (but for the
+//! contract month), then the journal and `/status` it points to. If the README changes so that the block no longer
+//! works, this fails.
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -25,9 +26,16 @@ fn between<'a>(text: &'a str, before: &str, after: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_first_paper_trade_block_places_a_paper_order_and_shows_it() {
     let block = section("First paper trade in one minute");
-    let secret = between(block, "WEBHOOK_SECRET=", " cargo run");
-    assert!(between(block, secret, "\n").ends_with("cargo run --release -- serve --sim"), "{block}");
+    // The run command: `VAR=value … cargo run --release -- serve --sim`, its variables set exactly as written.
+    let run = block.lines().find(|l| l.contains("cargo run")).expect("a run command");
+    let (vars, command) = run.split_at(run.find("cargo run").unwrap());
+    assert_eq!(command, "cargo run --release -- serve --sim", "{block}");
+    let vars: Vec<(&str, &str)> =
+        vars.split_whitespace().map(|v| v.split_once('=').unwrap_or_else(|| panic!("not VAR=value: {v}"))).collect();
+    let secret = vars.iter().find(|(k, _)| *k == "WEBHOOK_SECRET").expect("WEBHOOK_SECRET is set").1;
+    assert!(vars.contains(&("ALLOWED_SYMBOLS", "MNQ")), "the first steps recommend ALLOWED_SYMBOLS: {block}");
     let alert = between(block, "-d '", "'");
+    let documented = between(block, r#""message":""#, r#"""#);
     let bearer = between(block, "authorization: Bearer ", "'");
     assert_eq!(bearer, secret, "the README reads the journal with the same secret");
     assert!(block.contains("curl -s localhost:8080/webhook") && block.contains("curl -s localhost:8080/status"));
@@ -38,7 +46,7 @@ async fn the_first_paper_trade_block_places_a_paper_order_and_shows_it() {
         .env_clear()
         .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .args(["serve", "--sim"])
-        .env("WEBHOOK_SECRET", secret)
+        .envs(vars)
         .env("HOST", "127.0.0.1")
         .env("PORT", "0")
         .env("LOG_FORMAT", "json")
@@ -75,6 +83,11 @@ async fn the_first_paper_trade_block_places_a_paper_order_and_shows_it() {
         .unwrap();
     assert_eq!(answer["status"], "placed", "{answer}");
     assert_eq!(answer["orders"].as_array().map(Vec::len), Some(1), "{answer}");
+    // The README's message, but for the month: paper mode trades today's front month.
+    let message = answer["message"].as_str().unwrap();
+    let (product, tick) = (documented.split(':').take(2).collect::<Vec<_>>().join(":"), between(documented, ", ", ")"));
+    assert!(message.starts_with(&product) && message.ends_with(&format!(", {tick})")), "{message} vs {documented}");
+    assert!(documented.contains("CON.F.US.MNQ.") && message.contains("(CON.F.US.MNQ."), "{message} vs {documented}");
     let alerts: serde_json::Value = http
         .get(format!("http://{addr}/alerts"))
         .header("authorization", format!("Bearer {bearer}"))
@@ -89,6 +102,10 @@ async fn the_first_paper_trade_block_places_a_paper_order_and_shows_it() {
     let status: serde_json::Value =
         http.get(format!("http://{addr}/status")).send().await.unwrap().json().await.unwrap();
     assert_eq!((status["mode"].as_str(), status["webhooks"]["accepted"].as_u64()), (Some("sim"), Some(1)), "{status}");
+    // ALLOWED_SYMBOLS=MNQ as written: the full-size E-mini is refused.
+    let nq = alert.replace("MNQ1!", "NQ1!");
+    let refused = http.post(format!("http://{addr}/webhook")).body(nq).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 422, "{:?}", refused.text().await);
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     let _ = std::fs::remove_file(&journal);

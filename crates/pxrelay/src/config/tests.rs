@@ -136,7 +136,7 @@ fn the_documented_variables_are_exactly_the_table_in_its_order_with_the_same_key
 fn every_variable_in_the_table_is_read() {
     let merged = merge(None, &env(&[])).unwrap();
     let mut reader = Reader::new(&merged);
-    read_settings(&mut reader, false);
+    read_settings(&mut reader, false, None);
     let unread: Vec<&str> = Var::ALL.iter().filter(|v| !reader.read.contains(v)).map(|v| v.name()).collect();
     assert!(unread.is_empty(), "in the table (and so documented) but never read: {unread:?}");
 }
@@ -199,4 +199,30 @@ fn a_symbol_typo_in_allowed_or_quote_symbols_is_a_configuration_problem() {
     assert!(text.contains("QUOTE_SYMBOLS: invalid symbol"), "{text}");
     let ok = Settings::load(None, &env(&[("ALLOWED_SYMBOLS", "MNQ1!, CME_MINI:ES1!, MNQZ2026, CON.F.US.MNQ.Z26")]));
     assert!(ok.is_ok(), "{:?}", ok.err());
+}
+
+#[test]
+fn pxrelay_mode_chooses_the_mode_and_the_default_journal_and_the_command_line_wins() {
+    let live = Settings::load(None, &env(&[])).unwrap();
+    assert_eq!((live.mode, live.webhook.database.to_str()), (Mode::Live, Some("./data/pxrelay.db")));
+    for value in ["sim", "SIM", " sim "] {
+        let sim = Settings::load(None, &env(&[("PXRELAY_MODE", value)])).unwrap();
+        assert_eq!((sim.mode, sim.webhook.database.to_str()), (Mode::Sim, Some("./data/pxrelay-sim.db")), "{value}");
+    }
+    // `--sim` wins over PXRELAY_MODE=live (it can only make trading paper, never live).
+    let flag = Settings::load_with_mode(None, &env(&[("PXRELAY_MODE", "live")]), Some(Mode::Sim)).unwrap();
+    assert_eq!((flag.mode, flag.webhook.database.to_str()), (Mode::Sim, Some("./data/pxrelay-sim.db")));
+    let flag = Settings::load_with_mode(None, &env(&[]), Some(Mode::Sim)).unwrap();
+    assert_eq!(flag.mode, Mode::Sim);
+    // An explicit DATABASE_URL is used in either mode.
+    let set = Settings::load(None, &env(&[("PXRELAY_MODE", "sim"), ("DATABASE_URL", "/data/paper.db")])).unwrap();
+    assert_eq!(set.webhook.database, std::path::PathBuf::from("/data/paper.db"));
+}
+
+#[test]
+fn an_invalid_pxrelay_mode_is_a_problem_even_with_the_flag() {
+    for flag in [None, Some(Mode::Sim)] {
+        let err = Settings::load_with_mode(None, &env(&[("PXRELAY_MODE", "paper")]), flag).unwrap_err();
+        assert_eq!(err.problems, vec!["PXRELAY_MODE: `paper` is not accepted; use `live` or `sim`".to_owned()]);
+    }
 }

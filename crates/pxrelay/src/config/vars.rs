@@ -46,6 +46,7 @@ macro_rules! settings_table {
 }
 
 settings_table! {
+    PXRELAY_MODE => gateway.mode,
     PROJECT_X_USERNAME => gateway.username,
     PROJECT_X_API_KEY => gateway.api_key,
     JWT_TOKEN => gateway.jwt_token,

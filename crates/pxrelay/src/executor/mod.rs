@@ -115,13 +115,15 @@ impl Executor {
         self.metrics.order(outcome.status, job.arrived.elapsed());
         let (latency_ms, execution_ms) =
             (job.arrived.elapsed().as_millis() as u64, started.elapsed().as_millis() as u64);
-        let (alert_id, action, contract) = (&job.alert_id, job.intent.action.as_str(), &job.contract.id);
+        let (alert_id, action, contract) = (&job.alert_id, job.intent.action.as_str(), &job.contract);
         let (status, path, reason) = (outcome.status, &outcome.path, outcome.message.as_deref().unwrap_or_default());
+        // Which contract, and what a tick of it is worth (`NQ1!` is ten times `MNQ1!` per tick), on every line.
+        let (description, tick_value) = (&contract.description, contract.tick_value);
         // A refusal (a guard, the gateway), a failure or an unknown outcome is something the trader must see.
         if status.is_error() {
-            tracing::warn!(alert.id = %alert_id, alert.action = action, contract.id = %contract, outcome = %status, path = %path, reason, latency_ms, execution_ms, "alert handled");
+            tracing::warn!(alert.id = %alert_id, alert.action = action, contract.id = %contract.id, contract.description = %description, contract.tick_value = %tick_value, outcome = %status, path = %path, reason, latency_ms, execution_ms, "alert handled");
         } else {
-            tracing::info!(alert.id = %alert_id, alert.action = action, contract.id = %contract, outcome = %status, path = %path, latency_ms, execution_ms, "alert handled");
+            tracing::info!(alert.id = %alert_id, alert.action = action, contract.id = %contract.id, contract.description = %description, contract.tick_value = %tick_value, outcome = %status, path = %path, answer = reason, latency_ms, execution_ms, "alert handled");
         }
         let _ = job.reply.send(outcome.answer(&job.alert_id));
     }
@@ -337,7 +339,7 @@ impl Executor {
             return refused;
         }
         let tag = order.custom_tag.as_deref().unwrap_or_default();
-        match self.gateway.place_order(order).await {
+        let outcome = match self.gateway.place_order(order).await {
             Ok(id) => Outcome::new(AlertStatus::Placed, "order placed", "acknowledged by the gateway")
                 .with_orders(vec![json!(id)]),
             // The gateway already holds an order with this customTag: this alert was placed before.
@@ -356,6 +358,19 @@ impl Executor {
                 reconcile::placed_order(&self.gateway, job.account_id, tag, job.received_at, "ambiguous").await
             }
             Err(e) => Outcome::new(AlertStatus::Failed, format!("not sent: {e}"), "not sent"),
+        };
+        match outcome.status {
+            // Which contract, and what a tick of it is worth: `NQ1!` is ten times `MNQ1!` per tick.
+            AlertStatus::Placed => Outcome {
+                message: Some(format!(
+                    "{}: {} × {}",
+                    outcome.message.as_deref().unwrap_or("order placed"),
+                    order.size,
+                    contract_words(&job.contract)
+                )),
+                ..outcome
+            },
+            _ => outcome,
         }
     }
 
@@ -433,7 +448,11 @@ impl Executor {
             return refused;
         }
         match self.gateway.close_position(job.account_id, &job.contract.id).await {
-            Ok(()) => Outcome::new(AlertStatus::Closed, format!("closed {}", position_words(current)), "closed"),
+            Ok(()) => Outcome::new(
+                AlertStatus::Closed,
+                format!("closed {} of {}", position_words(current), contract_words(&job.contract)),
+                "closed",
+            ),
             Err(e @ Error::Ambiguous { .. }) => {
                 tracing::warn!(alert.id = %job.alert_id, error = %e, "close outcome unknown; checking the position");
                 tokio::time::sleep(reconcile::RETRY_DELAY).await;
@@ -571,6 +590,16 @@ fn position_unknown(e: &Error) -> Outcome {
     Outcome::new(AlertStatus::Failed, format!("could not read the position: {e}"), "position lookup")
 }
 
+/// A contract for a person: its description, id and dollar value per tick, e.g. `E-mini NASDAQ-100: December
+/// 2025 (CON.F.US.ENQ.Z25, $5.00 per tick)` (the gateway's `description` and `tickValue`, USD per tick per
+/// contract; its `name` when it gave no description).
+pub fn contract_words(contract: &Contract) -> String {
+    let what = if contract.description.trim().is_empty() { &contract.name } else { &contract.description };
+    let value = contract.tick_value.normalize();
+    let value = if value.scale() <= 2 { format!("{value:.2}") } else { value.to_string() };
+    format!("{what} ({}, ${value} per tick)", contract.id)
+}
+
 /// `1 contract`, `3 contracts`.
 fn plural(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
@@ -598,5 +627,23 @@ mod tests {
         assert_eq!(position_words(0), "no contracts");
         assert_eq!(plural(1, "order"), "1 order");
         assert_eq!(plural(0, "order"), "0 orders");
+    }
+
+    #[test]
+    fn a_contract_reads_as_its_description_id_and_dollars_per_tick() {
+        let contract = |description: &str, tick_value: &str| Contract {
+            id: "CON.F.US.ENQ.Z25".into(),
+            name: "NQZ5".into(),
+            description: description.into(),
+            tick_size: "0.25".parse().unwrap(),
+            tick_value: tick_value.parse().unwrap(),
+            active_contract: true,
+            symbol_id: Some("F.US.ENQ".into()),
+        };
+        let nq = contract("E-mini NASDAQ-100: December 2025", "5");
+        assert_eq!(contract_words(&nq), "E-mini NASDAQ-100: December 2025 (CON.F.US.ENQ.Z25, $5.00 per tick)");
+        assert_eq!(contract_words(&contract("", "0.5")), "NQZ5 (CON.F.US.ENQ.Z25, $0.50 per tick)");
+        assert_eq!(contract_words(&contract("x", "12.500")), "x (CON.F.US.ENQ.Z25, $12.50 per tick)");
+        assert_eq!(contract_words(&contract("x", "0.125")), "x (CON.F.US.ENQ.Z25, $0.125 per tick)");
     }
 }
