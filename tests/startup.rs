@@ -68,8 +68,8 @@ async fn the_running_app_refreshes_its_token_in_the_background() {
 #[tokio::test]
 async fn during_a_login_outage_health_answers_at_once_and_webhooks_wait_for_the_first_token() {
     let sim = quiet_sim().await;
-    sim.fail_for(Duration::from_secs(5), 503, Scope::Auth);
     let started = tokio::time::Instant::now();
+    sim.fail_for(Duration::from_secs(5), 503, Scope::Auth);
     let mut env = env_for(&sim);
     env.insert("WEBHOOK_SECRET".into(), SECRET.into());
     let app = start_app(sim.clone(), env).await.unwrap();
