@@ -8,6 +8,7 @@ use projectx_sim::{Sim, SimConfig, SimHandle};
 use pxrelay::config::Settings;
 use pxrelay::startup::App;
 use pxrelay::state::Mode;
+use pxrelay::warmup::Stage;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +23,8 @@ pub struct TestApp {
     pub gateway: projectx::Client,
     /// An HTTP client for requests to pxrelay.
     pub http: reqwest::Client,
+    /// How far pxrelay's warm-up (the startup steps that need the gateway) is.
+    pub warmup: std::sync::Arc<pxrelay::warmup::Warmup>,
     stop: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -95,16 +98,36 @@ pub fn temp_journal() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("pxrelay-e2e-{}-{n}", std::process::id())).join("journal.db")
 }
 
-/// Builds and serves pxrelay in live mode against `sim` with `env`.
+/// Builds and serves pxrelay in live mode against `sim` with `env`, and waits until its warm-up is done (webhooks
+/// are accepted); a warm-up that fails (a refused login, an unknown symbol) is this call's error.
 pub async fn spawn_app(sim: SimHandle, env: HashMap<String, String>) -> anyhow::Result<TestApp> {
+    let mut app = start_app(sim, env).await?;
+    let mut stage = app.warmup.subscribe();
+    let stopped = tokio::select! {
+        r = stage.wait_for(|s| *s == Stage::Ready) => {
+            r.map_err(|_| anyhow::anyhow!("the warm-up's state was dropped"))?;
+            None
+        }
+        r = &mut app.task => Some(r),
+    };
+    match stopped {
+        None => Ok(app),
+        Some(ended) => Err(ended?.err().unwrap_or_else(|| anyhow::anyhow!("pxrelay stopped during its warm-up"))),
+    }
+}
+
+/// Builds and serves pxrelay in live mode against `sim` with `env`; returns as soon as it listens, before the
+/// warm-up (the first token and what follows it) is done.
+pub async fn start_app(sim: SimHandle, env: HashMap<String, String>) -> anyhow::Result<TestApp> {
     let settings = Settings::load(None, &env)?;
     let app = App::build(settings, Mode::Live).await?;
     let addr = app.local_addr();
     let gateway = app.state().gateway.clone();
+    let warmup = app.state().warmup.clone();
     let stop = CancellationToken::new();
     let task = tokio::spawn(app.run_until(stop.clone().cancelled_owned()));
     projectx::tls::install_crypto_provider();
-    Ok(TestApp { addr, sim, gateway, http: reqwest::Client::new(), stop, task })
+    Ok(TestApp { addr, sim, gateway, http: reqwest::Client::new(), warmup, stop, task })
 }
 
 impl TestApp {

@@ -1,11 +1,14 @@
 //! Startup authenticates through `ensure_valid_token()`: a valid JWT_TOKEN costs no auth call, an expired one
-//! costs exactly one login, and /status tells which happened.
+//! costs exactly one login, and /status tells which happened. The listener is bound before the gateway is asked
+//! anything: during a login outage `/health` answers at once and webhooks wait (503 `not_ready`) for the first token.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 use std::time::Duration;
 
-use projectx_sim::SimConfig;
-use pxrelay_e2e::{env_for, spawn_app, start_sim};
+use projectx_sim::{Scope, SimConfig};
+use pxrelay::warmup::Stage;
+use pxrelay_e2e::{SECRET, alert, env_for, quiet_sim, spawn_app, start_app, start_sim};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_valid_jwt_token_starts_the_app_with_zero_auth_calls() {
@@ -59,5 +62,45 @@ async fn the_running_app_refreshes_its_token_in_the_background() {
     assert!(app.gateway.tokens().current().unwrap().revision() > first);
     let (_, status) = app.get_json("/status").await;
     assert!(status["token"]["refreshes"].as_u64().unwrap() >= 2, "{status}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn during_a_login_outage_health_answers_at_once_and_webhooks_wait_for_the_first_token() {
+    let sim = quiet_sim().await;
+    let started = tokio::time::Instant::now();
+    sim.fail_for(Duration::from_secs(5), 503, Scope::Auth);
+    let mut env = env_for(&sim);
+    env.insert("WEBHOOK_SECRET".into(), SECRET.into());
+    let app = start_app(sim.clone(), env).await.unwrap();
+    assert_eq!(app.get_json("/health").await, (200, json!({"status": "ok"})));
+    assert!(started.elapsed() < Duration::from_secs(1), "/health answered after {:?}", started.elapsed());
+
+    let (code, ready) = app.get_json("/ready").await;
+    assert_eq!(code, 503, "{ready}");
+    assert_eq!(ready["checks"]["token"]["ok"], false, "{ready}");
+    assert_eq!(ready["checks"]["startup"]["stage"], "token", "{ready}");
+    assert!(ready["checks"]["startup"]["waiting_for"].as_str().unwrap().contains("session token"), "{ready}");
+    let (_, status) = app.get_json("/status").await;
+    assert_eq!(status["startup"]["ready"], false, "{status}");
+    assert_eq!(status["startup"]["stage"], "token", "{status}");
+
+    let (code, body) = app.alert(alert(json!({"action": "buy", "id": "outage-1"}))).await;
+    assert_eq!((code, body["error"].as_str()), (503, Some("not_ready")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("session token"), "{body}");
+    let (code, body) = app.get_json(&format!("/alerts/outage-1?secret={SECRET}")).await;
+    assert_eq!((code, body["error"].as_str()), (404, Some("not_found")), "nothing journaled: {body}");
+    assert!(sim.orders().is_empty());
+    assert!(started.elapsed() < Duration::from_secs(5), "all of the above happened during the outage");
+
+    let mut stage = app.warmup.subscribe();
+    tokio::time::timeout(Duration::from_secs(40), stage.wait_for(|s| *s == Stage::Ready)).await.unwrap().unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(5), "no token while logins failed");
+    let (code, ready) = app.get_json("/ready").await;
+    assert_eq!(code, 200, "{ready}");
+    assert_eq!(app.get_json("/status").await.1["startup"], json!({"ready": true, "stage": "ready"}));
+    let (code, body) = app.alert(alert(json!({"action": "buy", "id": "outage-2"}))).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("placed")), "{body}");
+    assert_eq!(sim.orders().len(), 1);
     app.stop().await.unwrap();
 }

@@ -66,7 +66,8 @@ pub(crate) fn env(sim: &SimHandle) -> HashMap<String, String> {
 }
 
 impl Relay {
-    /// Spawns pxrelay with exactly `env` and waits for its listening line.
+    /// Spawns pxrelay with exactly `env` and waits for its listening line and for its warm-up to finish (webhooks
+    /// are refused with 503 `not_ready` until the first token and what follows it are done).
     pub(crate) fn start(binary: &PathBuf, env: &HashMap<String, String>) -> anyhow::Result<Self> {
         let mut child = Command::new(binary)
             .arg("serve")
@@ -77,11 +78,16 @@ impl Relay {
             .spawn()?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
         let mut lines = BufReader::new(stdout).lines();
+        let (mut addr, mut ready) = (None, false);
         let addr = loop {
-            let Some(line) = lines.next() else { anyhow::bail!("pxrelay exited before listening") };
+            let Some(line) = lines.next() else { anyhow::bail!("pxrelay exited before it was ready") };
             let v: serde_json::Value = serde_json::from_str(&line?).unwrap_or_default();
             if v["message"] == "pxrelay listening" {
-                break v["addr"].as_str().unwrap_or_default().to_owned();
+                addr = Some(v["addr"].as_str().unwrap_or_default().to_owned());
+            }
+            ready |= v["message"] == "ready: webhooks are accepted";
+            if let (Some(addr), true) = (&addr, ready) {
+                break addr.clone();
             }
         };
         // Keep draining its output so it never blocks on a full pipe.

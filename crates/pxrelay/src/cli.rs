@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
 use crate::startup::App;
 use crate::state::Mode;
 
@@ -48,7 +48,8 @@ pub enum Command {
     },
 }
 
-/// Exit code for unusable configuration (sysexits EX_CONFIG).
+/// Exit code for unusable configuration (sysexits EX_CONFIG): invalid settings, and `QUOTE_SYMBOLS`/`ALLOWED_SYMBOLS`
+/// entries the gateway does not list (found by the warm-up, a [`ConfigError`] too).
 const EXIT_CONFIG: u8 = 78;
 
 /// Exit code for a command line that cannot be run as given (clap's own code for usage errors).
@@ -103,6 +104,11 @@ impl Cli {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "pxrelay failed");
+                // A problem found only once the gateway answered (a symbol it does not list) is still configuration.
+                if let Some(config) = e.chain().find_map(|cause| cause.downcast_ref::<ConfigError>()) {
+                    eprintln!("pxrelay: invalid configuration:\n  {config}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
                 eprintln!("pxrelay: {e:#}");
                 ExitCode::FAILURE
             }

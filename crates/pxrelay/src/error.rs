@@ -25,6 +25,11 @@ pub enum ApiError {
     /// 503 `shutting_down`: the process is stopping (SIGTERM); TradingView should deliver elsewhere.
     #[error("pxrelay is stopping; the request was not accepted")]
     ShuttingDown,
+    /// 503 `not_ready`: startup has not finished the steps that need the gateway (the first session token, the
+    /// `QUOTE_SYMBOLS` subscriptions, the recovery of unfinished alerts, `ALLOWED_SYMBOLS`); nothing was recorded or
+    /// sent. The text names the step it waits for ([`crate::warmup`]).
+    #[error("{0}")]
+    NotReady(String),
     /// 403 `forbidden`: `TRADINGVIEW_IP_ALLOWLIST` is on and the sender is not one of TradingView's addresses.
     #[error("the sender's address is not one of TradingView's (TRADINGVIEW_IP_ALLOWLIST is on)")]
     Forbidden,
@@ -119,6 +124,7 @@ impl ApiError {
             Self::Gateway(_) => StatusCode::BAD_GATEWAY,
             Self::WebhookDisabled
             | Self::ShuttingDown
+            | Self::NotReady(_)
             | Self::GatewaySlow
             | Self::QuoteUnavailable(_)
             | Self::JournalUnavailable(_)
@@ -131,6 +137,7 @@ impl ApiError {
         match self {
             Self::WebhookDisabled => "webhook_disabled",
             Self::ShuttingDown => "shutting_down",
+            Self::NotReady(_) => "not_ready",
             Self::Forbidden => "forbidden",
             Self::Unauthorized(_) => "unauthorized",
             Self::BadPayload(_) => "bad_payload",
@@ -170,6 +177,7 @@ impl ApiError {
             | Self::PayloadTooLarge { .. } => WebhookOutcome::Rejected,
             Self::WebhookDisabled
             | Self::ShuttingDown
+            | Self::NotReady(_)
             | Self::GatewaySlow
             | Self::Gateway(_)
             | Self::QuoteUnavailable(_)

@@ -3,8 +3,10 @@
 //! Layout:
 //! - [`cli`]: `serve [--sim [--reset]]`, `token`, `quote`.
 //! - [`config`]: layered settings with plain environment variable names, validated before anything binds.
-//! - [`startup`]: [`startup::App`]: build (simulator in sim mode, gateway client, `ensure_valid_token`, listener,
-//!   token refresher) and `run_until_stopped`.
+//! - [`startup`]: [`startup::App`]: build (journal, simulator in sim mode, gateway client, market hub, executor,
+//!   listener) and `run_until_stopped`.
+//! - [`warmup`]: the startup steps that need the gateway (first token, quote subscriptions, recovery,
+//!   `ALLOWED_SYMBOLS`), run after the listener is bound; webhooks answer 503 `not_ready` until they are done.
 //! - [`routes`]: `/health`, `/ready`, `/status`, `/metrics`, `/quote/{symbol}`, `/webhook`, `/alerts`, `/kill`; the
 //!   secret check they share (`routes::secret`).
 //! - [`error`]: [`error::ApiError`], every HTTP refusal with its status, JSON code and metric outcome.
@@ -33,3 +35,4 @@ pub mod state;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
+pub mod warmup;

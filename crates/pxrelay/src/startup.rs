@@ -1,6 +1,8 @@
-//! `App::build` wires everything in order — gateway client, `ensure_valid_token()` (never a bare login), the
-//! listener, the background token refresher — and `run_until_stopped` serves until a signal or a critical task
-//! ends. Everything that can fail fails here, before a port is bound.
+//! `App::build` wires everything in order — journal, gateway client, market hub, executor, the listener — and
+//! starts the warm-up ([`crate::warmup`]: the first token via `ensure_valid_token()` (never a bare login), quote
+//! subscriptions, recovery, `ALLOWED_SYMBOLS`) and the token refresher behind it. Only what needs no gateway can
+//! fail in `build`, so a port is bound (and `/health` answers) even while the gateway is down; `run_until_stopped`
+//! serves until a signal, a critical task ending, or the warm-up failing (a definitive refusal, an unknown symbol).
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -22,11 +24,12 @@ use std::sync::atomic::AtomicBool;
 use tokio::sync::mpsc;
 
 use crate::accounts::Accounts;
-use crate::config::{FeedSettings, GatewaySettings, Settings};
+use crate::config::{GatewaySettings, Settings};
 use crate::executor::{Executor, Guards};
 use crate::journal::Journal;
 use crate::quotes::{QuoteService, QuoteSettings};
 use crate::state::{AppState, Mode, WebhookState};
+use crate::warmup::Warmup;
 
 /// A built, not yet serving, application.
 #[derive(Debug)]
@@ -35,6 +38,8 @@ pub struct App {
     state: AppState,
     /// How long stopping may take before the process exits anyway (Railway kills 3 s after SIGTERM by default).
     grace: Duration,
+    /// The gateway-dependent startup steps; an error from it stops the process.
+    warmup: JoinHandle<anyhow::Result<()>>,
     refresher: JoinHandle<()>,
     market: JoinHandle<()>,
     executor: JoinHandle<()>,
@@ -45,7 +50,9 @@ pub struct App {
 }
 
 impl App {
-    /// Starts the simulator (sim mode), authenticates, binds the listener and starts the token refresher.
+    /// Opens the journal, starts the simulator (sim mode), the market hub and the executor, binds the listener, and
+    /// starts the warm-up and the token refresher. Returns without waiting for the gateway: the warm-up's progress
+    /// is [`AppState::warmup`] (and `/ready`).
     pub async fn build(mut settings: Settings, mode: Mode) -> anyhow::Result<Self> {
         // First, so a second relay pointed at the same journal, or one in the other mode (live vs sim), stops before it
         // does anything at all.
@@ -63,23 +70,13 @@ impl App {
         let mut client_cfg = client_config(&settings.gateway);
         client_cfg.observer = Some(metrics.gateway_observer());
         let gateway = projectx::Client::new(client_cfg).context("building the gateway client")?;
-        let token = gateway.tokens().ensure_valid_token().await.context("authenticating with the gateway")?;
-        tracing::info!(
-            token.source = ?token.source(),
-            token.expires_at = %token.expires_at(),
-            token.seconds_left = token.time_left().as_secs(),
-            "session token ready"
-        );
 
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
+        // The hub's first connect waits for the warm-up's token (one login in flight at a time).
         let (quotes, market) = start_quotes(&settings, &gateway, &cancel, &tracker);
         metrics
             .register_live(crate::metrics::Live { tokens: gateway.tokens().clone(), market: quotes.market().clone() });
-        watch_symbols(&quotes, &settings.feed, &tracker, &cancel).await?;
-
-        crate::executor::reconcile::recover_unfinished(&journal, &gateway).await;
-        let allowed_products = allowed_products(&quotes, &settings.webhook.allowed_symbols).await?;
         let guards = Arc::new(Guards {
             kill_switch: AtomicBool::new(settings.webhook.kill_switch),
             max_contracts: settings.webhook.max_contracts,
@@ -92,6 +89,7 @@ impl App {
         if settings.webhook.secret.is_none() {
             tracing::warn!("WEBHOOK_SECRET is not set: every webhook is refused (503)");
         }
+        // The executor gets no job before the warm-up finished: webhooks are refused (503 `not_ready`) until then.
         let (jobs, queue) = mpsc::channel(settings.webhook.queue_capacity);
         let executor = Executor::new(gateway.clone(), journal.clone(), quotes.clone(), guards.clone(), metrics.clone());
         let executor = tracker.spawn(executor.run(queue, cancel.child_token()));
@@ -100,8 +98,7 @@ impl App {
             ip_allowlist: settings.webhook.ip_allowlist,
             wait: settings.webhook.wait,
             duplicate_window: settings.webhook.duplicate_window,
-            allowed_products,
-            journal,
+            journal: journal.clone(),
             jobs,
             guards,
             accounts: Accounts::new(gateway.clone(), settings.webhook.account.clone()),
@@ -109,18 +106,29 @@ impl App {
 
         let addr = SocketAddr::new(settings.http.host, settings.http.port);
         let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-        let refresher = tracker.spawn(gateway.tokens().clone().run_refresher(cancel.child_token()));
+        let warm = Arc::new(Warmup::new());
+        let refresher =
+            tracker.spawn(crate::warmup::refresher(gateway.tokens().clone(), warm.subscribe(), cancel.child_token()));
+        let steps = crate::warmup::Steps {
+            gateway: gateway.clone(),
+            quotes: quotes.clone(),
+            journal,
+            quote_symbols: settings.feed.quote_symbols.clone(),
+            allowed_symbols: settings.webhook.allowed_symbols.clone(),
+        };
+        let warmup = tracker.spawn(crate::warmup::run(warm.clone(), steps, tracker.clone(), cancel.child_token()));
         let state = AppState {
             mode,
             gateway,
             quotes,
             webhook,
             metrics,
+            warmup: warm,
             shutdown: cancel.clone(),
             started: tokio::time::Instant::now(),
         };
         let grace = settings.http.shutdown_grace;
-        Ok(Self { listener, state, grace, refresher, market, executor, cancel, tracker, sim })
+        Ok(Self { listener, state, grace, warmup, refresher, market, executor, cancel, tracker, sim })
     }
 
     /// The bound address (the real port when `PORT=0`).
@@ -128,7 +136,7 @@ impl App {
         self.listener.local_addr().expect("a bound TCP listener has an address")
     }
 
-    /// The shared state (the gateway client, for tests and commands).
+    /// The shared state (the gateway client and the warm-up's progress, for tests and commands).
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -143,27 +151,32 @@ impl App {
         self.run_until(crate::shutdown::signal()).await
     }
 
-    /// Serves until `stop` completes or a critical task ends; then stops every task within the grace period.
+    /// Serves until `stop` completes, a critical task ends or the warm-up fails (its error is returned as it is:
+    /// the process exits with it); then stops within the grace period. While the executor drains, the listener
+    /// still accepts, so a late webhook is answered 503 `shutting_down` rather than refused at the TCP level; the
+    /// listener closes once every other task has ended, or when the grace period is over.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Self { listener, state, grace, refresher, market, executor, cancel, tracker, sim } = self;
+        let Self { listener, state, grace, warmup, refresher, market, executor, cancel, tracker, sim } = self;
         tracing::info!(addr = %listener.local_addr()?, mode = state.mode.as_str(), "pxrelay listening");
         let router = crate::routes::router(state);
-        let http = tracker.spawn(
+        let (http_stop, http_tracker) = (CancellationToken::new(), TaskTracker::new());
+        let http = http_tracker.spawn(
             axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(cancel.clone().cancelled_owned())
+                .with_graceful_shutdown(http_stop.clone().cancelled_owned())
                 .into_future(),
         );
+        http_tracker.close();
         tracker.close();
-        let outcome = tokio::select! {
-            () = stop => Ok(()),
-            r = refresher => exited("token refresher", r.map(Ok)),
-            r = market => exited("market hub", r.map(Ok)),
-            r = executor => exited("order executor", r.map(Ok)),
-            r = http => exited("http server", r.map(|r| r.map_err(anyhow::Error::from))),
-        };
+        let outcome = supervise(stop, Critical { warmup, refresher, market, executor, http }).await;
         tracing::info!(grace_ms = grace.as_millis() as u64, "stopping: no new alerts; finishing those in flight");
         cancel.cancel();
-        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        let drain = async {
+            tracker.wait().await;
+            http_stop.cancel();
+            http_tracker.wait().await;
+        };
+        if tokio::time::timeout(grace, drain).await.is_err() {
+            http_stop.cancel();
             tracing::warn!(grace_ms = grace.as_millis() as u64, "tasks still running after the grace period");
         }
         if let Some(sim) = sim {
@@ -171,6 +184,37 @@ impl App {
         }
         tracing::info!("pxrelay stopped");
         outcome
+    }
+}
+
+/// The tasks whose end stops the process.
+struct Critical {
+    warmup: JoinHandle<anyhow::Result<()>>,
+    refresher: JoinHandle<()>,
+    market: JoinHandle<()>,
+    executor: JoinHandle<()>,
+    http: JoinHandle<std::io::Result<()>>,
+}
+
+/// Waits for `stop`, a critical task ending, or the warm-up failing; the warm-up finishing well is not an end.
+/// A warm-up error is returned as it is, so the process exits with the message a failed start always printed.
+async fn supervise(stop: impl Future<Output = ()>, tasks: Critical) -> anyhow::Result<()> {
+    let Critical { mut warmup, mut refresher, mut market, mut executor, mut http } = tasks;
+    tokio::pin!(stop);
+    let mut warming = true;
+    loop {
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            r = &mut warmup, if warming => match r {
+                Ok(Ok(())) => warming = false,
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return exited("warm-up", Err(e)),
+            },
+            r = &mut refresher => return exited("token refresher", r.map(Ok)),
+            r = &mut market => return exited("market hub", r.map(Ok)),
+            r = &mut executor => return exited("order executor", r.map(Ok)),
+            r = &mut http => return exited("http server", r.map(|r| r.map_err(anyhow::Error::from))),
+        }
     }
 }
 
@@ -234,62 +278,6 @@ pub fn start_quotes(
         bars_ttl: settings.feed.bars_ttl,
     };
     (Arc::new(QuoteService::new(resolver, market, gateway.clone(), quote_settings)), task)
-}
-
-/// Subscribes `QUOTE_SYMBOLS`. A symbol that is invalid or unknown stops startup (a typo should not go unnoticed);
-/// a gateway failure is logged and retried by a background task, which also re-resolves every symbol daily so
-/// contract rolls are picked up.
-async fn watch_symbols(
-    quotes: &Arc<QuoteService>,
-    feed: &FeedSettings,
-    tracker: &TaskTracker,
-    cancel: &CancellationToken,
-) -> anyhow::Result<()> {
-    let mut retry = false;
-    for symbol in &feed.quote_symbols {
-        match quotes.watch(symbol).await {
-            Ok(contract) => tracing::info!(symbol, contract.id = %contract, "subscribed to quotes"),
-            Err(crate::quotes::QuoteError::Resolve(e)) if e.is_client_error() => {
-                anyhow::bail!("QUOTE_SYMBOLS: `{symbol}`: {e}")
-            }
-            Err(e) => {
-                tracing::warn!(symbol, error = %e, "could not subscribe yet; retrying in the background");
-                retry = true;
-            }
-        }
-    }
-    if feed.quote_symbols.is_empty() {
-        return Ok(());
-    }
-    let (quotes, symbols, cancel) = (quotes.clone(), feed.quote_symbols.clone(), cancel.child_token());
-    tracker.spawn(async move {
-        loop {
-            let wait = if retry { Duration::from_secs(60) } else { Duration::from_secs(24 * 3600) };
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
-            }
-            retry = false;
-            for symbol in &symbols {
-                if let Err(e) = quotes.watch(symbol).await {
-                    tracing::warn!(symbol, error = %e, "re-subscribing a QUOTE_SYMBOLS entry failed");
-                    retry = true;
-                }
-            }
-        }
-    });
-    Ok(())
-}
-
-/// `ALLOWED_SYMBOLS` → product ids (`F.US.MNQ`). A symbol that does not resolve stops startup.
-async fn allowed_products(quotes: &QuoteService, symbols: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut products = Vec::new();
-    for symbol in symbols {
-        let contract =
-            quotes.resolver().resolve(symbol).await.with_context(|| format!("ALLOWED_SYMBOLS: `{symbol}`"))?;
-        products.push(contract.symbol_id.clone().unwrap_or_else(|| contract.id.to_string()));
-    }
-    Ok(products)
 }
 
 /// Settings → the SDK's plain config struct (the projectx crate never sees the config crate).

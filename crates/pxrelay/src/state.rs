@@ -71,6 +71,8 @@ pub struct AppState {
     pub webhook: Arc<WebhookState>,
     /// Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The startup steps that need the gateway: until they are done, webhooks are refused with 503 `not_ready`.
+    pub warmup: Arc<crate::warmup::Warmup>,
     /// Fires when the process starts stopping: new alerts are refused with 503.
     pub shutdown: CancellationToken,
     /// Process start, for uptime.
@@ -88,8 +90,6 @@ pub struct WebhookState {
     pub wait: std::time::Duration,
     /// An entry without id or timestamp is a duplicate of an identical one this recent (`DUPLICATE_WINDOW_SECS`).
     pub duplicate_window: std::time::Duration,
-    /// Product ids (`F.US.MNQ`) allowed to trade; empty = all (`ALLOWED_SYMBOLS`).
-    pub allowed_products: Vec<String>,
     /// The journal.
     pub journal: Journal,
     /// The executor's queue.

@@ -58,7 +58,6 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
         ip_allowlist: false,
         wait: std::time::Duration::from_millis(10),
         duplicate_window: std::time::Duration::from_secs(10),
-        allowed_products: vec![],
         journal,
         jobs,
         guards,
@@ -71,6 +70,7 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
         quotes,
         webhook,
         metrics,
+        warmup: std::sync::Arc::new(crate::warmup::Warmup::finished(vec![])),
         shutdown: cancel,
         started: tokio::time::Instant::now(),
     }

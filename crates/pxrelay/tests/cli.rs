@@ -32,9 +32,10 @@ async fn sim() -> SimHandle {
     Sim::start(SimConfig { api_key: API_KEY.into(), ..SimConfig::default() }).await.unwrap()
 }
 
-/// Reads JSON log lines from the child's stdout until "pxrelay listening"; returns the address, the lines so far
-/// and a receiver of the lines that follow.
-fn wait_listening(child: &mut Child) -> (String, Vec<String>, Receiver<String>) {
+/// Reads JSON log lines from the child's stdout until it logged both "pxrelay listening" and "ready: webhooks are
+/// accepted" (the warm-up, which needs the gateway, runs after the listener is bound); returns the address, the
+/// lines so far and a receiver of the lines that follow.
+fn wait_ready(child: &mut Child) -> (String, Vec<String>, Receiver<String>) {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -45,18 +46,36 @@ fn wait_listening(child: &mut Child) -> (String, Vec<String>, Receiver<String>) 
         }
     });
     let mut lines = Vec::new();
+    let (mut addr, mut ready) = (None, false);
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
             let parsed: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
             lines.push(line);
             if parsed["message"] == "pxrelay listening" {
-                let addr = parsed["addr"].as_str().unwrap().to_owned();
-                return (addr, lines, rx);
+                addr = Some(parsed["addr"].as_str().unwrap().to_owned());
+            }
+            ready |= parsed["message"] == "ready: webhooks are accepted";
+            if let (Some(addr), true) = (&addr, ready) {
+                return (addr.clone(), lines, rx);
             }
         }
     }
-    panic!("pxrelay did not start listening: {lines:#?}");
+    panic!("pxrelay did not start listening and finish its warm-up: {lines:#?}");
+}
+
+/// Waits for a line whose `message` is `message` and returns it.
+fn wait_line(rx: &Receiver<String>, message: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            let parsed: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if parsed["message"] == message {
+                return parsed;
+            }
+        }
+    }
+    panic!("no `{message}` line");
 }
 
 fn sigterm(child: &Child) {
@@ -137,7 +156,7 @@ async fn serve_sim_runs_with_no_credentials_and_stops_cleanly_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (addr, lines, _rest) = wait_listening(&mut child);
+    let (addr, lines, _rest) = wait_ready(&mut child);
     assert!(lines.iter().any(|l| l.contains("SIM mode")), "the mode is visible in the logs: {lines:#?}");
     projectx::tls::install_crypto_provider();
     let status: serde_json::Value = reqwest::get(format!("http://{addr}/status")).await.unwrap().json().await.unwrap();
@@ -224,7 +243,7 @@ async fn a_full_run_at_debug_level_logs_no_api_key_and_no_token() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (addr, mut lines, rest) = wait_listening(&mut child);
+    let (addr, mut lines, rest) = wait_ready(&mut child);
     projectx::tls::install_crypto_provider();
     let deadline = Instant::now() + Duration::from_secs(10);
     while sim.counters().validates == 0 {
@@ -292,7 +311,7 @@ async fn sigterm_with_alerts_in_flight_finishes_every_accepted_alert_and_exits_z
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (addr, _, _rest) = wait_listening(&mut child);
+    let (addr, _, _rest) = wait_ready(&mut child);
     projectx::tls::install_crypto_provider();
     let http = reqwest::Client::new();
     // Resolve the symbol and the account once, so the 400 ms answer budget of the alerts below is not spent on
@@ -339,7 +358,7 @@ async fn refusals_are_logged_at_warn_with_their_reason() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (addr, _, rest) = wait_listening(&mut child);
+    let (addr, _, rest) = wait_ready(&mut child);
     projectx::tls::install_crypto_provider();
     let http = reqwest::Client::new();
     let url = format!("http://{addr}/webhook/{WEBHOOK_SECRET}");
@@ -391,7 +410,7 @@ async fn serve_sim_without_database_url_keeps_its_own_journal_in_the_working_dir
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (addr, _, _rest) = wait_listening(&mut child);
+    let (addr, _, _rest) = wait_ready(&mut child);
     projectx::tls::install_crypto_provider();
     let status: serde_json::Value = reqwest::get(format!("http://{addr}/status")).await.unwrap().json().await.unwrap();
     assert_eq!(status["mode"], "sim");
@@ -415,7 +434,7 @@ async fn pxrelay_mode_sim_runs_paper_mode_without_the_flag_and_an_invalid_mode_i
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (addr, lines, _rest) = wait_listening(&mut child);
+    let (addr, lines, _rest) = wait_ready(&mut child);
     assert!(lines.iter().any(|l| l.contains("SIM mode")), "{lines:#?}");
     projectx::tls::install_crypto_provider();
     let status: serde_json::Value = reqwest::get(format!("http://{addr}/status")).await.unwrap().json().await.unwrap();
@@ -444,7 +463,7 @@ async fn serve_sim_reset_empties_the_paper_journal_and_reset_is_refused_in_live_
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let (addr, _, rest) = wait_listening(&mut child);
+        let (addr, _, rest) = wait_ready(&mut child);
         (child, addr, rest)
     };
     projectx::tls::install_crypto_provider();
@@ -504,4 +523,73 @@ async fn a_live_serve_on_a_paper_journal_exits_non_zero_naming_the_mode_before_c
     assert!(stderr.contains("was written in sim mode, and this process runs in live mode"), "{stderr}");
     assert!(stderr.contains("DATABASE_URL") && stderr.contains(journal.to_str().unwrap()), "{stderr}");
     assert_eq!(sim.counters().logins, 0, "nothing reached the gateway");
+}
+
+/// SIGTERM while an alert is in flight: the listener stays open while the executor drains, so a webhook sent now
+/// (on a new connection) is answered 503 `shutting_down` instead of being refused at the TCP level; nothing is
+/// journaled for it, and the alert in flight still finishes before the process exits 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_after_sigterm_while_an_alert_is_in_flight_gets_503_shutting_down() {
+    let sim = sim().await;
+    sim.set_quotes_per_second(0);
+    let journal = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sigterm-late-{}", std::process::id()))
+        .join("journal.db");
+    let _ = std::fs::remove_dir_all(journal.parent().unwrap());
+    let mut child = pxrelay()
+        .arg("serve")
+        .env("LOG_FORMAT", "json")
+        .env("PROJECT_X_API_URL", sim.base_url())
+        .env("PROJECT_X_MARKET_HUB_URL", sim.market_hub_url())
+        .env("PROJECT_X_USERNAME", sim.username())
+        .env("PROJECT_X_API_KEY", API_KEY)
+        .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("WEBHOOK_WAIT_MS", "300")
+        .env("SHUTDOWN_GRACE_SECS", "8")
+        .env("DATABASE_URL", &journal)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (addr, _, rest) = wait_ready(&mut child);
+    projectx::tls::install_crypto_provider();
+    let url = format!("http://{addr}/webhook/{WEBHOOK_SECRET}");
+    let send = |id: &'static str| {
+        // A new client each time: a new connection, so a closed listener would show as a refused connect.
+        let url = url.clone();
+        async move {
+            let body = format!(r#"{{"symbol":"MNQ","action":"buy","id":"{id}"}}"#);
+            let resp = reqwest::Client::new().post(url).body(body).send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // The first alert fills the symbol and account caches, so the next is journaled without waiting on the gateway.
+    assert_eq!(send("before-1").await.0, 200);
+    sim.set_latency(Duration::from_millis(1000));
+    let (code, body) = send("slow-1").await;
+    assert_eq!((code, body["status"].as_str()), (202, Some("pending")), "in flight: {body}");
+    sigterm(&child);
+    wait_line(&rest, "stopping: no new alerts; finishing those in flight");
+    let (code, body) = send("late-1").await;
+    assert_eq!((code, body["error"].as_str()), (503, Some("shutting_down")), "{body}");
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success(), "exit code 0");
+    let journal = pxrelay::journal::Journal::open(&journal, Duration::from_secs(3600), Mode::Live).unwrap();
+    let slow = journal.get("slow-1").await.unwrap().expect("the alert in flight is journaled");
+    assert_eq!(slow.status, pxrelay::outcome::AlertStatus::Placed, "{slow:?}");
+    assert!(journal.get("late-1").await.unwrap().is_none(), "nothing journaled for the refused alert");
+    assert_eq!(sim.orders().len(), 2);
+}
+
+/// A well-formed symbol the gateway does not list is a configuration problem, found only once the gateway answers
+/// (in the warm-up, after the simulator started): exit 78 naming the variable and the symbol, as for any other
+/// invalid setting.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_symbol_the_gateway_does_not_list_exits_78_naming_the_variable() {
+    for var in ["ALLOWED_SYMBOLS", "QUOTE_SYMBOLS"] {
+        let out =
+            pxrelay().args(["serve", "--sim"]).env(var, "MNX").env("WEBHOOK_SECRET", WEBHOOK_SECRET).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{var}: {stderr}");
+        assert!(stderr.contains("invalid configuration") && stderr.contains(var) && stderr.contains("MNX"), "{stderr}");
+    }
 }

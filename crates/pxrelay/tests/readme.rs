@@ -57,14 +57,19 @@ async fn the_first_paper_trade_block_places_a_paper_order_and_shows_it() {
         .unwrap();
     let addr = {
         let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let listening = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                let v: serde_json::Value = serde_json::from_str(&l).ok()?;
-                (v["message"] == "pxrelay listening").then(|| v["addr"].as_str().map(str::to_owned)).flatten()
-            })
-            .expect("pxrelay listening");
+        // The port is bound first; webhooks are accepted once the warm-up (first token, …) logs that they are.
+        let (mut listening, mut ready) = (None, false);
+        for line in lines.by_ref().map_while(Result::ok) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if v["message"] == "pxrelay listening" {
+                listening = v["addr"].as_str().map(str::to_owned);
+            }
+            ready |= v["message"] == "ready: webhooks are accepted";
+            if listening.is_some() && ready {
+                break;
+            }
+        }
+        let listening = listening.filter(|_| ready).expect("pxrelay listening and ready");
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         listening

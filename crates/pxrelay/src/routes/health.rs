@@ -1,8 +1,9 @@
 //! `GET /health`: pure liveness for Railway's health check. It never looks at the gateway, so a gateway outage
 //! never blocks a deploy or restarts a healthy process.
 //!
-//! `GET /ready`: the truth. 200 only when the session token is valid and, if any symbols are subscribed, the
-//! market hub is connected and quotes are fresh; otherwise 503 with the failing checks.
+//! `GET /ready`: the truth. 200 only when startup has finished the steps that need the gateway
+//! ([`crate::warmup`]), the session token is valid and, if any symbols are subscribed, the market hub is connected
+//! and quotes are fresh; otherwise 503 with the failing checks.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,7 +23,11 @@ async fn ready(State(state): State<AppState>) -> Response {
     let token = match state.gateway.tokens().current() {
         Some(t) if t.is_usable() => json!({"ok": true, "seconds_left": t.time_left().as_secs()}),
         Some(_) => json!({"ok": false, "reason": "the session token is expired or was refused"}),
-        None => json!({"ok": false, "reason": "no session token"}),
+        None => json!({
+            "ok": false,
+            "reason": "no session token yet: the first login has not succeeded",
+            "last_error": state.gateway.tokens().status().last_error,
+        }),
     };
     let market = state.quotes.market().status();
     let stale_after = state.quotes.stale_after();
@@ -38,10 +43,11 @@ async fn ready(State(state): State<AppState>) -> Response {
         }
     };
     let shutting_down = state.shutdown.is_cancelled();
-    let ok = token["ok"] == true && market_check["ok"] == true && !shutting_down;
+    let startup = state.warmup.status();
+    let ok = token["ok"] == true && market_check["ok"] == true && startup["ready"] == true && !shutting_down;
     let body = json!({
         "ready": ok,
-        "checks": {"token": token, "market": market_check, "accepting_alerts": !shutting_down},
+        "checks": {"token": token, "market": market_check, "startup": startup, "accepting_alerts": !shutting_down},
     });
     let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()

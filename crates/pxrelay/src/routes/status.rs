@@ -1,6 +1,6 @@
-//! `GET /status`: what an operator asks first: live or sim (and dry run / kill switch), the token's expiry and
-//! refresh count, the market hub and its subscriptions, webhook counters, the journal file, uptime, version.
-//! Never shows a token or a secret.
+//! `GET /status`: what an operator asks first: live or sim (and dry run / kill switch), how far startup is
+//! (`startup`), the token's expiry and refresh count, the market hub and its subscriptions, webhook counters, the
+//! journal file, uptime, version. Never shows a token or a secret.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -24,6 +24,7 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
         "dry_run": hooks.guards.dry_run,
         "kill_switch": hooks.guards.kill_switch.load(std::sync::atomic::Ordering::Relaxed),
         "webhooks_enabled": hooks.secret.is_some(),
+        "startup": state.warmup.status(),
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": state.started.elapsed().as_secs(),
         "token": token,

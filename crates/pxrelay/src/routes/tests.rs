@@ -21,6 +21,7 @@ fn examples() -> Vec<ApiError> {
     vec![
         ApiError::WebhookDisabled,
         ApiError::ShuttingDown,
+        ApiError::NotReady(s()),
         ApiError::Forbidden,
         ApiError::Unauthorized(s()),
         ApiError::BadPayload(s()),
@@ -43,13 +44,14 @@ fn examples() -> Vec<ApiError> {
     ]
 }
 
-const VARIANTS: usize = 21;
+const VARIANTS: usize = 22;
 
 fn expected(e: &ApiError) -> (u16, &'static str, WebhookOutcome) {
     use WebhookOutcome::{Failed, Rejected, Unauthorized};
     match e {
         ApiError::WebhookDisabled => (503, "webhook_disabled", Failed),
         ApiError::ShuttingDown => (503, "shutting_down", Failed),
+        ApiError::NotReady(_) => (503, "not_ready", Failed),
         ApiError::Forbidden => (403, "forbidden", Unauthorized),
         ApiError::Unauthorized(_) => (401, "unauthorized", Unauthorized),
         ApiError::BadPayload(_) => (400, "bad_payload", Rejected),
@@ -147,4 +149,25 @@ async fn a_body_over_the_limit_is_a_json_413() {
     let (_, body) = json(resp).await;
     assert_eq!(body["error"], "payload_too_large", "{body}");
     assert_shape(&body);
+}
+
+#[tokio::test]
+async fn a_webhook_before_the_warm_up_finished_is_a_503_not_ready_and_nothing_is_journaled() {
+    let mut state = test_state(Mode::Sim);
+    let mut hooks = std::sync::Arc::try_unwrap(state.webhook).expect("the only handle");
+    hooks.secret = Some("s".to_owned().into());
+    state.webhook = std::sync::Arc::new(hooks);
+    state.warmup = std::sync::Arc::new(crate::warmup::Warmup::new());
+    let journal = state.webhook.journal.clone();
+    let metrics = state.metrics.clone();
+    let app = crate::routes::router(state).layer(MockConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 9))));
+    let body = r#"{"secret":"s","symbol":"MNQ","action":"buy","id":"early-1"}"#;
+    let resp = app.oneshot(Request::post("/webhook").body(Body::from(body)).unwrap()).await.unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("not_ready")), "{body}");
+    assert_shape(&body);
+    assert!(body["message"].as_str().unwrap().contains("session token"), "says what it waits for: {body}");
+    assert_eq!(metrics.webhook_count(WebhookOutcome::Failed), 1);
+    assert!(journal.get("early-1").await.unwrap().is_none(), "nothing journaled");
+    assert!(journal.list(10).await.unwrap().is_empty());
 }

@@ -1,11 +1,12 @@
 //! `POST /webhook` and `POST /webhook/{secret}`: TradingView alert → authenticated, validated, deduplicated,
 //! journaled, queued for the executor, answered within `WEBHOOK_WAIT_MS`.
 //!
-//! Order of checks: webhooks enabled (a `WEBHOOK_SECRET` exists, else 503) → sender address (optional allowlist) →
-//! body parsed far enough to find a body secret → secret (path, `?secret=`, or body; constant-time; 401) → trading
-//! fields (400 naming the field) → symbol allowed and resolved (422) → account → journal (duplicates answered from
-//! it) → queue (full → 503) → wait for the outcome (200) or answer 202 `pending`. Nothing reaches the gateway for a
-//! rejected alert, and nothing logged contains the offered secret.
+//! Order of checks: webhooks enabled (a `WEBHOOK_SECRET` exists, else 503) → not stopping (503 `shutting_down`) →
+//! startup finished (503 `not_ready`, see [`crate::warmup`]) → sender address (optional allowlist) → body parsed far
+//! enough to find a body secret → secret (path, `?secret=`, or body; constant-time; 401) → trading fields (400
+//! naming the field) → symbol allowed and resolved (422) → account → journal (duplicates answered from it) → queue
+//! (full → 503) → wait for the outcome (200) or answer 202 `pending`. Nothing reaches the gateway for a rejected
+//! alert, and nothing logged contains the offered secret.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -138,6 +139,8 @@ async fn check_and_accept(
     if state.shutdown.is_cancelled() {
         return Err(ApiError::ShuttingDown);
     }
+    // Before the warm-up is done nothing may be journaled: the executor is not to run alerts yet.
+    state.warmup.allowed_products()?;
     if hooks.ip_allowlist {
         let ip = client_ip(peer, headers);
         if !TRADINGVIEW_IPS.contains(&ip) {
@@ -226,9 +229,8 @@ async fn prepare(
         Err(e) if e.is_client_error() => return Err(ApiError::UnknownAlertSymbol(format!("symbol: {e}"))),
         Err(e) => return Err(ApiError::Gateway(format!("could not resolve the symbol: {e}"))),
     };
-    if !hooks.allowed_products.is_empty()
-        && !contract.symbol_id.as_ref().is_some_and(|p| hooks.allowed_products.contains(p))
-    {
+    let allowed = state.warmup.allowed_products()?;
+    if !allowed.is_empty() && !contract.symbol_id.as_ref().is_some_and(|p| allowed.iter().any(|a| a == p)) {
         return Err(ApiError::SymbolNotAllowed(format!("symbol: {} is not in ALLOWED_SYMBOLS", intent.symbol)));
     }
     precheck_brackets(state, intent, &contract).await.map_err(|e| ApiError::BadPayload(e.to_string()))?;
