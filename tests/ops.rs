@@ -54,7 +54,7 @@ async fn ready_follows_the_market_hub_and_the_token() {
     let body = ready_becomes(&app, 503, Duration::from_secs(3)).await;
     // The hub's reconnect meets a 401, which marks the token refused; no new one can be had while logins fail.
     assert_eq!(body["checks"]["market"]["ok"], false, "{body}");
-    ready_becomes(&app, 200, Duration::from_secs(15)).await;
+    ready_becomes(&app, 200, Duration::from_secs(20)).await;
     app.stop().await.unwrap();
 }
 

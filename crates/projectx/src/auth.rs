@@ -110,6 +110,9 @@ struct Inner {
     next_attempt: parking_lot::Mutex<Option<Instant>>,
     /// The last failure's text for status output; written by the flight, read by status.
     last_error: parking_lot::Mutex<Option<String>>,
+    /// Notified when the gateway refuses the current token ([`TokenManager::invalidate`]), so the background
+    /// refresher replaces it at once instead of at its next scheduled check (up to `check_interval` later).
+    refused: tokio::sync::Notify,
     revisions: AtomicU64,
     refreshes: AtomicU64,
     failures: AtomicU64,
@@ -147,6 +150,7 @@ impl TokenManager {
                 gate: tokio::sync::Mutex::new(RetryState::default()),
                 next_attempt: parking_lot::Mutex::new(None),
                 last_error: parking_lot::Mutex::new(None),
+                refused: tokio::sync::Notify::new(),
                 revisions,
                 refreshes: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
@@ -168,6 +172,8 @@ impl TokenManager {
         if let Some(t) = self.inner.current.borrow().as_ref().filter(|t| t.revision() == revision) {
             tracing::warn!(token.revision = revision, "gateway refused the session token; refreshing");
             t.mark_rejected();
+            // The background refresher may be asleep until its next scheduled check: wake it now.
+            self.inner.refused.notify_one();
         }
     }
 
@@ -217,6 +223,7 @@ impl TokenManager {
                 biased;
                 () = cancel.cancelled() => return,
                 () = tokio::time::sleep_until(wake) => {}
+                () = self.inner.refused.notified() => {}
             }
             tokio::select! {
                 biased;

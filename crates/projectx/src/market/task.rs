@@ -235,8 +235,13 @@ impl Task {
         }
         let Some(current) = &self.current else { return };
         let newest = self.tokens.current().map_or(0, |t| t.revision());
-        // Not connected: its next attempt takes the newest token anyway.
-        if current.connected.is_none() || newest == 0 || current.token_revision() == newest {
+        if newest == 0 || current.token_revision() == newest {
+            return;
+        }
+        // Not connected: its next attempt takes the newest token anyway; cut a backoff wait short, since the wait
+        // was most likely for a token (a 401 on upgrade) and one is in hand now.
+        if current.connected.is_none() {
+            current.client.reconnect("a new session token");
             return;
         }
         tracing::info!(
