@@ -21,8 +21,8 @@ use url::Url;
 
 use read::Reader;
 
-use crate::state::Mode;
-pub use database::{LIVE_JOURNAL, SIM_JOURNAL, default_journal};
+use crate::mode::Mode;
+pub use crate::mode::{LIVE_JOURNAL, SIM_JOURNAL, default_journal};
 pub use vars::{ENV_KEYS, RAILWAY_ENVIRONMENT, Var};
 
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
@@ -299,7 +299,7 @@ impl Reader<'_> {
 
     /// `DATABASE_URL` → the journal file; unset, the mode's own default ([`default_journal`]).
     fn journal_path(&mut self, mode: Mode) -> std::path::PathBuf {
-        let text = self.opt(Var::DATABASE_URL).unwrap_or_else(|| database::default_journal(mode).into());
+        let text = self.opt(Var::DATABASE_URL).unwrap_or_else(|| crate::mode::default_journal(mode).into());
         database::journal_path(&text).unwrap_or_else(|problem| {
             self.problems.push(format!("{}: {problem}", Var::DATABASE_URL.name()));
             std::path::PathBuf::new()

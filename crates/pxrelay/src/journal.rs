@@ -15,9 +15,9 @@ use projectx::{AccountId, ContractId};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::mode::Mode;
 use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::signal::Intent;
-use crate::state::Mode;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_alerts.sql"),
@@ -40,8 +40,8 @@ pub enum JournalError {
         "the journal {path} (DATABASE_URL) was written in {journal} mode, and this process runs in {process} mode \
          (PXRELAY_MODE, or --sim). Live and paper trading never share a journal: point DATABASE_URL at a \
          {process}-mode journal, or unset it ({} in live mode, {} in sim mode)",
-        crate::config::LIVE_JOURNAL,
-        crate::config::SIM_JOURNAL
+        crate::mode::LIVE_JOURNAL,
+        crate::mode::SIM_JOURNAL
     )]
     WrongMode {
         /// The database file.

@@ -25,6 +25,7 @@ pub mod error;
 pub mod executor;
 pub mod journal;
 pub mod metrics;
+pub mod mode;
 pub mod outcome;
 pub mod quotes;
 pub mod routes;

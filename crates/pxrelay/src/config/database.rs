@@ -4,23 +4,6 @@
 
 use std::path::PathBuf;
 
-use crate::state::Mode;
-
-/// The live journal when `DATABASE_URL` is unset (relative to the working directory).
-pub const LIVE_JOURNAL: &str = "./data/pxrelay.db";
-
-/// The paper-trading journal when `DATABASE_URL` is unset: never the live one, so a paper run cannot touch (or be
-/// confused with) live history, and `serve --sim --reset` has a file of its own to empty.
-pub const SIM_JOURNAL: &str = "./data/pxrelay-sim.db";
-
-/// The journal file used when `DATABASE_URL` is unset.
-pub const fn default_journal(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Live => LIVE_JOURNAL,
-        Mode::Sim => SIM_JOURNAL,
-    }
-}
-
 const ACCEPTED: &str = "use `sqlite://path`, `sqlite:path` or a plain file path";
 
 /// `sqlite://path`, `sqlite:path` (scheme in any case) or a plain file path → the journal file. Anything else

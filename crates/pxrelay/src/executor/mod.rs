@@ -188,7 +188,7 @@ impl Executor {
                 let closes = if intent.action == Action::Sell { PositionType::Long } else { PositionType::Short };
                 self.close(job, Some(closes)).await
             }
-            Action::Buy | Action::Sell | Action::Reverse => self.trade(job).await,
+            Action::Buy | Action::Sell | Action::Reverse | Action::Target => self.trade(job).await,
         }
     }
 
@@ -235,6 +235,7 @@ impl Executor {
             Err(e) => return position_unknown(&e),
         };
         let to = match intent.action {
+            _ if intent.target_position.is_some() => intent.target_position.unwrap_or_default(),
             Action::Reverse if current == 0 => {
                 return Outcome::new(
                     AlertStatus::Noop,
@@ -247,14 +248,64 @@ impl Executor {
         };
         let plan = plan::plan(current, to);
         if plan.close.is_none() && plan.open.is_none() {
+            let why = if intent.target_position.is_some() {
+                "already at the target position"
+            } else {
+                "the alert asks for no change (reduce-only: nothing to reduce)"
+            };
             return Outcome::new(
                 AlertStatus::Noop,
-                format!(
-                    "the position is {} and the alert asks for no change (reduce-only: nothing to reduce); nothing sent",
-                    position_words(current)
-                ),
+                format!("the position is {}: {why}; nothing sent", position_words(current)),
                 "no change",
             );
+        }
+        let outcome = self.execute_plan(job, &plan).await;
+        match intent.target_position {
+            // Say which order the target required.
+            Some(target) => Outcome {
+                message: Some(format!(
+                    "target position {target} from {}: {}",
+                    position_words(current),
+                    outcome.message.clone().unwrap_or_default()
+                )),
+                ..outcome
+            },
+            None => outcome,
+        }
+    }
+
+    /// Sends a plan's parts. A plan that crosses zero is one order when the alert carries no brackets (nothing to
+    /// size, and one gateway round trip); with brackets, or for a `reverse`, it is a close, then the entry.
+    async fn execute_plan(&self, job: &Job, plan: &plan::Plan) -> Outcome {
+        let intent = &job.intent;
+        let current = plan.from;
+        let no_brackets = intent.stop_loss.is_none() && intent.take_profit.is_none();
+        if let (Some(close), Some(open), true) =
+            (plan.close, plan.open, no_brackets && intent.action != Action::Reverse)
+        {
+            if let Err(message) = plan.check_limit(self.guards.max_contracts) {
+                return Outcome::new(AlertStatus::Rejected, message, "guard");
+            }
+            if self.guards.kill_switch.load(Ordering::Relaxed) {
+                // The closing part alone: exits are always allowed.
+                let closing = plan::Plan { open: None, to: 0, ..*plan };
+                let closed = Box::pin(self.execute_plan(job, &closing)).await;
+                return Outcome {
+                    message: Some(format!(
+                        "{}; kill switch is on: the entry part was refused (exits are still allowed)",
+                        closed.message.clone().unwrap_or_default()
+                    )),
+                    ..closed
+                };
+            }
+            let order = match self.build_order(job, open.side, close.size + open.size, 1, false).await {
+                Ok(order) => order,
+                Err(message) => return Outcome::new(AlertStatus::Rejected, message, "validation"),
+            };
+            if self.guards.dry_run {
+                return dry_run(vec![json!({ "endpoint": "/api/Order/place", "body": order })]);
+            }
+            return self.place(job, &order).await;
         }
         let entry = match plan.open {
             None => None,

@@ -19,6 +19,10 @@ const TRAIL_PRICE: [&str; 2] = ["trail_price", "trailPrice"];
 const GENERIC_PRICE: [&str; 1] = ["price"];
 const ACCOUNT: [&str; 3] = ["account", "account_id", "accountId"];
 const ALERT_ID: [&str; 3] = ["id", "alert_id", "signal_id"];
+/// The position to end on (`{{strategy.position_size}}`, signed).
+const TARGET: [&str; 2] = ["target_position", "position_size"];
+/// Largest accepted `target_position`, in contracts either way: far above any real limit, so a typo is refused.
+const MAX_TARGET: i64 = 100_000;
 /// The alert's own timestamp, most precise first: TradingView `{{timenow}}` (the firing time), `alertTimestamp`,
 /// TradersPost's `time` (its templates fill it with `{{timenow}}`), PickMyTrade's `date`. The first present wins;
 /// they need not agree (`time` may hold the bar time while `timenow` holds the firing time).
@@ -30,7 +34,7 @@ const ADVANCE_TP_SL: &str = "advance_tp_sl";
 /// Every top-level name [`intent`] reads or validates, except the brackets (`brackets::NAMES`) and the secret
 /// fields (taken out before, see `body`).
 pub(super) fn names() -> impl Iterator<Item = &'static str> {
-    let read: [&[&'static str]; 12] = [
+    let read: [&[&'static str]; 13] = [
         &SYMBOL,
         &ACTION,
         &SENTIMENT,
@@ -43,6 +47,7 @@ pub(super) fn names() -> impl Iterator<Item = &'static str> {
         &ACCOUNT,
         &ALERT_ID,
         &TIMESTAMP,
+        &TARGET,
     ];
     read.into_iter().flatten().copied().chain(UNSUPPORTED_NONZERO.iter().map(|&(name, _)| name)).chain([ADVANCE_TP_SL])
 }
@@ -94,7 +99,22 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
              or `instrument`)",
         )
     })?;
-    let (_, action) = pick(obj, &ACTION, read_action)?.ok_or_else(|| {
+    let target_position = pick(obj, &TARGET, |f, v| signed_whole(f, v, MAX_TARGET))?.map(|(_, t)| t);
+    let action = match (pick(obj, &ACTION, read_action)?, target_position) {
+        (Some((field, action @ (Action::Exit | Action::Reverse | Action::Cancel))), Some(_)) => {
+            return Err(SignalError::new(
+                field,
+                format!(
+                    "is {} while `target_position` is given; a target is reached by buys and sells: drop one of them",
+                    action.as_str()
+                ),
+            ));
+        }
+        (Some(found), _) => Some(found),
+        (None, Some(_)) => Some(("action", Action::Target)),
+        (None, None) => None,
+    };
+    let (_, action) = action.ok_or_else(|| {
         SignalError::new(
             "action",
             format!(
@@ -161,6 +181,7 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
         take_profit,
         account,
         alert_id,
+        target_position,
         sent_at,
     };
     if !intent.is_entry() {
@@ -185,6 +206,18 @@ fn read_symbol<'a>(field: &'static str, v: &'a Value) -> Result<Option<&'a str>,
         ));
     }
     Ok(Some(s))
+}
+
+/// A signed whole number of contracts within ±`max` (`"-2"`, `3`, `"0"`).
+fn signed_whole(field: &'static str, v: &Value, max: i64) -> Result<Option<i64>, SignalError> {
+    use rust_decimal::prelude::ToPrimitive;
+    let Some(s) = text(field, v)? else { return Ok(None) };
+    let what = format!("a whole number of contracts from -{max} to {max} (long > 0, short < 0, 0 flat)");
+    let n = super::values::parse_decimal(s).filter(Decimal::is_integer).and_then(|d| d.to_i64());
+    match n.filter(|n| n.abs() <= max) {
+        Some(n) => Ok(Some(n)),
+        None => Err(SignalError::new(field, format!("{} is not accepted; expected {what}", describe(v)))),
+    }
 }
 
 /// A timestamp as TradingView and the bridges write it: RFC 3339 (`2026-11-29T14:31:59Z`, what `{{timenow}}` gives),

@@ -65,12 +65,13 @@ pub fn content_key(intent: &Intent) -> String {
     // `write!` into a String cannot fail.
     let _ = write!(
         canon,
-        "pxrelay-intent-v2\nsymbol={}\naction={}\nclose_only={}\nsentiment={}\nquantity={}\norder={}\nstop_loss={}\n\
+        "pxrelay-intent-v2\nsymbol={}\naction={}\nclose_only={}\nsentiment={}\ntarget={}\nquantity={}\norder={}\nstop_loss={}\n\
          take_profit={}\naccount={}",
         intent.symbol.to_uppercase(),
         intent.action.as_str(),
         u8::from(intent.close_only),
         intent.sentiment.map_or("", |s| if s == super::Sentiment::Long { "long" } else { "short" }),
+        intent.target_position.map(|t| t.to_string()).unwrap_or_default(),
         intent.quantity,
         OrderText(intent.order),
         DistanceText(intent.stop_loss),

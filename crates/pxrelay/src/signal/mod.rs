@@ -100,6 +100,11 @@ pub struct Intent {
     pub account: Option<String>,
     /// The sender's alert id (≤ 64 printable characters); `None` means one is derived ([`alert_key`]).
     pub alert_id: Option<String>,
+    /// `target_position` (`position_size`, TradingView's `{{strategy.position_size}}`): the signed position (long > 0,
+    /// short < 0, 0 flat) the account must end on; when given it alone sizes the order (`action` and `quantity`, if
+    /// present, do not), and repeating it is harmless (already there → `noop`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_position: Option<i64>,
     /// The alert's own timestamp (`timenow`, `alertTimestamp`, `time` or PickMyTrade's `date`, first present wins),
     /// UTC: part of the duplicate key, and an alert older than `MAX_ALERT_AGE_SECS` by it is never sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,7 +114,7 @@ pub struct Intent {
 impl Intent {
     /// Whether this intent may open or add to a position (and so may carry brackets).
     pub fn is_entry(&self) -> bool {
-        matches!(self.action, Action::Buy | Action::Sell | Action::Reverse) && !self.close_only
+        matches!(self.action, Action::Buy | Action::Sell | Action::Reverse | Action::Target) && !self.close_only
     }
 
     /// Whether a bracket is given as a price, so converting it to ticks needs the entry price.
@@ -142,6 +147,8 @@ pub enum Action {
     Reverse,
     /// `cancel`: cancel the contract's working orders.
     Cancel,
+    /// No `action`, but a `target_position`: the one order that takes the position there.
+    Target,
 }
 
 impl Action {
@@ -153,6 +160,7 @@ impl Action {
             Self::Exit => "exit",
             Self::Reverse => "reverse",
             Self::Cancel => "cancel",
+            Self::Target => "target",
         }
     }
 
@@ -161,7 +169,7 @@ impl Action {
         match self {
             Self::Buy => Some(projectx::OrderSide::Bid),
             Self::Sell => Some(projectx::OrderSide::Ask),
-            Self::Exit | Self::Reverse | Self::Cancel => None,
+            Self::Exit | Self::Reverse | Self::Cancel | Self::Target => None,
         }
     }
 }

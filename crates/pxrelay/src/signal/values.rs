@@ -124,7 +124,7 @@ pub(super) fn decimal(field: &'static str, v: &Value) -> Result<Option<Decimal>,
 
 /// Plain decimal grammar only (`-12.5`, `3`, `1e3`): rejects `0x10`, `1_000`, `1,5`, `NaN`, and anything
 /// `Decimal` cannot hold exactly.
-fn parse_decimal(s: &str) -> Option<Decimal> {
+pub(super) fn parse_decimal(s: &str) -> Option<Decimal> {
     let body = s.strip_prefix(['-', '+']).unwrap_or(s);
     let (mantissa, exponent) = match body.find(['e', 'E']) {
         Some(i) => (&body[..i], Some(&body[i + 1..])),

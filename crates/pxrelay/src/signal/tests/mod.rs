@@ -36,6 +36,7 @@ fn buy() -> Intent {
         take_profit: None,
         account: None,
         alert_id: None,
+        target_position: None,
         sent_at: None,
     }
 }

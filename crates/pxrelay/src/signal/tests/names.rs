@@ -129,7 +129,7 @@ fn names_differing_only_in_case_get_a_case_hint() {
 const HARMLESS: &[&str] = &[
     r#""comment":"stop here","time":"2025-06-02T14:30:00Z","timenow":"2025-06-02T14:31:00Z","interval":"5","exchange":"CME""#,
     r#""close":"21000.25","open":1,"high":1,"low":1,"volume":1,"strategy":{"name":"x"},"message":"tp hit""#,
-    r#""position_size":1,"prev_market_position":"flat","market_position_size":1,"order_id":"Long","order_comment":"x""#,
+    r#""prev_market_position":"flat","market_position_size":1,"order_id":"Long","order_comment":"x""#,
     r#""signalPrice":6335.25,"extendedHours":false,"timeInForce":"day","interval_min":5"#,
     r#""date":"2025-06-02T14:31:00Z","pyramid":false,"reverse_order_close":true,"duplicate_position_allow":true"#,
     r#""multiple_accounts":[{"account_id":"A","risk_percentage":0,"quantity_multiplier":1,"stoploss":5}]"#,

@@ -84,6 +84,14 @@ fn rows() -> Vec<(&'static str, Expect)> {
         (r#""action":"buy","sentiment":"bullish""#, ok(|i| i.sentiment = Some(Sentiment::Long))),
         (r#""action":"sell","sentiment":"bearish""#, ok(|i| { i.action = Sell; i.sentiment = Some(Sentiment::Short) })),
         (r#""action":"reverse","market_position":"short""#, ok(|i| i.action = Reverse)),
+        // Target position: signed; alone it is the action; with exit/reverse/cancel it is a contradiction.
+        (r#""target_position":-2"#, ok(|i| i.target_position = Some(-2))),
+        (r#""position_size":"0""#, ok(|i| i.target_position = Some(0))),
+        (r#""position_size":"1.5""#, err("position_size")),
+        (r#""target_position":1e9"#, err("target_position")),
+        (r#""target_position":2,"position_size":3"#, err("target_position")),
+        (r#""action":"exit","target_position":0"#, err("action")),
+        (r#""action":"cancel","position_size":1"#, err("action")),
         (r#""action":"exit","sentiment":"flat""#, ok(|i| { i.action = Exit; i.close_only = true })),
         (r#""action":"reverse","sentiment":"flat""#, err("sentiment")),
         (r#""sentiment":"sideways""#, err("sentiment")),
@@ -229,4 +237,6 @@ fn missing_symbol_and_action_are_named() {
     assert_eq!(parse(r#"{"action":"buy"}"#).unwrap_err().field, "symbol");
     assert_eq!(parse(r#"{"symbol":"MNQ1!"}"#).unwrap_err().field, "action");
     assert_eq!(parse("{}").unwrap_err().field, "symbol");
+    let target = parse(r#"{"symbol":"MNQ1!","target_position":-1}"#).unwrap();
+    assert_eq!((target.action, target.target_position), (Action::Target, Some(-1)), "a target needs no action");
 }
