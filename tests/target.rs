@@ -51,3 +51,17 @@ async fn a_target_needs_no_action_respects_max_contracts_and_conflicts_with_exit
     assert_eq!((code, answer["error"].as_str()), (400, Some("bad_payload")), "{answer}");
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn flipping_between_long_1_and_short_1_is_one_order_per_alert() {
+    let sim = quiet_sim().await;
+    let app = app_on(&sim, &[]).await;
+    for i in 0..10 {
+        let target = if i % 2 == 0 { 1 } else { -1 };
+        let (_, answer) = app.alert(alert(json!({"target_position": target, "id": format!("flip-{i}")}))).await;
+        assert_eq!(answer["status"], "placed", "alert {i}: {answer}");
+        assert_eq!(mnq_position(&sim), target, "alert {i}");
+    }
+    assert_eq!(sim.counters().calls("/api/Order/place"), 10);
+    app.stop().await.unwrap();
+}

@@ -52,7 +52,7 @@ pub(crate) fn env(sim: &SimHandle) -> HashMap<String, String> {
         ("HOST", "127.0.0.1".to_owned()),
         ("PORT", "0".to_owned()),
         ("LOG_FORMAT", "json".to_owned()),
-        ("RUST_LOG", "warn,pxrelay::startup=info".to_owned()),
+        ("RUST_LOG", "warn,pxrelay::startup=info,pxrelay::warmup=info".to_owned()),
         ("RATE_LIMIT_REQUESTS", "1000000".to_owned()),
         ("HISTORY_RATE_LIMIT_REQUESTS", "1000000".to_owned()),
         ("MAX_CONTRACTS", "1000000".to_owned()),
@@ -129,4 +129,12 @@ pub(crate) async fn sim(cfg: projectx_sim::SimConfig) -> anyhow::Result<SimHandl
         projectx_sim::Sim::start(projectx_sim::SimConfig { general_limit: None, history_limit: None, ..cfg }).await?;
     sim.set_quotes_per_second(0);
     Ok(sim)
+}
+
+/// A bench alert: a market buy of 1 with its own id. Every alert adds to the position, so each is exactly one
+/// `Order/place` whatever order the alerts arrive in (concurrent senders reorder them; a close of the whole
+/// position would be a `Position/closeContract`, not an order), and "alert → order" is measured on every alert.
+/// `MAX_CONTRACTS` is raised for the bench, so the growing position is never refused.
+pub(crate) fn bench_alert(id: &str) -> serde_json::Value {
+    serde_json::json!({"symbol": "MNQ", "action": "buy", "quantity": 1, "id": id})
 }

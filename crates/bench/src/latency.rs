@@ -79,11 +79,8 @@ async fn send(
             tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / f64::from(per_second))).await;
         }
         let id = format!("{prefix}-{i}");
-        let side = if i % 2 == 0 { "buy" } else { "sell" };
         let (url, body, bearer) = match target {
-            Target::Relay => {
-                (relay.url(&format!("/webhook/{SECRET}")), json!({"symbol": "MNQ", "action": side, "id": id}), None)
-            }
+            Target::Relay => (relay.url(&format!("/webhook/{SECRET}")), crate::child::bench_alert(&id), None),
             Target::Floor => (
                 format!("{}/api/Order/place", sim.base_url()),
                 json!({"accountId": 9001, "contractId": "CON.F.US.MNQ.Z25", "type": 2, "side": i % 2, "size": 1,

@@ -11,6 +11,7 @@
 //! - [`error`]: [`Error`], which tells transport, status, rejection, decode and ambiguous-mutation failures apart.
 //! - [`market`]: [`MarketHub`] (quote subscriptions over the SignalR market hub, gap-free token rotation, stale
 //!   watchdog) and [`QuoteBook`] (partial-update merge).
+//! - [`book`]: [`book::AccountBook`], one account's orders, positions, trades and balance from a snapshot + events.
 //! - [`contracts`]: [`ContractResolver`] (`MNQ`, `CME_MINI:MNQ1!`, `MNQZ5`, raw ids → the active contract).
 //! - [`cache`]: [`cache::FlightCache`], the single-flight cache with per-entry expiry (contracts, bars, accounts).
 //! - [`rate`]: sliding-window rate budgets. [`backoff`]: jittered exponential backoff. [`tls`]: rustls provider.
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod auth;
 pub mod backoff;
+pub mod book;
 pub mod cache;
 pub mod client;
 pub mod contracts;
