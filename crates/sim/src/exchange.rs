@@ -52,7 +52,10 @@ pub(crate) enum UserEvent {
     Account(SimAccount),
     Order(SimOrder),
     /// A position after the change (`size` 0 when it went flat) and whether the change opened it.
-    Position { position: SimPosition, opened: bool },
+    Position {
+        position: SimPosition,
+        opened: bool,
+    },
     Trade(SimTrade),
 }
 

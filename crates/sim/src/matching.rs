@@ -70,7 +70,14 @@ impl Book {
     pub(crate) fn execute(&mut self, contract: &SimContract, index: usize, price: Decimal, now: DateTime<Utc>) {
         let order = &mut self.orders[index];
         fill_order(order, price, now);
-        let fill = Fill { account_id: order.account_id, side: order.side, size: order.size, price, order_id: order.id, at: now };
+        let fill = Fill {
+            account_id: order.account_id,
+            side: order.side,
+            size: order.size,
+            price,
+            order_id: order.id,
+            at: now,
+        };
         let parent = order.parent_order_id;
         let snapshot = order.clone();
         self.events.push(crate::exchange::UserEvent::Order(snapshot));

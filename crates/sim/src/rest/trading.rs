@@ -215,7 +215,8 @@ pub(super) struct PartialClose {
 }
 
 pub(super) async fn partial_close(State(shared): State<Arc<Shared>>, ApiJson(req): ApiJson<PartialClose>) -> Response {
-    let outcome = shared.trade(|exchange| exchange.close(req.account_id, &req.contract_id, Some(req.size), Utc::now())).await;
+    let outcome =
+        shared.trade(|exchange| exchange.close(req.account_id, &req.contract_id, Some(req.size), Utc::now())).await;
     answer(outcome.map(drop), json!({}), |reason| match reason {
         Reason::AccountNotFound => 1,
         Reason::PositionNotFound => 2,

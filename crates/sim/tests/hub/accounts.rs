@@ -39,7 +39,8 @@ async fn twenty_five_accounts_trade_independently() {
 
     // One account closes; the others keep their positions. Then the target (+4 ticks) fills every
     // remaining long, and the closed account's target opens a short (its legs stayed working).
-    let close = rest(&sim, &token, "/api/Position/closeContract", json!({ "accountId": 9010, "contractId": MNQ })).await;
+    let close =
+        rest(&sim, &token, "/api/Position/closeContract", json!({ "accountId": 9010, "contractId": MNQ })).await;
     assert_eq!(close["success"], true);
     assert_eq!(sim.positions().len(), 24);
     sim.set_price(MNQ, "21001.25".parse().unwrap());

@@ -31,7 +31,10 @@ async fn a_target_reached_by_the_price_fills_cancels_the_stop_and_flattens() {
         ["GatewayUserOrder", "GatewayUserPosition", "GatewayUserTrade", "GatewayUserAccount", "GatewayUserOrder"]
     );
     let (filled, position, trade, cancelled) = (&exit[0].1, &exit[1].1, &exit[2].1, &exit[4].1);
-    assert_eq!((&filled["id"], &filled["status"], &filled["filledPrice"]), (&target["id"], &json!(2), &num("21003.25")));
+    assert_eq!(
+        (&filled["id"], &filled["status"], &filled["filledPrice"]),
+        (&target["id"], &json!(2), &num("21003.25"))
+    );
     assert_eq!((&position["size"], &position["id"]), (&json!(0), &opened[2].1["id"]));
     assert_eq!((&trade["orderId"], &trade["profitAndLoss"]), (&target["id"], &num("6")), "12 ticks × 0.5");
     assert_eq!((&cancelled["id"], &cancelled["status"]), (&stop["id"], &json!(3)));
@@ -41,9 +44,7 @@ async fn a_target_reached_by_the_price_fills_cancels_the_stop_and_flattens() {
 async fn quote_ticker_steps_fill_working_orders() {
     let sim = spawn_default().await;
     let token = token(&sim);
-    let limit = |side: i32, price: &str| {
-        json!({ "accountId": ACCOUNT, "contractId": MNQ, "type": 1, "side": side, "size": 1, "limitPrice": num(price) })
-    };
+    let limit = |side: i32, price: &str| json!({ "accountId": ACCOUNT, "contractId": MNQ, "type": 1, "side": side, "size": 1, "limitPrice": num(price) });
     // One tick either side of 21000.25: whichever way the random walk first moves, one fills.
     let buy = place(&sim, &token, limit(0, "21000")).await;
     let sell = place(&sim, &token, limit(1, "21000.5")).await;

@@ -19,7 +19,8 @@ async fn a_market_entry_and_a_close_report_their_life_cycle_in_order() {
         targets(&opened),
         ["GatewayUserOrder", "GatewayUserOrder", "GatewayUserPosition", "GatewayUserTrade", "GatewayUserAccount"]
     );
-    let (open, filled, position, trade, account) = (&opened[0].1, &opened[1].1, &opened[2].1, &opened[3].1, &opened[4].1);
+    let (open, filled, position, trade, account) =
+        (&opened[0].1, &opened[1].1, &opened[2].1, &opened[3].1, &opened[4].1);
     assert_eq!((&open["status"], &open["fillVolume"], &open["filledPrice"]), (&json!(1), &json!(0), &Value::Null));
     assert_eq!(open["id"], filled["id"]);
     assert_eq!(
@@ -90,7 +91,11 @@ async fn wrapped_events_carry_action_and_data() {
         assert_eq!(keys, ["action", "data"], "{wrapper}");
     }
     let actions: Vec<&Value> = opened.iter().map(|(_, w)| &w["action"]).collect();
-    assert_eq!(actions, [&json!(0), &json!(1), &json!(0), &json!(0), &json!(1)], "create, update, create, create, update");
+    assert_eq!(
+        actions,
+        [&json!(0), &json!(1), &json!(0), &json!(0), &json!(1)],
+        "create, update, create, create, update"
+    );
     assert_eq!((&opened[1].1["data"]["status"], &opened[2].1["data"]["size"]), (&json!(2), &json!(1)));
     assert_eq!(opened[4].1["data"]["balance"], num("49999.63"));
 
