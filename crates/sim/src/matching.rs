@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::SimContract;
-use crate::exchange::{Book, Exchange};
+use crate::exchange::{Book, Exchange, UserEvent};
 use crate::fills::Fill;
 use crate::orders::{Bracket, CANCELLED, OPEN, STOP, fill_order, new_order, trigger};
 
@@ -80,7 +80,7 @@ impl Book {
         };
         let parent = order.parent_order_id;
         let snapshot = order.clone();
-        self.events.push(crate::exchange::UserEvent::Order(snapshot));
+        self.events.push(UserEvent::Order(snapshot));
         self.fill(contract, fill);
         if let Some(brackets) = self.pending_brackets.remove(&fill.order_id) {
             self.attach_legs(contract, fill, brackets);
@@ -93,12 +93,12 @@ impl Book {
     /// Creates the stop-loss and take-profit legs of a filled entry.
     fn attach_legs(&mut self, contract: &SimContract, entry: Fill, brackets: [Option<Bracket>; 2]) {
         let ids: Vec<(i64, Bracket)> = brackets.into_iter().flatten().map(|b| (self.order_id(), b)).collect();
-        for (n, &(id, bracket)) in ids.iter().enumerate() {
+        for &(id, bracket) in &ids {
             let level = (entry.price + contract.tick_size * Decimal::from(bracket.ticks)).normalize();
             let mut leg =
                 new_order(id, entry.account_id, contract, bracket.order_type, 1 - entry.side, entry.size, entry.at);
             leg.parent_order_id = Some(entry.order_id);
-            leg.linked_order_id = ids.get(1 - n).filter(|_| ids.len() == 2).map(|&(sibling, _)| sibling);
+            leg.linked_order_id = ids.iter().map(|&(other, _)| other).find(|&other| other != id);
             if bracket.order_type == STOP {
                 leg.stop_price = Some(level);
             } else {
@@ -117,7 +117,7 @@ impl Book {
         for sibling in siblings {
             sibling.status = CANCELLED;
             sibling.updated = Some(at);
-            self.events.push(crate::exchange::UserEvent::Order(sibling.clone()));
+            self.events.push(UserEvent::Order(sibling.clone()));
         }
     }
 }
