@@ -39,8 +39,48 @@ pub struct SimConfig {
     /// Hubs: how long a new socket may take to send its handshake (default 15 s).
     pub handshake_timeout: Duration,
     /// Market hub: automatic quotes per second per subscribed contract (default 4; 0 = none).
-    /// Changeable at run time with `SimHandle::set_quotes_per_second`.
+    /// Changeable at run time with `SimHandle::set_quotes_per_second`. Every ticker step is a price
+    /// move, so it can fill resting orders and bracket legs (see the crate doc).
     pub quotes_per_second: u32,
+    /// What happens to a position's Auto-OCO bracket legs (the stop and target children of a filled
+    /// entry) when the position goes flat by other means (`Position/closeContract`, a partial
+    /// close that flattens, an opposite order). Default `false`: they stay **working**, like on the
+    /// live gateway (API reference §9 item 21: closing does not cancel the legs; the client must).
+    /// `true`: the simulator cancels them (its behaviour before it was made live-like).
+    pub cancel_brackets_when_flat: bool,
+    /// How user-hub events carry their data object (default [`UserEventShape::Bare`], as the
+    /// Gateway docs show; §7.5 and §9 items 8 and 25).
+    pub user_event_shape: UserEventShape,
+    /// When the REST answer of a trading call is written relative to the user-hub events the call
+    /// caused (default [`UserEventTiming::EventsFirst`]: events first, as seen on the live gateway).
+    pub user_event_timing: UserEventTiming,
+}
+
+/// How a user-hub event's single argument is shaped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UserEventShape {
+    /// `GatewayUserOrder(data)` with the bare model object, as documented.
+    #[default]
+    Bare,
+    /// `GatewayUserOrder({"action": n, "data": {...}})`, the Admin API's wrapper that some SDKs
+    /// report on the Gateway too (§9 item 25). `action`: 0 create (an order's first snapshot, a
+    /// position opening, every trade), 1 update (later order snapshots, position size changes,
+    /// account balances), 2 delete (a position going flat; `data.size` is still 0).
+    Wrapped,
+}
+
+/// Order of a trading call's REST answer and the user-hub events it caused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UserEventTiming {
+    /// The answer of `Order/place`, `modify`, `cancel` and the position closes is held until every
+    /// connection subscribed to the call's events has written them to its socket (at most 1 s per
+    /// call), so a client always receives the events before the answer (with the order id it is
+    /// waiting for). The live gateway often behaves like this.
+    #[default]
+    EventsFirst,
+    /// The events are queued to the hub connections before the answer is written, without
+    /// waiting: which one a client reads first is a race (usually the events on loopback).
+    Race,
 }
 
 impl Default for SimConfig {
@@ -51,17 +91,15 @@ impl Default for SimConfig {
             token_lifetime: Duration::from_secs(24 * 60 * 60),
             general_limit: Some(RateLimit { requests: 200, window: Duration::from_secs(60) }),
             history_limit: Some(RateLimit { requests: 50, window: Duration::from_secs(30) }),
-            accounts: vec![SimAccount {
-                id: 9001,
-                name: "SIM-PAPER-1".to_owned(),
-                balance: Decimal::new(50_000, 0),
-                can_trade: true,
-            }],
+            accounts: vec![SimAccount::paper(1)],
             contracts: default_contracts(),
             keep_alive: Duration::from_secs(15),
             client_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(15),
             quotes_per_second: 4,
+            cancel_brackets_when_flat: false,
+            user_event_shape: UserEventShape::Bare,
+            user_event_timing: UserEventTiming::EventsFirst,
         }
     }
 }
@@ -78,6 +116,14 @@ impl SimConfig {
     /// date keeps them. Used by `pxrelay serve --sim` and `pxrelay quote --sim`.
     pub fn today() -> Self {
         Self::on(chrono::Utc::now().date_naive())
+    }
+
+    /// This configuration with `n` tradable paper accounts instead of its own: ids 9001, 9002, …,
+    /// names `SIM-PAPER-1`, `SIM-PAPER-2`, …, 50 000 each (for fan-out tests; each account has its
+    /// own orders, positions, trades, balance and user-hub topics).
+    pub fn with_paper_accounts(self, n: u16) -> Self {
+        let accounts = (1..=i32::from(n)).map(SimAccount::paper).collect();
+        Self { accounts, ..self }
     }
 }
 
@@ -96,6 +142,9 @@ impl fmt::Debug for SimConfig {
             .field("client_timeout", &self.client_timeout)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("quotes_per_second", &self.quotes_per_second)
+            .field("cancel_brackets_when_flat", &self.cancel_brackets_when_flat)
+            .field("user_event_shape", &self.user_event_shape)
+            .field("user_event_timing", &self.user_event_timing)
             .finish()
     }
 }
@@ -126,6 +175,11 @@ pub struct SimAccount {
 }
 
 impl SimAccount {
+    /// The `n`th paper account (from 1): id `9000 + n`, name `SIM-PAPER-<n>`, 50 000, tradable.
+    pub fn paper(n: i32) -> Self {
+        Self { id: 9000 + n, name: format!("SIM-PAPER-{n}"), balance: Decimal::new(50_000, 0), can_trade: true }
+    }
+
     /// The account as `Account/search` and `GatewayUserAccount` send it (with `isVisible` and
     /// `simulated`, always true here).
     pub(crate) fn to_wire(&self) -> serde_json::Value {

@@ -1,23 +1,26 @@
 //! The simulated exchange: accounts, the order book, positions and fills, behind one lock so every
-//! operation is atomic. Market orders fill immediately at the contract's last price; limit, stop,
-//! trailing-stop and join orders rest as Open and never trigger (there is no matching engine, even
-//! for marketable limits). Position accounting and trade records live in `fills.rs`, the
-//! `Order/place` rules in `validate.rs`.
+//! operation is atomic. Market orders fill at once at the contract's last price; limit, stop and
+//! join orders rest as Open (trailing stops too, but they never trigger) until a price move reaches
+//! them (`matching.rs`: triggers, bracket legs, OCO). Position accounting and trade records live in
+//! `fills.rs`, the `Order/place` rules in `validate.rs`.
 //!
-//! Every change a user-hub client would hear about is also queued in `Book::events` (order
-//! snapshots, fills, positions with size 0 when flat, account balances); `Shared::trade` drains the
-//! queue after each operation and hands it to the hubs while the lock is still held, so events
-//! reach subscribers in the order the exchange made the changes.
+//! Every change a user-hub client would hear about is also queued in `Book::events`, in life-cycle
+//! order: an order's Open snapshot, its Filled snapshot, the position, the trade, the account
+//! balance, then bracket legs created or cancelled. `Shared::trade` drains the queue after each
+//! operation and hands it to the hubs while the lock is still held, so events reach subscribers
+//! in the order the exchange made the changes.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::{SimAccount, SimContract};
-use crate::fills::{Fill, LONG, SimPosition, SimTrade};
+use crate::fills::{LONG, SimPosition, SimTrade};
 use crate::market::Market;
 use crate::orders::{
-    BUY, CANCELLED, JOIN_ASK, JOIN_BID, MARKET, Modify, OPEN, PlaceOrder, REJECTED, Reason, Refusal, SELL, STOP,
-    SimOrder, fill_order, new_order, refuse,
+    BUY, Bracket, CANCELLED, JOIN_ASK, JOIN_BID, MARKET, Modify, OPEN, PlaceOrder, REJECTED, Reason, Refusal, SELL,
+    SimOrder, new_order, refuse,
 };
 use crate::validate;
 
@@ -33,6 +36,14 @@ pub(crate) struct Book {
     pub(crate) next_position_id: i32,
     /// Changes for the user hub, oldest first; drained by `Shared::trade` after every operation.
     pub(crate) events: Vec<UserEvent>,
+    /// Indices into `orders` of orders that may trigger on a price move (resting limits, stops,
+    /// joins, bracket legs); entries whose order left Open are dropped lazily by the matcher.
+    pub(crate) working: Vec<usize>,
+    /// Brackets of entries that have not filled yet, by entry order id: `[stop loss, take profit]`.
+    /// The legs are created when the entry fills, at their tick offsets from the fill price.
+    pub(crate) pending_brackets: HashMap<i64, [Option<Bracket>; 2]>,
+    /// `SimConfig::cancel_brackets_when_flat`.
+    pub(crate) cancel_brackets_when_flat: bool,
 }
 
 /// One change the user hub reports (`GatewayUserAccount`/`Order`/`Position`/`Trade`).
@@ -40,13 +51,29 @@ pub(crate) struct Book {
 pub(crate) enum UserEvent {
     Account(SimAccount),
     Order(SimOrder),
-    /// A position after the change; `size` is 0 when it went flat.
-    Position(SimPosition),
+    /// A position after the change (`size` 0 when it went flat) and whether the change opened it.
+    Position {
+        position: SimPosition,
+        opened: bool,
+    },
     Trade(SimTrade),
 }
 
+impl UserEvent {
+    /// The `action` of the `{"action", "data"}` wrapper (`UserEventShape::Wrapped`): 0 create,
+    /// 1 update, 2 delete.
+    pub(crate) fn action(&self) -> u8 {
+        match self {
+            Self::Order(order) if order.updated.is_none() => 0,
+            Self::Position { opened: true, .. } | Self::Trade(_) => 0,
+            Self::Position { position, .. } if position.size == 0 => 2,
+            Self::Account(_) | Self::Order(_) | Self::Position { .. } => 1,
+        }
+    }
+}
+
 impl Book {
-    pub(crate) fn new(accounts: Vec<SimAccount>) -> Self {
+    pub(crate) fn new(accounts: Vec<SimAccount>, cancel_brackets_when_flat: bool) -> Self {
         Self {
             accounts,
             orders: Vec::new(),
@@ -56,6 +83,9 @@ impl Book {
             next_trade_id: 500_000_001,
             next_position_id: 1,
             events: Vec::new(),
+            working: Vec::new(),
+            pending_brackets: HashMap::new(),
+            cancel_brackets_when_flat,
         }
     }
 
@@ -73,13 +103,13 @@ impl Book {
         }
     }
 
-    fn order_id(&mut self) -> i64 {
+    pub(crate) fn order_id(&mut self) -> i64 {
         let id = self.next_order_id;
         self.next_order_id += 1;
         id
     }
 
-    /// Records a filled market order and books the fill.
+    /// Records a market order (Open snapshot) and fills it at once at the last price.
     pub(crate) fn market_fill(
         &mut self,
         contract: &SimContract,
@@ -89,12 +119,10 @@ impl Book {
         now: DateTime<Utc>,
     ) -> i64 {
         let id = self.order_id();
-        let mut order = new_order(id, account_id, contract, MARKET, side, size, now);
-        fill_order(&mut order, contract.price, now);
-        self.orders.push(order);
+        let index = self.orders.len();
+        self.orders.push(new_order(id, account_id, contract, MARKET, side, size, now));
         self.emit_order(id);
-        let fill = Fill { account_id, side, size, price: contract.price, order_id: id, at: now };
-        self.fill(contract, fill);
+        self.execute(contract, index, contract.price, now);
         id
     }
 }
@@ -148,32 +176,21 @@ impl Exchange {
             }
         };
         match req.order_type {
-            MARKET => fill_order(&mut order, contract.price, now),
             JOIN_BID => order.limit_price = Some((contract.price - contract.tick_size).normalize()),
             JOIN_ASK => order.limit_price = Some((contract.price + contract.tick_size).normalize()),
             _ => {}
         }
+        let index = self.book.orders.len();
         self.book.orders.push(order);
         self.book.emit_order(id);
+        if req.stop_loss.is_some() || req.take_profit.is_some() {
+            self.book.pending_brackets.insert(id, [req.stop_loss, req.take_profit]);
+        }
         if req.order_type == MARKET {
-            let price = contract.price;
-            let fill =
-                Fill { account_id: req.account_id, side: req.side, size: req.size, price, order_id: id, at: now };
-            self.book.fill(&contract, fill);
-            for bracket in [req.stop_loss, req.take_profit].into_iter().flatten() {
-                let child_id = self.book.order_id();
-                let level = (price + contract.tick_size * Decimal::from(bracket.ticks)).normalize();
-                let mut child =
-                    new_order(child_id, req.account_id, &contract, bracket.order_type, 1 - req.side, req.size, now);
-                child.parent_order_id = Some(id);
-                if bracket.order_type == STOP {
-                    child.stop_price = Some(level);
-                } else {
-                    child.limit_price = Some(level);
-                }
-                self.book.orders.push(child);
-                self.book.emit_order(child_id);
-            }
+            self.book.execute(&contract, index, contract.price, now);
+        } else {
+            self.book.working.push(index);
+            self.book.fill_if_marketable(&contract, index, now);
         }
         (Some(id), Ok(()))
     }
@@ -196,6 +213,11 @@ impl Exchange {
         order.trail_price = change.trail_price.or(order.trail_price);
         order.updated = Some(now);
         self.book.emit_order(order_id);
+        let index = self.book.orders.iter().position(|o| o.id == order_id && o.account_id == account_id);
+        let index = index.expect("open_order_mut just found this order");
+        if let Some(contract) = self.market.get(&self.book.orders[index].contract_id).cloned() {
+            self.book.fill_if_marketable(&contract, index, now);
+        }
         Ok(())
     }
 
@@ -204,6 +226,7 @@ impl Exchange {
         let order = self.open_order_mut(account_id, order_id)?;
         order.status = CANCELLED;
         order.updated = Some(now);
+        self.book.pending_brackets.remove(&order_id);
         self.book.emit_order(order_id);
         Ok(())
     }

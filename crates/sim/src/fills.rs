@@ -2,9 +2,10 @@
 //! position (one trade with `profitAndLoss` = price move / tickSize × tickValue × closed size), and
 //! any remainder opens or extends a position (a trade with `profitAndLoss: null`), so a reversal
 //! writes two trades. Fees are a flat 0.37 per contract per fill; P&L minus fees is booked into the
-//! account balance. When a position goes flat its Open bracket children are cancelled (Auto OCO).
-//! Each fill queues user-hub events in this order: trade, account (new balance), position (size 0
-//! when flat), then any cancelled bracket children.
+//! account balance. Each part of a fill queues user-hub events in this order: position (size 0 when
+//! flat), trade, account (new balance). When a position goes flat its bracket legs stay working
+//! (live behaviour), unless `SimConfig::cancel_brackets_when_flat` is set: then its Open bracket
+//! children on that contract are cancelled after those events.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -89,7 +90,7 @@ pub(crate) struct Fill {
 }
 
 impl Book {
-    /// Books an execution: trades, position, balance, and OCO cleanup when flat.
+    /// Books an execution: position, trades, balance (and the optional cleanup when flat).
     pub(crate) fn fill(&mut self, contract: &SimContract, fill: Fill) {
         let direction = if fill.side == BUY { LONG } else { SHORT };
         let mut remaining = fill.size;
@@ -104,8 +105,8 @@ impl Book {
                 position.average_price = (cost / Decimal::from(total)).round_dp(PRICE_DP).normalize();
                 position.size = total;
                 let changed = position.clone();
+                self.events.push(UserEvent::Position { position: changed, opened: false });
                 self.record_trade(contract, fill, remaining, None);
-                self.events.push(UserEvent::Position(changed));
                 return;
             }
             let closed = remaining.min(position.size);
@@ -120,11 +121,13 @@ impl Book {
             position.size -= closed;
             remaining -= closed;
             let changed = position.clone();
+            self.events.push(UserEvent::Position { position: changed, opened: false });
             self.record_trade(contract, fill, closed, Some(pnl.round_dp(PRICE_DP).normalize()));
-            self.events.push(UserEvent::Position(changed));
             if self.positions[index].size == 0 {
                 self.positions.remove(index);
-                self.cancel_brackets(fill.account_id, &contract.id, fill.at);
+                if self.cancel_brackets_when_flat {
+                    self.cancel_brackets(fill.account_id, &contract.id, fill.at);
+                }
             }
         }
         if remaining > 0 {
@@ -140,8 +143,8 @@ impl Book {
                 average_price: fill.price.normalize(),
             };
             self.positions.push(position.clone());
+            self.events.push(UserEvent::Position { position, opened: true });
             self.record_trade(contract, fill, remaining, None);
-            self.events.push(UserEvent::Position(position));
         }
     }
 
@@ -172,6 +175,7 @@ impl Book {
         self.events.extend(account_changed.map(UserEvent::Account));
     }
 
+    /// `cancel_brackets_when_flat`: cancels the account's Open bracket children on the contract.
     fn cancel_brackets(&mut self, account_id: i32, contract_id: &str, at: DateTime<Utc>) {
         let children = self.orders.iter_mut().filter(|o| {
             o.account_id == account_id

@@ -8,7 +8,8 @@
 //! failures, latency), moves prices, and exposes snapshots and counters for assertions.
 //!
 //! Layout:
-//! - `config`: [`SimConfig`] and its parts, with the defaults (one account, nine contracts).
+//! - `config`: [`SimConfig`] and its parts, with the defaults (one account, nine contracts), and
+//!   the live-likeness knobs ([`UserEventShape`], [`UserEventTiming`], bracket cleanup).
 //! - `contracts`: the contract table and its month rules: [`contracts_on`] a date (paper mode, via
 //!   [`SimConfig::today`]) and the fixed December 2025 set of [`default_contracts`] (tests).
 //! - `state`: the `Shared` state behind the router and every handle clone.
@@ -19,6 +20,7 @@
 //! - `orders`: the order model and enums, domain requests and refusals; [`SimOrder`].
 //! - `exchange`: accounts + order book behind one lock: place, modify, cancel, close.
 //! - `validate`: the `Order/place` and `Order/modify` rules and their messages.
+//! - `matching`: price moves against working orders; bracket legs and their OCO.
 //! - `fills`: trades, positions, realised P&L and fees; [`SimPosition`], [`SimTrade`].
 //! - `rest`: the axum router, the response envelope and body extractor, the gate middleware
 //!   (counters → chaos → rate limit → auth → handler → latency), handlers per API area.
@@ -26,10 +28,31 @@
 //!   and `/hubs/user`, negotiate included), the quote ticker, hub chaos; [`HubConnectionInfo`],
 //!   [`HubCounters`]. Its router is merged next to the REST one in `app()`.
 //!
-//! Deliberate simplifications: market orders (and position closes) fill at once at the last price;
-//! every other order type rests as Open and never triggers, even a marketable limit; JoinBid and
-//! JoinAsk rest one tick below / above the last price; bracket children are created when a market
-//! entry fills and cancelled when the position goes flat; fees are 0.37 per contract per fill.
+//! Trading behaves like the live gateway by default:
+//! - Market orders (and position closes) fill at once at the last price. Limit, stop and join
+//!   orders rest as Open until a price move reaches them (a quote-ticker step,
+//!   [`SimHandle::set_price`], [`SimHandle::move_price_to`]): a buy limit fills when the price is at
+//!   or below it, a sell limit at or above, both **at the limit price**; a buy stop triggers at or
+//!   above its stop, a sell stop at or below, and fills **at the price that reached it** (a jump
+//!   slips). An order already reached when placed or modified fills at once at the last price.
+//!   JoinBid and JoinAsk rest one tick below / above the last price. Trailing stops rest and never
+//!   trigger (unsupported).
+//! - Brackets (`stopLossBracket`, `takeProfitBracket`) become Auto-OCO legs when the entry fills
+//!   (market or resting), at their tick offsets from the fill price, with `parentOrderId` and
+//!   `linkedOrderId`. A leg that fills cancels its sibling. Closing the position
+//!   (`Position/closeContract`, partial closes, opposite orders) leaves the legs **working**
+//!   (API reference §9 item 21); [`SimConfig::cancel_brackets_when_flat`] restores the old
+//!   cancel-when-flat cleanup. There is no Suspended (8) state: legs do not exist before their
+//!   entry fills, so `Order/searchOpen` hides nothing and there is no `Order/v2/query`.
+//! - User-hub events follow the order life cycle: for a market entry `GatewayUserOrder` (Open),
+//!   `GatewayUserOrder` (Filled), `GatewayUserPosition`, `GatewayUserTrade`, `GatewayUserAccount`,
+//!   then the legs' `GatewayUserOrder` (Open); a flat position is `GatewayUserPosition` with
+//!   `size: 0`. [`SimConfig::user_event_shape`] wraps them as `{"action", "data"}`;
+//!   [`SimConfig::user_event_timing`] decides whether the REST answer waits until the events are
+//!   on the subscribers' sockets (default: it does, so events arrive first).
+//! - Fees are 0.37 per contract per fill; `profitAndLoss` of a closing trade is gross (price move /
+//!   tickSize × tickValue × size), and P&L minus fees is booked into the balance. Legs keep their
+//!   size when the position changes by other means.
 
 mod auth;
 mod chaos;
@@ -40,6 +63,7 @@ mod exchange;
 mod fills;
 mod hub;
 mod market;
+mod matching;
 mod orders;
 mod rest;
 mod state;
@@ -51,12 +75,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use chaos::Scope;
-pub use config::{RateLimit, SimAccount, SimConfig, SimContract};
+pub use config::{RateLimit, SimAccount, SimConfig, SimContract, UserEventShape, UserEventTiming};
 pub use contracts::{contracts_on, default_contracts};
 pub use counters::Counters;
 pub use fills::{SimPosition, SimTrade};
@@ -78,6 +103,14 @@ impl Sim {
         let (stop, mut stopped) = watch::channel(false);
         let shared = Arc::new(Shared::new(cfg, stopped.clone()));
         let app = app(Arc::clone(&shared));
+        // Kestrel (the gateway's server) sets TCP_NODELAY on every connection; without it Nagle
+        // holds a small hub frame until the client's delayed ACK of the previous one (up to 40 ms),
+        // which would reorder user events behind a REST answer sent on another socket.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "TCP_NODELAY not set on a simulator connection");
+            }
+        });
         // Detached like the server: it ends when `stopped` turns true or closes.
         tokio::spawn(hub::market::run_ticker(Arc::clone(&shared)));
         // Detached on purpose: it ends on shutdown (or when every handle is gone, which closes
@@ -190,11 +223,39 @@ impl SimHandle {
         self.shared().chaos.clear();
     }
 
-    /// Sets a contract's last price (market fills, bars, the hub's `lastPrice`) and sends quote
-    /// subscribers the delta at once. Unknown contracts are ignored with a warning.
+    /// Sets a contract's last price (market fills, bars, the hub's `lastPrice`), sends quote
+    /// subscribers the delta at once, then fills every working order the new price reaches
+    /// (limits, stops, bracket legs; see the crate doc) and sends their user-hub events. A jump
+    /// fills stops at the new price. Unknown contracts are ignored with a warning.
     pub fn set_price(&self, contract_id: &str, price: Decimal) {
         if !self.shared().set_price(contract_id, price) {
             tracing::warn!(contract.id = contract_id, "set_price on an unknown contract ignored");
+        }
+    }
+
+    /// Moves a contract's price to `price` in `steps` equal moves (at least one), each rounded to
+    /// the tick grid (toward the start) and applied like [`SimHandle::set_price`]: a quote per
+    /// step and the fills each step reaches, so stops fill near their level instead of at the end
+    /// of a jump. Steps that round to the same price are skipped; the last one is `price` exactly.
+    /// Unknown contracts are ignored with a warning.
+    pub fn move_price_to(&self, contract_id: &str, price: Decimal, steps: u32) {
+        let start = self.shared().exchange.lock().market.get(contract_id).map(|c| (c.price, c.tick_size));
+        let Some((from, tick)) = start else {
+            tracing::warn!(contract.id = contract_id, "move_price_to on an unknown contract ignored");
+            return;
+        };
+        let steps = steps.max(1);
+        let mut last = from;
+        for k in 1..=steps {
+            let mut next = from + (price - from) * Decimal::from(k) / Decimal::from(steps);
+            if k < steps && !tick.is_zero() {
+                next = ((next - from) / tick).trunc() * tick + from;
+            }
+            let next = if k == steps { price } else { next.normalize() };
+            if next != last {
+                self.shared().set_price(contract_id, next);
+                last = next;
+            }
         }
     }
 

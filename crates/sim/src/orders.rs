@@ -68,6 +68,8 @@ pub struct SimOrder {
     pub custom_tag: Option<String>,
     /// For bracket children: the entry order's id.
     pub parent_order_id: Option<i64>,
+    /// For bracket children: the OCO sibling's id (the other leg), when the entry had both legs.
+    pub linked_order_id: Option<i64>,
     /// Why the order was rejected (the place call's `errorMessage`); not on the wire.
     #[serde(skip)]
     pub rejection: Option<String>,
@@ -156,7 +158,35 @@ pub(crate) fn new_order(
         filled_price: None,
         custom_tag: None,
         parent_order_id: None,
+        linked_order_id: None,
         rejection: None,
+    }
+}
+
+/// The price a working order fills at when the last price is `last`, or `None` if it does not
+/// trigger. Limits (and JoinBid/JoinAsk, which are limits) fill when the price reaches them: a buy
+/// at or below its limit, a sell at or above; `at_placement` (the order was just placed or modified)
+/// fills a marketable limit at `last`, which is at or better than the limit, else a resting limit
+/// reached by a move fills at its own price. Stops trigger when the price reaches them (a buy at or
+/// above its stop, a sell at or below) and fill at `last`, so a jump through a stop slips.
+/// Trailing stops never trigger here (unsupported).
+pub(crate) fn trigger(order: &SimOrder, last: Decimal, at_placement: bool) -> Option<Decimal> {
+    if order.status != OPEN {
+        return None;
+    }
+    let buy = order.side == BUY;
+    match order.order_type {
+        LIMIT | JOIN_BID | JOIN_ASK => {
+            let limit = order.limit_price?;
+            let reached = if buy { last <= limit } else { last >= limit };
+            reached.then_some(if at_placement { last } else { limit })
+        }
+        STOP => {
+            let stop = order.stop_price?;
+            let reached = if buy { last >= stop } else { last <= stop };
+            reached.then_some(last)
+        }
+        _ => None,
     }
 }
 

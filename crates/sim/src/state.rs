@@ -5,17 +5,23 @@
 //! change or a fill is published while the exchange lock is still held, so subscribers see
 //! changes in the order they happened).
 
+use std::time::Duration;
+
+use chrono::Utc;
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 use tokio::sync::watch;
 
 use crate::auth::Tokens;
 use crate::chaos::{Chaos, RateLimiter};
-use crate::config::SimConfig;
+use crate::config::{SimConfig, UserEventTiming};
 use crate::counters::Counters;
 use crate::exchange::{Book, Exchange};
-use crate::hub::Hubs;
+use crate::hub::{Hubs, Receipt};
 use crate::market::Market;
+
+/// Longest a REST answer waits for its user events to be written (`UserEventTiming::EventsFirst`).
+const DELIVERY_LIMIT: Duration = Duration::from_secs(1);
 
 /// Shared by the router (as axum state) and the handle (as `Arc<Shared>`). No `Debug`: it holds
 /// the API key and the signing secret.
@@ -38,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) exchange: Mutex<Exchange>,
     /// SignalR hubs: connections, subscriptions, quote state, hub chaos and counters.
     pub(crate) hubs: Hubs,
+    /// `SimConfig::user_event_timing`; fixed at start.
+    user_event_timing: UserEventTiming,
 }
 
 impl Shared {
@@ -51,23 +59,41 @@ impl Shared {
             chaos: Chaos::default(),
             limiter: RateLimiter::new(cfg.general_limit, cfg.history_limit),
             counters: Mutex::new(Counters::default()),
-            exchange: Mutex::new(Exchange { market: Market::new(cfg.contracts), book: Book::new(cfg.accounts) }),
+            exchange: Mutex::new(Exchange {
+                market: Market::new(cfg.contracts),
+                book: Book::new(cfg.accounts, cfg.cancel_brackets_when_flat),
+            }),
+            user_event_timing: cfg.user_event_timing,
         }
     }
 
-    /// Runs one trading operation under the exchange lock, then publishes the user-hub events it
-    /// queued before releasing the lock (lock order: exchange → hubs).
-    pub(crate) fn trade<T>(&self, op: impl FnOnce(&mut Exchange) -> T) -> T {
-        let mut exchange = self.exchange.lock();
-        let outcome = op(&mut exchange);
-        if !exchange.book.events.is_empty() {
-            let events = std::mem::take(&mut exchange.book.events);
-            self.hubs.publish_user_events(&events);
+    /// Runs one trading operation (a REST call) under the exchange lock and publishes the user-hub
+    /// events it queued before releasing the lock (lock order: exchange → hubs). With
+    /// `UserEventTiming::EventsFirst` it then waits (at most 1 s) until the subscribers' sockets
+    /// have them, so the caller's answer is written after the events.
+    pub(crate) async fn trade<T>(&self, op: impl FnOnce(&mut Exchange) -> T) -> T {
+        let (outcome, receipt) = {
+            let mut exchange = self.exchange.lock();
+            let outcome = op(&mut exchange);
+            (outcome, self.publish_events(&mut exchange))
+        };
+        if self.user_event_timing == UserEventTiming::EventsFirst {
+            receipt.delivered(DELIVERY_LIMIT).await;
         }
         outcome
     }
 
-    /// Sets a contract's last price and publishes the quote delta; false if the contract is unknown.
+    /// Sends the user-hub events queued in the book. Call with the exchange lock held.
+    fn publish_events(&self, exchange: &mut Exchange) -> Receipt {
+        if exchange.book.events.is_empty() {
+            return Receipt::default();
+        }
+        let events = std::mem::take(&mut exchange.book.events);
+        self.hubs.registry().publish_user_events(&events, self.hubs.user_event_shape)
+    }
+
+    /// Sets a contract's last price, publishes the quote delta, then fills the working orders the
+    /// new price reaches and publishes their user events; false if the contract is unknown.
     pub(crate) fn set_price(&self, contract_id: &str, price: Decimal) -> bool {
         let mut exchange = self.exchange.lock();
         if !exchange.market.set_price(contract_id, price) {
@@ -76,6 +102,8 @@ impl Shared {
         if let Some(contract) = exchange.market.get(contract_id) {
             self.hubs.registry().price_moved(contract, None);
         }
+        exchange.cross(contract_id, Utc::now());
+        self.publish_events(&mut exchange);
         true
     }
 }

@@ -241,7 +241,7 @@ fn quote_record(contract_id: &str, quote: &Quote, before: Option<&Levels>) -> Ut
 
 /// The quote ticker: while some contract has quote subscribers and the rate is above 0, moves
 /// each such contract's price by -1, 0 or +1 tick `quotes_per_second` times a second and
-/// publishes every step. Sleeps on `wake` when idle; ends when the simulator stops.
+/// publishes every step; each step also fills the working orders it reaches (`matching.rs`). Sleeps on `wake` when idle; ends when the simulator stops.
 pub(crate) async fn run_ticker(shared: Arc<Shared>) {
     let hubs = &shared.hubs;
     let mut stopped = hubs.stopped.clone();
@@ -306,6 +306,11 @@ fn step(shared: &Shared, contracts: &[String], due: u32, rng: &mut fastrand::Rng
             exchange.market.set_price(id, moved.max(tick).normalize());
             let contract = exchange.market.get(id).expect("the contract was found just above");
             registry.price_moved(contract, Some(rng.u64(1..=5)));
+            exchange.cross(id, Utc::now());
+            if !exchange.book.events.is_empty() {
+                let events = std::mem::take(&mut exchange.book.events);
+                registry.publish_user_events(&events, shared.hubs.user_event_shape);
+            }
         }
     }
 }

@@ -33,7 +33,7 @@ use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 
-use crate::config::SimConfig;
+use crate::config::{SimConfig, UserEventShape};
 
 pub(crate) use routes::router;
 
@@ -162,6 +162,8 @@ pub(super) enum Control {
 /// The hubs' shared state. Atomics hold the knobs the writer and ticker read on every loop.
 pub(crate) struct Hubs {
     pub(crate) settings: HubSettings,
+    /// `SimConfig::user_event_shape`; fixed at start.
+    pub(crate) user_event_shape: UserEventShape,
     /// Written by connections, publishers and the handle; see the module doc.
     registry: Mutex<Registry>,
     /// Quotes per second per subscribed contract; written by the handle, read by the ticker.
@@ -184,6 +186,7 @@ impl Hubs {
                 client_timeout: cfg.client_timeout,
                 handshake_timeout: cfg.handshake_timeout,
             },
+            user_event_shape: cfg.user_event_shape,
             registry: Mutex::new(Registry::default()),
             rate: AtomicU32::new(cfg.quotes_per_second),
             pings: AtomicBool::new(true),
@@ -274,11 +277,41 @@ struct Conn {
     token_id: String,
     /// Serialised records for the writer task; publishers `try_send`.
     outbox: mpsc::Sender<Utf8Bytes>,
+    /// Records accepted into `outbox` since the connection opened; written by publishers.
+    queued: u64,
+    /// Records the writer task has written to the socket since the connection opened (it sends
+    /// the count after every write); read by `Receipt::delivered`.
+    written: watch::Receiver<u64>,
     /// Read by the connection's reader and writer.
     control: Arc<watch::Sender<Control>>,
     subscriptions: BTreeSet<String>,
     messages_received: u64,
     quotes_sent: u64,
+}
+
+/// Where a batch of published records stands: for each connection that got some, how many records
+/// it must have written for them all to be on its socket.
+#[derive(Debug, Default)]
+pub(crate) struct Receipt {
+    waits: Vec<(watch::Receiver<u64>, u64)>,
+}
+
+impl Receipt {
+    /// Notes that `conn`'s records up to now are part of this receipt.
+    fn include(&mut self, conn: &Conn) {
+        self.waits.retain(|(written, _)| !written.same_channel(&conn.written));
+        self.waits.push((conn.written.clone(), conn.queued));
+    }
+
+    /// Waits until every connection in the receipt has written its records, it closed, or `limit`
+    /// passed (a stalled client must not hold a REST answer for long).
+    pub(crate) async fn delivered(self, limit: Duration) {
+        let until = Instant::now() + limit;
+        for (mut written, target) in self.waits {
+            // An error means the connection ended (its writer dropped the sender): nothing to wait for.
+            let _ = tokio::time::timeout_at(until, written.wait_for(|&n| n >= target)).await;
+        }
+    }
 }
 
 /// What a delivered record counts as.
@@ -299,6 +332,7 @@ impl Conns {
             self.counters.messages_dropped += 1;
             return false;
         }
+        conn.queued += 1;
         match sent {
             Sent::Quote => {
                 conn.quotes_sent += 1;
@@ -318,6 +352,7 @@ impl Registry {
         kind: HubKind,
         token_id: String,
         outbox: mpsc::Sender<Utf8Bytes>,
+        written: watch::Receiver<u64>,
         control: Arc<watch::Sender<Control>>,
     ) -> u64 {
         self.next_id += 1;
@@ -326,6 +361,8 @@ impl Registry {
             kind,
             token_id,
             outbox,
+            queued: 0,
+            written,
             control,
             subscriptions: BTreeSet::new(),
             messages_received: 0,
@@ -391,9 +428,5 @@ impl Registry {
         if let Some(invocation_id) = invocation_id {
             self.conns.send(id, &protocol::completion(invocation_id, outcome), Sent::Other);
         }
-    }
-
-    fn has_subscribers(&self, topic: &str) -> bool {
-        self.topics.contains_key(topic)
     }
 }

@@ -52,18 +52,19 @@ pub(super) async fn run(mut socket: WebSocket, shared: Arc<Shared>, kind: HubKin
         }
     }
     let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
+    let (written, written_rx) = watch::channel(0_u64);
     // Both receivers exist before the sender is shared, so neither can miss an early change.
     let (control, mut control_rx) = watch::channel(Control::Run);
     let writer_control = control_rx.clone();
     let control = Arc::new(control);
-    let id = hubs.registry().register(kind, token_id, outbox, Arc::clone(&control));
+    let id = hubs.registry().register(kind, token_id, outbox, written_rx, Arc::clone(&control));
     if socket.send(Message::Text(Utf8Bytes::from_static(HANDSHAKE_OK))).await.is_err() {
         hubs.registry().unregister(id, &Control::Abort);
         return;
     }
     tracing::debug!(hub = ?kind, connection.id = id, "hub connection open");
     let (sink, mut stream) = socket.split();
-    let mut writer = tokio::spawn(write(sink, outbox_rx, writer_control, Arc::clone(&shared)));
+    let mut writer = tokio::spawn(write(sink, outbox_rx, written, writer_control, Arc::clone(&shared)));
     let reader = Reader { shared: &shared, id, kind };
     if let Some(end) = reader.read(&mut stream, &mut inbox, &mut control_rx).await {
         hubs.registry().unregister(id, &end);
@@ -197,10 +198,12 @@ fn normal_close() -> Message {
     Message::Close(Some(CloseFrame { code: close_code::NORMAL, reason: Utf8Bytes::from_static("") }))
 }
 
-/// The writing half: outbox → frames, keep-alive pings, and the final Close.
+/// The writing half: outbox → frames, keep-alive pings, and the final Close. `written` counts the
+/// outbox records written to the socket (for `Receipt::delivered`).
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
     mut outbox: mpsc::Receiver<Utf8Bytes>,
+    written: watch::Sender<u64>,
     mut control: watch::Receiver<Control>,
     shared: Arc<Shared>,
 ) {
@@ -229,6 +232,7 @@ async fn write(
                 if n == 0 || send_records(&mut sink, &mut batch, hubs.framing()).await.is_err() {
                     return;
                 }
+                written.send_modify(|count| *count += n as u64);
                 last_write = Instant::now();
             }
             () = tokio::time::sleep_until(deadline(last_write, hubs.settings.keep_alive)) => {

@@ -2,11 +2,15 @@
 //! `SubscribePositions(accountId)`, `SubscribeTrades(accountId)` and their `Unsubscribe`
 //! counterparts, and the fan-out of the exchange's change log (`Book::events`) as
 //! `GatewayUserAccount`, `GatewayUserOrder`, `GatewayUserPosition` and `GatewayUserTrade` with
-//! the documented bare `data` object. No snapshot is sent on subscribe: like the real gateway,
-//! clients reconcile over REST.
+//! the documented bare `data` object (or wrapped as `{"action", "data"}` with
+//! `UserEventShape::Wrapped`). No snapshot is sent on subscribe: like the real gateway, clients
+//! reconcile over REST.
+
+use serde_json::{Value, json};
 
 use super::protocol::{self, Invocation};
-use super::{Hubs, Sent};
+use super::{Receipt, Registry, Sent};
+use crate::config::UserEventShape;
 use crate::exchange::UserEvent;
 use crate::state::Shared;
 
@@ -64,28 +68,41 @@ pub(super) fn invoke(shared: &Shared, conn: u64, call: &Invocation) {
     registry.complete(conn, invocation_id, Ok(()));
 }
 
-impl Hubs {
-    /// Sends each event to the connections subscribed to its account (or to `accounts`).
-    /// Called by `Shared::trade` with the exchange lock held; never blocks.
-    pub(crate) fn publish_user_events(&self, events: &[UserEvent]) {
-        let mut registry = self.registry();
+impl Registry {
+    /// Sends each event to the connections subscribed to its account (or to `accounts`), shaped as
+    /// `shape` says; the receipt says which connections got records. Called with the exchange lock
+    /// held; never blocks.
+    pub(crate) fn publish_user_events(&mut self, events: &[UserEvent], shape: UserEventShape) -> Receipt {
+        let mut receipt = Receipt::default();
         for event in events {
             let topic = match event {
                 UserEvent::Account(_) => "accounts".to_owned(),
                 UserEvent::Order(order) => format!("orders:{}", order.account_id),
-                UserEvent::Position(position) => format!("positions:{}", position.account_id),
+                UserEvent::Position { position, .. } => format!("positions:{}", position.account_id),
                 UserEvent::Trade(trade) => format!("trades:{}", trade.account_id),
             };
-            if !registry.has_subscribers(&topic) {
+            let Some(subscribers) = self.topics.get(&topic) else {
                 continue;
-            }
-            let record = match event {
-                UserEvent::Account(account) => protocol::event("GatewayUserAccount", &[account.to_wire()]),
-                UserEvent::Order(order) => protocol::event("GatewayUserOrder", &[order]),
-                UserEvent::Position(position) => protocol::event("GatewayUserPosition", &[position]),
-                UserEvent::Trade(trade) => protocol::event("GatewayUserTrade", &[trade]),
             };
-            registry.broadcast(&topic, &record, Sent::UserEvent);
+            let (target, data) = match event {
+                UserEvent::Account(account) => ("GatewayUserAccount", account.to_wire()),
+                UserEvent::Order(order) => ("GatewayUserOrder", json!(order)),
+                UserEvent::Position { position, .. } => ("GatewayUserPosition", json!(position)),
+                UserEvent::Trade(trade) => ("GatewayUserTrade", json!(trade)),
+            };
+            let argument: Value = match shape {
+                UserEventShape::Bare => data,
+                UserEventShape::Wrapped => json!({ "action": event.action(), "data": data }),
+            };
+            let record = protocol::event(target, &[argument]);
+            for &id in subscribers.keys() {
+                if self.conns.send(id, &record, Sent::UserEvent)
+                    && let Some(conn) = self.conns.map.get(&id)
+                {
+                    receipt.include(conn);
+                }
+            }
         }
+        receipt
     }
 }

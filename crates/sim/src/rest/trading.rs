@@ -65,7 +65,7 @@ pub(super) async fn place(State(shared): State<Arc<Shared>>, ApiJson(req): ApiJs
         stop_loss: req.stop_loss_bracket.map(Bracket::from),
         take_profit: req.take_profit_bracket.map(Bracket::from),
     };
-    let (order_id, outcome) = shared.trade(|exchange| exchange.place(order, Utc::now()));
+    let (order_id, outcome) = shared.trade(|exchange| exchange.place(order, Utc::now())).await;
     answer(outcome, json!({ "orderId": order_id }), |reason| match reason {
         Reason::AccountNotFound => 1,
         Reason::Rejected => 2,
@@ -98,7 +98,7 @@ pub(super) async fn modify(State(shared): State<Arc<Shared>>, ApiJson(req): ApiJ
         stop_price: req.stop_price,
         trail_price: req.trail_price,
     };
-    let outcome = shared.trade(|exchange| exchange.modify(req.account_id, req.order_id, change, Utc::now()));
+    let outcome = shared.trade(|exchange| exchange.modify(req.account_id, req.order_id, change, Utc::now())).await;
     answer(outcome, json!({}), |reason| match reason {
         Reason::AccountNotFound => 1,
         Reason::OrderNotFound => 2,
@@ -117,7 +117,7 @@ pub(super) struct OrderRef {
 }
 
 pub(super) async fn cancel(State(shared): State<Arc<Shared>>, ApiJson(req): ApiJson<OrderRef>) -> Response {
-    let outcome = shared.trade(|exchange| exchange.cancel(req.account_id, req.order_id, Utc::now()));
+    let outcome = shared.trade(|exchange| exchange.cancel(req.account_id, req.order_id, Utc::now())).await;
     answer(outcome, json!({}), |reason| match reason {
         Reason::AccountNotFound => 1,
         Reason::OrderNotFound => 2,
@@ -194,7 +194,7 @@ pub(super) struct Close {
 }
 
 pub(super) async fn close(State(shared): State<Arc<Shared>>, ApiJson(req): ApiJson<Close>) -> Response {
-    let outcome = shared.trade(|exchange| exchange.close(req.account_id, &req.contract_id, None, Utc::now()));
+    let outcome = shared.trade(|exchange| exchange.close(req.account_id, &req.contract_id, None, Utc::now())).await;
     answer(outcome.map(drop), json!({}), |reason| match reason {
         Reason::AccountNotFound => 1,
         Reason::PositionNotFound => 2,
@@ -215,7 +215,8 @@ pub(super) struct PartialClose {
 }
 
 pub(super) async fn partial_close(State(shared): State<Arc<Shared>>, ApiJson(req): ApiJson<PartialClose>) -> Response {
-    let outcome = shared.trade(|exchange| exchange.close(req.account_id, &req.contract_id, Some(req.size), Utc::now()));
+    let outcome =
+        shared.trade(|exchange| exchange.close(req.account_id, &req.contract_id, Some(req.size), Utc::now())).await;
     answer(outcome.map(drop), json!({}), |reason| match reason {
         Reason::AccountNotFound => 1,
         Reason::PositionNotFound => 2,

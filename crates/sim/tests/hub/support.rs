@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 pub(crate) use std::time::Duration;
 
-pub(crate) use projectx_sim::{HubFraming, HubKind, Sim, SimConfig, SimHandle};
+pub(crate) use projectx_sim::{HubFraming, HubKind, Sim, SimConfig, SimHandle, UserEventShape, UserEventTiming};
 pub(crate) use serde_json::{Value, json};
 
 use futures_util::{SinkExt, StreamExt};
@@ -163,6 +163,46 @@ impl HubClient {
         }
     }
 
+    /// Bytes the server has written to this connection that the client has not read yet (peeked
+    /// at in the kernel's receive buffer without waiting, so it tells what is already there).
+    pub(crate) fn bytes_waiting(&self) -> usize {
+        assert!(self.records.is_empty() && self.tail.is_empty(), "records already read are waiting");
+        let MaybeTlsStream::Plain(tcp) = self.ws.get_ref() else { panic!("the tests use plain ws://") };
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        match socket2::SockRef::from(tcp).peek(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) => panic!("peek failed: {e}"),
+        }
+    }
+
+    /// Targets and data of the next `n` invocations (pings skipped); user events carry exactly
+    /// one argument.
+    pub(crate) async fn user_events(&mut self, n: usize) -> Vec<(String, Value)> {
+        let mut events = Vec::new();
+        while events.len() < n {
+            let record = self.next_message().await;
+            assert_eq!(record["type"], 1, "{record}");
+            let arguments = record["arguments"].as_array().expect("an arguments array");
+            assert_eq!(arguments.len(), 1, "user events carry one data object: {record}");
+            events.push((record["target"].as_str().expect("a target").to_owned(), arguments[0].clone()));
+        }
+        events
+    }
+
+    /// A user-hub connection subscribed to the account's orders, positions and trades, and to
+    /// accounts.
+    pub(crate) async fn user_feeds(sim: &SimHandle, account: i32) -> Self {
+        let mut hub = Self::connect_to(sim, HubKind::User).await;
+        let answer = hub.invoke("a", "SubscribeAccounts", json!([])).await;
+        assert_eq!(answer.get("error"), None, "{answer}");
+        for (id, target) in ["SubscribeOrders", "SubscribePositions", "SubscribeTrades"].iter().enumerate() {
+            let answer = hub.invoke(&format!("s{id}"), target, json!([account])).await;
+            assert_eq!(answer.get("error"), None, "{answer}");
+        }
+        hub
+    }
+
     /// Reads until the server ends the connection.
     pub(crate) async fn ending(mut self) -> Ending {
         let mut records: Vec<Value> = self.records.drain(..).collect();
@@ -269,6 +309,22 @@ pub(crate) async fn market_order(sim: &SimHandle, token: &str, contract: &str, s
     let body = json!({ "accountId": ACCOUNT, "contractId": contract, "type": 2, "side": side, "size": size });
     let placed = rest(sim, token, "/api/Order/place", body).await;
     assert_eq!(placed["success"], true, "{placed}");
+}
+
+/// `Order/place` with `body`; asserts success and returns the order id.
+pub(crate) async fn place(sim: &SimHandle, token: &str, body: Value) -> i64 {
+    let placed = rest(sim, token, "/api/Order/place", body).await;
+    assert_eq!(placed["success"], true, "{placed}");
+    placed["orderId"].as_i64().expect("an order id")
+}
+
+/// A market buy on MNQ for `account` with a stop loss and a take profit (signed ticks).
+pub(crate) fn bracketed_buy(account: i32, size: i32, stop_ticks: i32, target_ticks: i32) -> Value {
+    json!({
+        "accountId": account, "contractId": MNQ, "type": 2, "side": 0, "size": size,
+        "stopLossBracket": { "ticks": stop_ticks, "type": 4 },
+        "takeProfitBracket": { "ticks": target_ticks, "type": 1 },
+    })
 }
 
 /// A decimal from a JSON number's exact text.

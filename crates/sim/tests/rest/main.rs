@@ -2,7 +2,9 @@
 //! One test binary (`cargo test -p projectx-sim --test rest`), one module per API area.
 
 mod auth;
+mod brackets;
 mod chaos;
 mod market;
+mod resting;
 mod support;
 mod trading;

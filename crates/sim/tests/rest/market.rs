@@ -46,7 +46,7 @@ async fn decimals_round_trip_exactly_and_must_be_numbers() {
     let t = spawn_default().await;
     let token = t.login().await;
     let limit =
-        r#"{"accountId":9001,"contractId":"CON.F.US.EP.Z25","type":1,"side":0,"size":1,"limitPrice":6335.250000000}"#;
+        r#"{"accountId":9001,"contractId":"CON.F.US.EP.Z25","type":1,"side":0,"size":1,"limitPrice":6330.250000000}"#;
     let resp = t
         .http
         .post(format!("{}/api/Order/place", t.sim.base_url()))
@@ -57,10 +57,10 @@ async fn decimals_round_trip_exactly_and_must_be_numbers() {
         .await
         .unwrap();
     assert_eq!(resp.json::<Value>().await.unwrap()["success"], true);
-    assert_eq!(t.sim.orders()[0].limit_price, Some(dec("6335.25")));
+    assert_eq!(t.sim.orders()[0].limit_price, Some(dec("6330.25")), "below ES's 6335.25: resting");
     let resp = t.post("/api/Order/searchOpen", Some(&token), json!({ "accountId": ACCOUNT })).await;
     let text = resp.text().await.unwrap();
-    assert!(text.contains(r#""limitPrice":6335.250000000"#), "sent scale is kept: {text}");
+    assert!(text.contains(r#""limitPrice":6330.250000000"#), "sent scale is kept: {text}");
     let now = chrono::Utc::now();
     let bars = json!({
         "contractId": ES, "startTime": now - chrono::TimeDelta::hours(1), "endTime": now,
