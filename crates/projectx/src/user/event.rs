@@ -157,15 +157,19 @@ mod tests {
     use super::*;
     use crate::{AccountId, OrderId, OrderStatus, PositionType};
 
-    /// The simulator's `GatewayUserOrder` payload of a filled market bracket entry (recorded).
+    // Payloads in the simulator's wire shape, field for field as it serialises them (the live decode of its real
+    // payloads is tests/user.rs); the wrapped and list forms are project-x-py's (API notes §9.8, §9.25).
+
+    /// A `GatewayUserOrder` of a filled market bracket entry.
     const ORDER: &str = r#"{"id":7,"accountId":9001,"contractId":"CON.F.US.MNQ.Z25","symbolId":"F.US.MNQ","creationTimestamp":"2025-11-24T15:30:00.123Z","updateTimestamp":"2025-11-24T15:30:00.123Z","status":2,"type":2,"side":0,"size":1,"limitPrice":null,"stopPrice":null,"trailPrice":null,"fillVolume":1,"filledPrice":21000.25,"customTag":"alert-1","parentOrderId":null}"#;
-    /// A stop leg of that entry (recorded from the simulator).
+    /// A stop leg of that entry.
     const LEG: &str = r#"{"id":8,"accountId":9001,"contractId":"CON.F.US.MNQ.Z25","symbolId":"F.US.MNQ","creationTimestamp":"2025-11-24T15:30:00.123Z","updateTimestamp":null,"status":1,"type":4,"side":1,"size":1,"limitPrice":null,"stopPrice":20990.25,"trailPrice":null,"fillVolume":0,"filledPrice":null,"customTag":null,"parentOrderId":7}"#;
     /// A flat position as the simulator (and project-x-py's rule) reports it.
     const FLAT: &str = r#"{"id":3,"accountId":9001,"contractId":"CON.F.US.MNQ.Z25","creationTimestamp":"2025-11-24T15:30:00Z","type":1,"size":0,"averagePrice":21000.25}"#;
     const POSITION: &str = r#"{"id":3,"accountId":9001,"contractId":"CON.F.US.MNQ.Z25","creationTimestamp":"2025-11-24T15:30:00Z","type":2,"size":2,"averagePrice":21000.125}"#;
     const TRADE: &str = r#"{"id":11,"accountId":9001,"contractId":"CON.F.US.MNQ.Z25","creationTimestamp":"2025-11-24T15:30:00Z","price":21000.25,"profitAndLoss":null,"fees":0.37,"side":0,"size":1,"voided":false,"orderId":7}"#;
-    const ACCOUNT: &str = r#"{"id":9001,"name":"PRAC-9001","balance":50000.00,"canTrade":true,"isVisible":true,"simulated":true}"#;
+    const ACCOUNT: &str =
+        r#"{"id":9001,"name":"PRAC-9001","balance":50000.00,"canTrade":true,"isVisible":true,"simulated":true}"#;
 
     fn decode(target: &str, data: &str) -> Result<Vec<UserEvent>, DecodeError> {
         let args = RawValue::from_string(format!("[{data}]")).unwrap();

@@ -349,8 +349,8 @@ impl Task {
         let details: String = arguments.get().chars().take(200).collect();
         if self.logouts.record(Instant::now()) {
             let until = Instant::now() + self.cfg.logout_pause;
-            let until_utc = chrono::Utc::now()
-                + chrono::Duration::from_std(self.cfg.logout_pause).unwrap_or(chrono::Duration::MAX);
+            let until_utc =
+                chrono::Utc::now() + chrono::Duration::from_std(self.cfg.logout_pause).unwrap_or(chrono::Duration::MAX);
             let reason = format!(
                 "{LOGOUT_LIMIT} GatewayLogout messages within {} minutes: another session keeps signing in to this \
                  account (TopstepX allows one session at a time); re-login paused",
@@ -540,14 +540,7 @@ fn methods(call: Call) -> &'static [&'static str] {
 }
 
 /// Runs one call's invocations (in order) beside the event loop; the first error is its result.
-fn spawn_call(
-    calls: &mut JoinSet<Done>,
-    link: u64,
-    conn: u64,
-    client: &HubClient,
-    call: Call,
-    reply: Option<Reply>,
-) {
+fn spawn_call(calls: &mut JoinSet<Done>, link: u64, conn: u64, client: &HubClient, call: Call, reply: Option<Reply>) {
     let client = client.clone();
     calls.spawn(async move {
         let args = match call {

@@ -78,7 +78,8 @@ impl Task {
         if let Err(e) = result {
             return self.candidate_failed(&format!("the old connection did not answer the switch barrier: {e}"));
         }
-        let same = |t: &Self| t.current.as_ref().is_some_and(|c| c.id == link && c.conn == conn && c.connected.is_some());
+        let same =
+            |t: &Self| t.current.as_ref().is_some_and(|c| c.id == link && c.conn == conn && c.connected.is_some());
         while same(self) && self.candidate.is_some() {
             let Some(event) = self.current.as_mut().and_then(|c| c.events.try_recv().ok()) else { break };
             self.on_current_event(Some(event));
