@@ -331,6 +331,9 @@ async fn a_slow_consumer_loses_nothing_and_commands_still_answer() {
     h.cancel.cancel();
 }
 
+/// Nothing watched: no connection. An unknown account is refused by the hub (and dropped; its connection, left
+/// with nothing to watch, closes after its epoch's markers); a real one connects under the next epoch, and
+/// unwatching it ends that epoch and closes the connection.
 #[tokio::test]
 async fn unknown_accounts_are_refused_and_nothing_watched_means_no_connection() {
     let mut h = hub().await;
@@ -338,17 +341,22 @@ async fn unknown_accounts_are_refused_and_nothing_watched_means_no_connection() 
     let err = h.user.watch_account(AccountId::new(4242)).await.unwrap_err();
     assert!(matches!(err, WatchError::Hub(_)), "{err:?}");
     assert!(!h.user.is_watching(AccountId::new(4242)));
+    let seen = until(&mut h.events, "epoch 1 ends", |u| u.event == UserEvent::Disconnected { epoch: 1 }).await;
+    let events: Vec<_> = seen.iter().map(|u| &u.event).collect();
+    assert_eq!(events, [&UserEvent::Connected { epoch: 1 }, &UserEvent::Disconnected { epoch: 1 }]);
     let sim = h.sim.clone();
     eventually("the connection closed again", || sim.hub_connections().is_empty()).await;
     h.user.watch_account(ACCOUNT).await.unwrap();
     h.user.watch_account(ACCOUNT).await.unwrap();
-    let seen = until(&mut h.events, "a Connected", |u| matches!(u.event, UserEvent::Connected { .. })).await;
-    let UserEvent::Connected { epoch } = seen.last().unwrap().event else { unreachable!() };
+    until(&mut h.events, "Connected 2", connected(2)).await;
+    assert_eq!(h.sim.hub_connections().len(), 1);
     h.user.unwatch_account(ACCOUNT).await;
-    until(&mut h.events, "its Disconnected", |u| u.event == UserEvent::Disconnected { epoch }).await;
+    let seen = until(&mut h.events, "Disconnected 2", |u| u.event == UserEvent::Disconnected { epoch: 2 }).await;
+    assert_eq!(seen.len(), 1, "{seen:#?}");
     eventually("no connection", || sim.hub_connections().is_empty()).await;
     let status = h.user.status();
-    assert!(!status.connected && status.accounts.is_empty(), "{status:?}");
+    assert!(!status.connected && !status.synced && status.accounts.is_empty(), "{status:?}");
+    assert_eq!(status.reconnects, 0, "closing because nothing is watched is not a reconnect");
     h.cancel.cancel();
 }
 

@@ -64,8 +64,8 @@ pub enum UserEvent {
 pub struct UserUpdate {
     /// The connection epoch the event arrived on (for markers, the epoch they are about).
     pub epoch: u64,
-    /// Whether the epoch's subscriptions had all completed when it arrived (`false`: it arrived during the
-    /// resubscription, before `Connected { epoch }`; events of other accounts may have been missed).
+    /// Whether it came after `Connected { epoch }` (`false`: it arrived while the connection was still
+    /// resubscribing; events of accounts not subscribed yet may have been missed, so the snapshot is still due).
     pub synced: bool,
     /// The event.
     pub event: UserEvent,

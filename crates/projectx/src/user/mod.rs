@@ -36,7 +36,11 @@
 //! invalidated and the connection reconnects, which logs in again. [`LOGOUT_LIMIT`] logouts within
 //! [`LOGOUT_WINDOW`] mean another session is fighting this one (TopstepX allows one session at a time, §9.22): the
 //! hub then closes its connection and does not log in for `logout_pause` ([`UserStatus`] says so and until when),
-//! then tries again; [`UserHub::resume`] tries at once.
+//! then tries again; [`UserHub::resume`] tries at once. The logout that starts the pause does not invalidate the
+//! token, so the hub itself causes no login during the pause (a REST call answered 401 still logs in: that is the
+//! application's call); when the pause ends, a refused token is replaced through the usual 401 path.
+//!
+//! The stream ends (`recv` gives `None`) when the task stops; no `Disconnected` marker is sent then.
 //!
 //! Layout: this file (the handle and its types), `event` (the stream's types and the payload decoder), `link` (one
 //! hub client and its token source), `task` (the event loop) and `task/rotation` (the make-before-break switch), `logout`
