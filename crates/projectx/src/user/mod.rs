@@ -43,8 +43,8 @@
 //! The stream ends (`recv` gives `None`) when the task stops; no `Disconnected` marker is sent then.
 //!
 //! Layout: this file (the handle and its types), `event` (the stream's types and the payload decoder), `link` (one
-//! hub client and its token source), `task` (the event loop) and `task/rotation` (the make-before-break switch), `logout`
-//! (the logout guard).
+//! hub client and its token source), `task` (the event loop), `task/calls` (watch commands and subscription
+//! results), `task/rotation` (the make-before-break switch), `logout` (the logout guard).
 
 mod event;
 mod link;
