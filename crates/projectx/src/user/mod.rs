@@ -31,6 +31,8 @@
 //! that match (same target and exact text) the last ones the old connection delivered are dropped. The epoch is
 //! kept (no gap, no REST snapshot needed). A failed candidate is dropped and retried after a backoff; the old
 //! connection stays. This assumes the hub sends events to both connections in the same order, as one server does.
+//! When the current connection is down no candidate is needed: a new token cuts its backoff wait short and its next
+//! attempt uses it.
 //!
 //! **`GatewayLogout`** (undocumented, API notes §9.23) is logged at warn; the token revision of that connection is
 //! invalidated and the connection reconnects, which logs in again. [`LOGOUT_LIMIT`] logouts within

@@ -19,8 +19,17 @@ impl Task {
         }
         let newest = self.tokens.current().map_or(0, |t| t.revision());
         let Some(current) = self.current.as_mut() else { return };
-        // Not connected: its next attempt takes the newest token anyway. Not synced yet: rotate once it is.
-        if current.connected.is_none() || !current.announced || newest == 0 || current.token_revision() == newest {
+        if newest == 0 || current.token_revision() == newest {
+            return;
+        }
+        // Not connected: its next attempt takes the newest token anyway; cut a backoff wait short, since the wait
+        // was most likely for a token (a 401 on upgrade, a logout) and one is in hand now (as the market hub does).
+        if current.connected.is_none() {
+            current.client.reconnect("a new session token");
+            return;
+        }
+        // Not synced yet: rotate once it is.
+        if !current.announced {
             return;
         }
         tracing::info!(
