@@ -12,6 +12,8 @@
 //! - [`market`]: [`MarketHub`] (quote subscriptions over the SignalR market hub, gap-free token rotation, stale
 //!   watchdog) and [`QuoteBook`] (partial-update merge).
 //! - [`book`]: [`book::AccountBook`], one account's orders, positions, trades and balance from a snapshot + events.
+//! - [`user`]: [`UserHub`] (account, order, position and fill events over the SignalR user hub as an ordered,
+//!   lossless stream of [`UserUpdate`]s with connection epochs; resubscribe, gap-free token rotation, `GatewayLogout`).
 //! - [`contracts`]: [`ContractResolver`] (`MNQ`, `CME_MINI:MNQ1!`, `MNQZ5`, raw ids → the active contract).
 //! - [`cache`]: [`cache::FlightCache`], the single-flight cache with per-entry expiry (contracts, bars, accounts).
 //! - [`rate`]: sliding-window rate budgets. [`backoff`]: jittered exponential backoff. [`tls`]: rustls provider.
@@ -28,11 +30,13 @@ pub mod endpoint;
 pub mod enums;
 pub mod error;
 mod http;
+mod hub_tokens;
 pub mod ids;
 pub mod market;
 pub mod rate;
 pub mod tls;
 pub mod token;
+pub mod user;
 
 pub use api::accounts::Account;
 pub use api::contracts::Contract;
@@ -50,3 +54,4 @@ pub use ids::{AccountId, ContractId, OrderId};
 pub use market::{MarketConfig, MarketHub, MarketStatus, Quote, QuoteBook, SubscribeError};
 pub use rate::{Priority, RateLimit};
 pub use token::{Token, TokenSource};
+pub use user::{UserConfig, UserEvent, UserHub, UserStatus, UserUpdate, WatchError};

@@ -127,6 +127,15 @@ pub struct Order {
     /// The tag given at placement.
     #[serde(default)]
     pub custom_tag: Option<String>,
+    /// Trailing stops: the trail (newer swagger; reads back as a distance although it is placed as a price).
+    #[serde(default)]
+    pub trail_price: Option<Decimal>,
+    /// Bracket legs: the entry order they belong to (newer swagger; absent on plain orders).
+    #[serde(default)]
+    pub parent_order_id: Option<OrderId>,
+    /// Bracket legs: the OCO sibling (newer swagger; absent on plain orders).
+    #[serde(default)]
+    pub linked_order_id: Option<OrderId>,
 }
 
 impl Client {

@@ -3,9 +3,8 @@
 //! provider, so the task knows which token revision each one connected with.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use signalr::{AccessToken, BoxFuture, HubClient, HubConfig, HubEvent, TokenProvider};
+use signalr::{HubClient, HubConfig, HubEvent};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -14,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::SubscribeError;
 use crate::ContractId;
 use crate::auth::TokenManager;
+use crate::hub_tokens::HubTokens;
 
 /// The answer channel of a `MarketHub::subscribe` call.
 pub(super) type Reply = oneshot::Sender<Result<(), SubscribeError>>;
@@ -47,7 +47,7 @@ pub(super) struct Link {
 impl Link {
     /// Starts a hub client whose every attempt asks `tokens` for a valid token.
     pub(super) fn start(id: u64, cfg: &HubConfig, tokens: TokenManager, cancel: &CancellationToken) -> Self {
-        let provider = Arc::new(HubTokens { tokens, last_given: AtomicU64::new(0) });
+        let provider = HubTokens::new(tokens);
         let cancel = cancel.child_token();
         let (client, events, task) = HubClient::start(cfg.clone(), provider.clone(), cancel.clone());
         Self {
@@ -67,7 +67,7 @@ impl Link {
 
     /// The token revision of its latest connection attempt (0 before the first).
     pub(super) fn token_revision(&self) -> u64 {
-        self.tokens.last_given.load(Ordering::Relaxed)
+        self.tokens.last_given()
     }
 
     /// Answers the subscribes waiting for the first attempt with `Ok` (they stay desired and are subscribed on the
@@ -92,26 +92,5 @@ pub(super) async fn next_event(link: &mut Option<Link>) -> Option<HubEvent> {
     match link {
         Some(link) => link.events.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// The token manager as a link's token source; remembers which revision it handed out last.
-#[derive(Debug)]
-struct HubTokens {
-    tokens: TokenManager,
-    last_given: AtomicU64,
-}
-
-impl TokenProvider for HubTokens {
-    fn token(&self) -> BoxFuture<'_, Result<AccessToken, String>> {
-        Box::pin(async move {
-            let token = self.tokens.ensure_valid_token().await.map_err(|e| e.to_string())?;
-            self.last_given.store(token.revision(), Ordering::Relaxed);
-            Ok(AccessToken { value: token.secret().clone(), id: token.revision() })
-        })
-    }
-
-    fn refused(&self, id: u64) {
-        self.tokens.invalidate(id);
     }
 }
