@@ -19,6 +19,7 @@
 //! - [`telemetry`]: JSON or pretty logs. [`shutdown`]: SIGTERM/SIGINT.
 
 pub mod accounts;
+pub mod books;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -91,7 +91,15 @@ impl App {
         }
         // The executor gets no job before the warm-up finished: webhooks are refused (503 `not_ready`) until then.
         let (jobs, queue) = mpsc::channel(settings.webhook.queue_capacity);
-        let executor = Executor::new(gateway.clone(), journal.clone(), quotes.clone(), guards.clone(), metrics.clone());
+        let books = start_books(&settings, &gateway, &cancel, &tracker);
+        let executor = Executor::new(
+            gateway.clone(),
+            journal.clone(),
+            quotes.clone(),
+            guards.clone(),
+            metrics.clone(),
+            books.clone(),
+        );
         let executor = tracker.spawn(executor.run(queue, cancel.child_token()));
         let webhook = Arc::new(WebhookState {
             secret: settings.webhook.secret.clone(),
@@ -101,7 +109,7 @@ impl App {
             journal: journal.clone(),
             jobs,
             guards,
-            accounts: Accounts::new(gateway.clone(), settings.webhook.account.clone()),
+            accounts: Arc::new(Accounts::new(gateway.clone(), settings.webhook.account.clone())),
         });
 
         let addr = SocketAddr::new(settings.http.host, settings.http.port);
@@ -113,6 +121,8 @@ impl App {
             gateway: gateway.clone(),
             quotes: quotes.clone(),
             journal,
+            accounts: webhook.accounts.clone(),
+            books: books.clone(),
             quote_symbols: settings.feed.quote_symbols.clone(),
             allowed_symbols: settings.webhook.allowed_symbols.clone(),
         };
@@ -123,6 +133,7 @@ impl App {
             quotes,
             webhook,
             metrics,
+            books,
             warmup: warm,
             shutdown: cancel.clone(),
             started: tokio::time::Instant::now(),
@@ -251,6 +262,7 @@ fn point_at_sim(gateway: &mut GatewaySettings, sim: &projectx_sim::SimHandle) ->
     gateway.api_url = sim.base_url().parse().context("simulator URL")?;
     gateway.market_hub_url = sim.market_hub_url().parse().context("simulator market hub URL")?;
     gateway.user_hub_url = sim.user_hub_url().parse().context("simulator user hub URL")?;
+    gateway.user_hub_url = sim.user_hub_url().parse().context("simulator user hub URL")?;
     gateway.username = Some(sim.username().to_owned());
     gateway.api_key = Some(sim.api_key().to_owned().into());
     gateway.jwt_token = None;
@@ -278,6 +290,24 @@ pub fn start_quotes(
         bars_ttl: settings.feed.bars_ttl,
     };
     (Arc::new(QuoteService::new(resolver, market, gateway.clone(), quote_settings)), task)
+}
+
+/// Starts the user hub (it connects once an account is watched) and the task that feeds the account books from
+/// it, both on `tracker` and stopped by `cancel`.
+pub fn start_books(
+    settings: &Settings,
+    gateway: &projectx::Client,
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Arc<crate::books::Books> {
+    let cfg = projectx::UserConfig::new(settings.gateway.user_hub_url.clone());
+    let (hub, task) = projectx::UserHub::start(cfg, gateway.tokens().clone(), cancel.child_token());
+    tracker.spawn(async move {
+        let _ = task.await;
+    });
+    let books = crate::books::Books::new(hub, gateway.clone());
+    tracker.spawn(books.clone().run(cancel.child_token()));
+    books
 }
 
 /// Settings → the SDK's plain config struct (the projectx crate never sees the config crate).

@@ -26,6 +26,8 @@ pub struct AppState {
     pub webhook: Arc<WebhookState>,
     /// Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The live account books (user hub): positions, working orders, today's P&L per watched account.
+    pub books: Arc<crate::books::Books>,
     /// The startup steps that need the gateway: until they are done, webhooks are refused with 503 `not_ready`.
     pub warmup: Arc<crate::warmup::Warmup>,
     /// Fires when the process starts stopping: new alerts are refused with 503.
@@ -51,6 +53,6 @@ pub struct WebhookState {
     pub jobs: mpsc::Sender<Job>,
     /// Kill switch, limits, dry run.
     pub guards: Arc<Guards>,
-    /// Account selection.
-    pub accounts: Accounts,
+    /// Account selection (shared with the warm-up, which watches the default account's book).
+    pub accounts: Arc<Accounts>,
 }

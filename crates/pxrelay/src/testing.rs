@@ -61,15 +61,17 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
         journal,
         jobs,
         guards,
-        accounts: crate::accounts::Accounts::new(gateway.clone(), None),
+        accounts: std::sync::Arc::new(crate::accounts::Accounts::new(gateway.clone(), None)),
     });
     let metrics = crate::metrics::Metrics::new();
+    let books = crate::startup::start_books(&settings, &gateway, &cancel, &tracker);
     crate::state::AppState {
         mode,
         gateway,
         quotes,
         webhook,
         metrics,
+        books,
         warmup: std::sync::Arc::new(crate::warmup::Warmup::finished(vec![])),
         shutdown: cancel,
         started: tokio::time::Instant::now(),

@@ -5,7 +5,8 @@
 //! backoff; a definitive refusal ends the warm-up), the `QUOTE_SYMBOLS` subscriptions, the recovery of alerts the
 //! previous run left unfinished, and the resolution of `ALLOWED_SYMBOLS`. Until all of it is done, `/ready` is 503
 //! naming the step it waits for and every webhook is refused with 503 `not_ready` before anything is journaled, so
-//! the executor gets nothing to run. A definitive refusal, or a symbol the gateway does not list (a
+//! the executor gets nothing to run. Once ready, the default account's book is watched in the background
+//! ([`crate::books`]; positions are read over REST until it is live). A definitive refusal, or a symbol the gateway does not list (a
 //! [`ConfigError`]: exit 78), ends the warm-up with an error and the process exits with it.
 
 use std::sync::{Arc, OnceLock};
@@ -152,6 +153,10 @@ pub struct Steps {
     pub quotes: Arc<QuoteService>,
     /// The journal, for the recovery of unfinished alerts.
     pub journal: Journal,
+    /// Account selection: the default account's book is watched once the warm-up is done.
+    pub accounts: Arc<crate::accounts::Accounts>,
+    /// The account books.
+    pub books: Arc<crate::books::Books>,
     /// `QUOTE_SYMBOLS`.
     pub quote_symbols: Vec<String>,
     /// `ALLOWED_SYMBOLS`.
@@ -180,7 +185,7 @@ async fn run_steps(
     tracker: &TaskTracker,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let Steps { gateway, quotes, journal, quote_symbols, allowed_symbols } = steps;
+    let Steps { gateway, quotes, journal, accounts, books, quote_symbols, allowed_symbols } = steps;
     let token = gateway.tokens().ensure_valid_token().await.context("authenticating with the gateway")?;
     tracing::info!(
         token.source = ?token.source(),
@@ -196,7 +201,32 @@ async fn run_steps(
     let products = allowed_products(&quotes, &allowed_symbols).await?;
     warmup.finish(products);
     tracing::info!("ready: webhooks are accepted");
+    watch_default_account(accounts, books, tracker, cancel);
     Ok(())
+}
+
+/// Watches the default account's book in the background (the user hub's first connect must not hold up
+/// readiness; until the book is live, positions are read over REST). No default account (several tradable accounts
+/// and no `PROJECT_X_ACCOUNT`) → nothing is watched until an alert picks one.
+fn watch_default_account(
+    accounts: Arc<crate::accounts::Accounts>,
+    books: Arc<crate::books::Books>,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) {
+    let cancel = cancel.child_token();
+    tracker.spawn(async move {
+        let watch = async {
+            match accounts.pick(None).await {
+                Ok(account) => books.watch(account).await,
+                Err(e) => tracing::info!(reason = %e, "no default account: books are watched as alerts pick accounts"),
+            }
+        };
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = watch => {}
+        }
+    });
 }
 
 /// The background token refresher, started once the warm-up holds the first token: until then the warm-up is the

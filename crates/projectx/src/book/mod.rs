@@ -41,6 +41,31 @@ pub enum BookEvent {
     Trade(Trade),
 }
 
+impl BookEvent {
+    /// The data event of a user-hub event; `None` for the connection markers (`Connected`, `Disconnected`), which
+    /// drive [`AccountBook::syncing`], [`AccountBook::snapshot`] and [`AccountBook::down`] instead.
+    pub fn from_user(event: crate::UserEvent) -> Option<Self> {
+        use crate::UserEvent as U;
+        match event {
+            U::Account(a) => Some(Self::Account(a)),
+            U::Order(o) => Some(Self::Order(o)),
+            U::Position(p) => Some(Self::Position(p)),
+            U::Trade(t) => Some(Self::Trade(t)),
+            U::Connected { .. } | U::Disconnected { .. } => None,
+        }
+    }
+
+    /// The account the event belongs to.
+    pub fn account_id(&self) -> crate::AccountId {
+        match self {
+            Self::Account(a) => a.id,
+            Self::Order(o) => o.account_id,
+            Self::Position(p) => p.account_id,
+            Self::Trade(t) => t.account_id,
+        }
+    }
+}
+
 /// The REST view of an account taken after a (re)connect: `Account/search`, `Order/searchOpen`,
 /// `Position/searchOpen`, `Trade/search` since the start of the trading day.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -22,6 +22,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::books::Books;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::outcome::{AlertStatus, Answer, Outcome};
@@ -68,18 +69,29 @@ pub struct Executor {
     quotes: Arc<QuoteService>,
     guards: Arc<Guards>,
     metrics: Arc<Metrics>,
+    books: Arc<Books>,
+    /// Where the current job's position was read ([`POSITION_FROM_BOOK`] or [`POSITION_FROM_REST`]), for its
+    /// outcome's path. Jobs run one at a time, so this is the current job's.
+    position_source: parking_lot::Mutex<Option<&'static str>>,
 }
 
+/// The path prefix of an outcome whose position came from the live account book.
+pub const POSITION_FROM_BOOK: &str = "position from the book";
+/// The path prefix of an outcome whose position came from `Position/searchOpen` (the book was not live).
+pub const POSITION_FROM_REST: &str = "position from REST (user hub not live)";
+
 impl Executor {
-    /// An executor over the gateway, journal and quote service.
+    /// An executor over the gateway, journal, quote service and account books (positions are read from a live
+    /// book, else over REST).
     pub fn new(
         gateway: projectx::Client,
         journal: Journal,
         quotes: Arc<QuoteService>,
         guards: Arc<Guards>,
         metrics: Arc<Metrics>,
+        books: Arc<Books>,
     ) -> Self {
-        Self { gateway, journal, quotes, guards, metrics }
+        Self { gateway, journal, quotes, guards, metrics, books, position_source: parking_lot::Mutex::new(None) }
     }
 
     /// Executes jobs until `cancel` fires; then stops taking new ones and finishes those already queued.
@@ -105,10 +117,16 @@ impl Executor {
 
     async fn handle(&self, mut job: Job) {
         let started = tokio::time::Instant::now();
-        let outcome = match self.expired(&job) {
+        *self.position_source.lock() = None;
+        // The account's book (the first alert for an account starts watching it; cheap when already watched).
+        self.books.watch(job.account_id).await;
+        let mut outcome = match self.expired(&job) {
             Some(expired) => expired,
             None => self.execute_following_a_roll(&mut job).await,
         };
+        if let Some(source) = self.position_source.lock().take() {
+            outcome.path = format!("{source} -> {}", outcome.path);
+        }
         if let Err(e) = self.journal.finish(&job.alert_id, &outcome).await {
             tracing::error!(alert.id = %job.alert_id, error = %e, "could not journal an alert's outcome");
         }
@@ -210,8 +228,14 @@ impl Executor {
         expired(job.intent.sent_at, job.arrived, self.guards.max_age)
     }
 
-    /// The signed position in the job's contract (long > 0).
+    /// The signed position in the job's contract (long > 0): from the account's book while it is live, else
+    /// `Position/searchOpen`. Notes which for the outcome's path.
     async fn position(&self, job: &Job) -> Result<i64, Error> {
+        if let Some(position) = self.books.position(job.account_id, &job.contract.id) {
+            *self.position_source.lock() = Some(POSITION_FROM_BOOK);
+            return Ok(position);
+        }
+        *self.position_source.lock() = Some(POSITION_FROM_REST);
         let positions = self.gateway.open_positions(job.account_id).await?;
         Ok(positions
             .iter()
@@ -260,6 +284,7 @@ impl Executor {
             );
         }
         let outcome = self.execute_plan(job, &plan).await;
+        self.expect_after(job, &plan, &outcome);
         match intent.target_position {
             // Say which order the target required.
             Some(target) => Outcome {
@@ -272,6 +297,19 @@ impl Executor {
             },
             None => outcome,
         }
+    }
+
+    /// After a plan was sent at market and the gateway took it, tells the book the position it leads to (the kill
+    /// switch let only the closing part go: flat), so the next alert does not wait for the hub's events. A limit or
+    /// stop order may not fill now: no expectation then.
+    fn expect_after(&self, job: &Job, plan: &plan::Plan, outcome: &Outcome) {
+        let market = job.intent.order == OrderKind::Market;
+        if !market || !matches!(outcome.status, AlertStatus::Placed | AlertStatus::Closed) {
+            return;
+        }
+        let killed = plan.open.is_some() && self.guards.kill_switch.load(Ordering::Relaxed);
+        let to = if killed { 0 } else { plan.to };
+        self.books.expect(job.account_id, &job.contract.id, to);
     }
 
     /// Sends a plan's parts. A plan that crosses zero is one order when the alert carries no brackets (nothing to
@@ -489,7 +527,11 @@ impl Executor {
         if self.guards.dry_run {
             return dry_run(vec![Closing::Contract.request(job)]);
         }
-        self.close_contract(job, current).await
+        let outcome = self.close_contract(job, current).await;
+        if outcome.status == AlertStatus::Closed {
+            self.books.expect(job.account_id, &job.contract.id, 0);
+        }
+        outcome
     }
 
     /// `Position/closeContract` for the job's contract (the whole `current` position), after the last checks. An

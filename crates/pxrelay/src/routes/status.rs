@@ -29,6 +29,8 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
         "uptime_secs": state.started.elapsed().as_secs(),
         "token": token,
         "market": state.quotes.market().status(),
+        "user_hub": state.books.hub_status(),
+        "accounts": state.books.status(),
         "webhooks": WebhookOutcome::ALL
             .into_iter()
             .map(|o| (o.as_str().to_owned(), Value::from(m.webhook_count(o))))
