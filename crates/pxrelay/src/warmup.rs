@@ -5,9 +5,9 @@
 //! backoff; a definitive refusal ends the warm-up), the `QUOTE_SYMBOLS` subscriptions, the recovery of alerts the
 //! previous run left unfinished, and the resolution of `ALLOWED_SYMBOLS`. Until all of it is done, `/ready` is 503
 //! naming the step it waits for and every webhook is refused with 503 `not_ready` before anything is journaled, so
-//! the executor gets nothing to run. Once ready, the default account's book is watched in the background
-//! ([`crate::books`]; positions are read over REST until it is live). A definitive refusal, or a symbol the gateway does not list (a
-//! [`ConfigError`]: exit 78), ends the warm-up with an error and the process exits with it.
+//! the executor gets nothing to run. A definitive refusal, or a symbol the gateway does not list (a
+//! [`ConfigError`]: exit 78), ends the warm-up with an error and the process exits with it. Once ready, the default
+//! account's book is watched in the background ([`crate::books`]; positions are read over REST until it is live).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
