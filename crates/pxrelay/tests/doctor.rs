@@ -169,3 +169,19 @@ async fn a_working_order_without_a_position_is_a_possible_orphan_leg() {
         assert_eq!(sim.counters().calls(path), 0, "{path} was called");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_or_inactive_contract_is_a_warning_not_a_failure() {
+    // The default simulator lists the December 2025 contracts: MNQ's front month expired on 2025-12-19, and
+    // CON.F.US.MNQ.H26 is listed but not active yet.
+    let sim = Sim::start(SimConfig { api_key: API_KEY.into(), ..SimConfig::default() }).await.unwrap();
+    let (out, all) = doctor(&sim, &[], &[("ALLOWED_SYMBOLS", "MNQ,CON.F.US.MNQ.H26")]);
+    assert!(out.status.success(), "{all}");
+    let text = stdout(&out);
+    let line = |prefix: &str| text.lines().find(|l| l.contains(prefix)).unwrap_or_else(|| panic!("{prefix}: {text}"));
+    let mnq = line("symbol MNQ:");
+    assert!(mnq.starts_with("WARN  ") && mnq.contains("CON.F.US.MNQ.Z25") && mnq.contains("expired"), "{mnq}");
+    let h26 = line("symbol CON.F.US.MNQ.H26:");
+    assert!(h26.starts_with("WARN  ") && h26.contains("not yet the active contract (CON.F.US.MNQ.Z25)"), "{h26}");
+    assert_nothing_moved(&sim);
+}

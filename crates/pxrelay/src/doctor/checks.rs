@@ -164,12 +164,21 @@ async fn symbols(gateway: &projectx::Client, settings: &Settings, checks: &mut V
         let explicit = matches!(parse_symbol(symbol), Ok(SymbolRef::Month { .. } | SymbolRef::ContractId { .. }));
         let days = expiry::days_left(&id, today);
         let check = if explicit && !contract.active_contract {
-            Check::new(
-                name,
-                Verdict::Warn,
-                format!("{found}; it names a month that is not the active contract"),
-                "use the root (e.g. MNQ or MNQ1!) so alerts follow the active contract",
-            )
+            let (state, advice) = match active_of(&resolver, &id).await {
+                Some(active) if expiry::expiry(&active) < expiry::expiry(&id) => (
+                    format!("not yet the active contract ({active}): alerts would trade a thin back month"),
+                    "use the root (e.g. MNQ or MNQ1!) unless the back month is meant",
+                ),
+                Some(active) => (
+                    format!("no longer the active contract ({active} is)"),
+                    "roll it, or use the root (e.g. MNQ or MNQ1!) so alerts follow the active contract",
+                ),
+                None => (
+                    "it names a month that is not the active contract".to_owned(),
+                    "use the root (e.g. MNQ or MNQ1!) so alerts follow the active contract",
+                ),
+            };
+            Check::new(name, Verdict::Warn, format!("{found}; {state}"), advice)
         } else if let Some(days) = days.filter(|d| *d <= EXPIRY_WARN_DAYS) {
             let when = if days < 0 { format!("expired {} days ago", -days) } else { format!("expires in {days} days") };
             Check::new(
@@ -185,6 +194,14 @@ async fn symbols(gateway: &projectx::Client, settings: &Settings, checks: &mut V
         checks.push(check);
     }
     first
+}
+
+/// The active contract id of the product `contract_id` (`CON.F.US.MNQ.H27` → the active `MNQ` contract), if the
+/// gateway lists one.
+async fn active_of(resolver: &ContractResolver, contract_id: &str) -> Option<String> {
+    let root = contract_id.split('.').nth(3)?;
+    let active = resolver.resolve(root).await.ok()?;
+    Some(active.id.to_string())
 }
 
 /// Check 4: The market hub connects and streams a quote for `symbol`.
