@@ -1,4 +1,5 @@
-//! The command line: `pxrelay serve [--sim [--reset]]`, `pxrelay token` and `pxrelay quote SYMBOL [--sim]`.
+//! The command line: `pxrelay serve [--sim [--reset]]`, `pxrelay token`, `pxrelay quote SYMBOL [--sim]` and
+//! `pxrelay doctor [--sim] [--json] [--include-balances]`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,6 +47,19 @@ pub enum Command {
         #[arg(long)]
         sim: bool,
     },
+    /// Read-only pre-flight before going live: session, accounts, symbols, both hubs, clock skew, rate budget. One
+    /// `PASS|WARN|FAIL` line per check; exits 1 when any check fails. Never places, modifies or cancels anything.
+    Doctor {
+        /// Check the in-process simulator instead of the gateway (also with PXRELAY_MODE=sim).
+        #[arg(long)]
+        sim: bool,
+        /// Print a JSON report (`{"checks":[{"name","result","detail","advice"}],"version"}`) instead of lines.
+        #[arg(long)]
+        json: bool,
+        /// Show account balances (hidden by default).
+        #[arg(long)]
+        include_balances: bool,
+    },
 }
 
 /// Exit code for unusable configuration (sysexits EX_CONFIG): invalid settings, and `QUOTE_SYMBOLS`/`ALLOWED_SYMBOLS`
@@ -63,7 +77,10 @@ impl Cli {
         let mut env: HashMap<String, String> =
             dotenvy::dotenv_iter().map(|it| it.filter_map(Result::ok).collect()).unwrap_or_default();
         env.extend(std::env::vars());
-        let sim_flag = matches!(self.command, Command::Serve { sim: true, .. } | Command::Quote { sim: true, .. });
+        let sim_flag = matches!(
+            self.command,
+            Command::Serve { sim: true, .. } | Command::Quote { sim: true, .. } | Command::Doctor { sim: true, .. }
+        );
         let settings = match Settings::load_with_mode(self.config.as_deref(), &env, sim_flag.then_some(Mode::Sim)) {
             Ok(s) => s,
             Err(e) => {
@@ -98,6 +115,15 @@ impl Cli {
                 crate::telemetry::init_with(&settings.log, std::io::stderr);
                 let sim = settings.mode == Mode::Sim;
                 quote(settings, &symbol, sim).await
+            }
+            Command::Doctor { json, include_balances, .. } => {
+                crate::telemetry::init_with(&settings.log, std::io::stderr);
+                let options = crate::doctor::Options { json, include_balances };
+                match doctor(settings, options).await {
+                    Ok(true) => return ExitCode::FAILURE,
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(e),
+                }
             }
         };
         match result {
@@ -149,6 +175,15 @@ async fn token(settings: Settings) -> anyhow::Result<()> {
     println!("JWT_TOKEN={}", token.secret().expose_secret());
     println!("# expires {} ({} s from now)", token.expires_at().to_rfc3339(), token.time_left().as_secs());
     Ok(())
+}
+
+/// `pxrelay doctor`: `true` when a check failed.
+async fn doctor(mut settings: Settings, options: crate::doctor::Options) -> anyhow::Result<bool> {
+    let _sim = match settings.mode == Mode::Sim {
+        true => Some(crate::startup::start_sim(&mut settings.gateway).await?),
+        false => None,
+    };
+    Ok(crate::doctor::run(&settings, options).await?.failed())
 }
 
 async fn quote(mut settings: Settings, symbol: &str, sim: bool) -> anyhow::Result<()> {

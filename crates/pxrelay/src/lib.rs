@@ -1,7 +1,8 @@
 //! pxrelay: receives TradingView webhooks and turns them into ProjectX Gateway orders.
 //!
 //! Layout:
-//! - [`cli`]: `serve [--sim [--reset]]`, `token`, `quote`.
+//! - [`cli`]: `serve [--sim [--reset]]`, `token`, `quote`, `doctor`.
+//! - [`doctor`]: `pxrelay doctor`, the read-only pre-flight (session, accounts, symbols, hubs, clock, budget).
 //! - [`config`]: layered settings with plain environment variable names, validated before anything binds.
 //! - [`startup`]: [`startup::App`]: build (journal, simulator in sim mode, gateway client, market hub, executor,
 //!   listener) and `run_until_stopped`.
@@ -22,6 +23,7 @@ pub mod accounts;
 pub mod books;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod executor;
 pub mod journal;
