@@ -13,15 +13,19 @@
 //! time-zone database, so the snapshot asks for the trades of the last 24 hours (`realized_pnl_today`,
 //! `fees_today` in `/status` are over that window).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::RwLock;
+use projectx::book::Change;
 use projectx::book::{AccountBook, BookEvent, Snapshot, signed_size};
-use projectx::{AccountId, ContractId, UserEvent, UserHub, UserUpdate};
+use projectx::{AccountId, ContractId, OrderId, UserEvent, UserHub, UserUpdate};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+use crate::executor::legs::{self, CancelOnFlat};
+use crate::metrics::Metrics;
 
 /// How far back the snapshot's `Trade/search` reaches (see the module docs).
 const TRADES_SINCE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
@@ -36,18 +40,114 @@ struct Entry {
     generation: u64,
 }
 
+/// How long after pxrelay's own close a `Flat` event for that contract is taken as that close's (the executor
+/// cancels the legs itself; the books task does not do it twice, and never touches a reverse's new entry).
+const OWN_CLOSE_WINDOW: Duration = Duration::from_secs(5);
+
+/// A working order a cancel round could not cancel (issue 11), for `/status.accounts[].orphans`.
+#[derive(Clone, Debug)]
+struct Orphan {
+    order: projectx::Order,
+    /// The gateway's answer to the cancel.
+    error: String,
+}
+
 /// The account books and the user hub that feeds them. Shared as `Arc<Books>`.
 #[derive(Debug)]
 pub struct Books {
     hub: UserHub,
     gateway: projectx::Client,
     books: RwLock<BTreeMap<AccountId, Entry>>,
+    /// `CANCEL_ON_FLAT`.
+    cancel_on_flat: CancelOnFlat,
+    /// Counts cancel rounds' results (`pxrelay_orphan_cancels_total`).
+    metrics: Arc<Metrics>,
+    /// Ids of the orders pxrelay placed since it started (the parents whose legs `brackets` cancels).
+    placed: parking_lot::Mutex<HashSet<OrderId>>,
+    /// When pxrelay last closed a position itself, per account and contract (see [`OWN_CLOSE_WINDOW`]).
+    own_closes: parking_lot::Mutex<HashMap<(AccountId, ContractId), tokio::time::Instant>>,
+    /// Orders the last cancel round on a contract could not cancel, per account.
+    orphans: RwLock<BTreeMap<AccountId, Vec<Orphan>>>,
 }
 
 impl Books {
-    /// Books fed by `hub` (snapshots through `gateway`). Start the feeding task with [`Books::run`].
-    pub fn new(hub: UserHub, gateway: projectx::Client) -> Arc<Self> {
-        Arc::new(Self { hub, gateway, books: RwLock::new(BTreeMap::new()) })
+    /// Books fed by `hub` (snapshots and cancels through `gateway`), cancelling on flat per `cancel_on_flat`. Start
+    /// the feeding task with [`Books::run`].
+    pub fn new(
+        hub: UserHub,
+        gateway: projectx::Client,
+        cancel_on_flat: CancelOnFlat,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            hub,
+            gateway,
+            books: RwLock::new(BTreeMap::new()),
+            cancel_on_flat,
+            metrics,
+            placed: parking_lot::Mutex::new(HashSet::new()),
+            own_closes: parking_lot::Mutex::new(HashMap::new()),
+            orphans: RwLock::new(BTreeMap::new()),
+        })
+    }
+
+    /// pxrelay placed order `id` (its legs are pxrelay's to cancel under `CANCEL_ON_FLAT=brackets`).
+    pub fn placed(&self, id: OrderId) {
+        self.placed.lock().insert(id);
+    }
+
+    /// pxrelay is about to close the position in `contract` itself: the `Flat` event that follows is that close's
+    /// (the executor calls [`Books::tidy_flat`] after it).
+    pub fn closing(&self, account: AccountId, contract: &ContractId) {
+        self.own_closes.lock().insert((account, contract.clone()), tokio::time::Instant::now());
+    }
+
+    /// The position in `contract` is flat: cancels the working orders that belonged to it ([`legs::belonging`],
+    /// read from the live book, else `Order/searchOpen`). Orders the gateway refuses to cancel become the
+    /// account's orphans for that contract (logged at `error`, counted, shown in `/status`); a round that leaves
+    /// none clears them. `why` names the trigger for the log.
+    pub async fn tidy_flat(&self, account: AccountId, contract: &ContractId, why: &str) {
+        if self.cancel_on_flat == CancelOnFlat::None {
+            return;
+        }
+        let live: Option<Vec<projectx::Order>> = self
+            .books
+            .read()
+            .get(&account)
+            .filter(|e| e.book.is_live())
+            .map(|e| e.book.working_on(contract).cloned().collect());
+        let working = match live {
+            Some(w) => w,
+            None => match self.gateway.open_orders(account).await {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!(account.id = %account, contract.id = %contract, error = %e, trigger = why, "position flat but its working orders could not be read: check for orphan legs");
+                    return;
+                }
+            },
+        };
+        let doomed = {
+            let placed = self.placed.lock();
+            legs::belonging(self.cancel_on_flat, contract, &working, |id| placed.contains(&id))
+        };
+        if doomed.is_empty()
+            && !self.orphans.read().get(&account).is_some_and(|o| o.iter().any(|o| &o.order.contract_id == contract))
+        {
+            return;
+        }
+        let round = legs::cancel_round(&self.gateway, doomed).await;
+        self.metrics.orphan_cancels("cancelled", round.cancelled.len());
+        self.metrics.orphan_cancels("refused", round.refused.len());
+        if !round.cancelled.is_empty() {
+            tracing::info!(account.id = %account, contract.id = %contract, trigger = why, cancelled = ?round.cancelled, "position flat: cancelled its working orders");
+        }
+        for (order, error) in &round.refused {
+            tracing::error!(account.id = %account, contract.id = %contract, order.id = %order.id, trigger = why, error = %error, "orphan leg: the gateway refused to cancel a working order of a flat position; cancel it in the platform");
+        }
+        let mut orphans = self.orphans.write();
+        let list = orphans.entry(account).or_default();
+        list.retain(|o| &o.order.contract_id != contract);
+        list.extend(round.refused.into_iter().map(|(order, error)| Orphan { order, error }));
     }
 
     /// The user hub's status (for `/status`).
@@ -91,12 +191,31 @@ impl Books {
 
     /// Every book for `/status`: `id`, `name`, `balance`, `live`, `realized_pnl_today`, `fees_today` (USD, over the
     /// snapshot's trade window), `positions[]` (`contract_id`, signed `size`, `average_price`) and
-    /// `working_orders[]` (`id`, `contract_id`, `side`, `size`, `type`, `status`, `limit_price`, `stop_price`).
+    /// `working_orders[]` (`id`, `contract_id`, `side`, `size`, `type`, `status`, `limit_price`, `stop_price`) and
+    /// `orphans[]` (`id`, `contract_id`, `parent_order_id`, `side`, `size`, `type`, `error`: working orders of a flat
+    /// position the gateway refused to cancel).
     pub fn status(&self) -> Vec<Value> {
+        let orphans = self.orphans.read();
         self.books
             .read()
             .iter()
             .map(|(id, entry)| {
+                let orphans: Vec<Value> = orphans
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .map(|o| {
+                        json!({
+                            "id": o.order.id,
+                            "contract_id": o.order.contract_id,
+                            "parent_order_id": o.order.parent_order_id,
+                            "side": o.order.side,
+                            "size": o.order.size,
+                            "type": o.order.order_type,
+                            "error": o.error,
+                        })
+                    })
+                    .collect();
                 let book = &entry.book;
                 let account = book.account();
                 json!({
@@ -121,6 +240,7 @@ impl Books {
                         "limit_price": o.limit_price,
                         "stop_price": o.stop_price,
                     })).collect::<Vec<_>>(),
+                    "orphans": orphans,
                 })
             })
             .collect()
@@ -142,11 +262,20 @@ impl Books {
                     None => return,
                 },
             };
-            self.apply(update, &cancel).await;
+            for (account, contract) in self.apply(update, &cancel).await {
+                // pxrelay's own close: the executor cancels its legs (and a reverse's new entry is not touched).
+                let own = self.own_closes.lock().remove(&(account, contract.clone()));
+                if own.is_some_and(|at| at.elapsed() < OWN_CLOSE_WINDOW) {
+                    continue;
+                }
+                let books = self.clone();
+                tokio::spawn(async move { books.tidy_flat(account, &contract, "position went flat (event)").await });
+            }
         }
     }
 
-    async fn apply(&self, update: UserUpdate, cancel: &CancellationToken) {
+    /// Applies one update; returns the positions an event left flat.
+    async fn apply(&self, update: UserUpdate, cancel: &CancellationToken) -> Vec<(AccountId, ContractId)> {
         match update.event {
             UserEvent::Connected { epoch } => {
                 let accounts: Vec<AccountId> = {
@@ -161,10 +290,11 @@ impl Books {
                 for account in accounts {
                     tokio::select! {
                         biased;
-                        () = cancel.cancelled() => return,
+                        () = cancel.cancelled() => return Vec::new(),
                         () = self.snapshot_with_retries(account) => {}
                     }
                 }
+                Vec::new()
             }
             UserEvent::Disconnected { epoch } => {
                 tracing::warn!(epoch, "user hub disconnected: positions are read over REST until it is back");
@@ -172,12 +302,16 @@ impl Books {
                     entry.book.down();
                     entry.generation += 1;
                 }
+                Vec::new()
             }
             event => {
-                let Some(event) = BookEvent::from_user(event) else { return };
-                if let Some(entry) = self.books.write().get_mut(&event.account_id()) {
-                    entry.book.event(event);
-                }
+                let Some(event) = BookEvent::from_user(event) else { return Vec::new() };
+                let account = event.account_id();
+                let changes = match self.books.write().get_mut(&account) {
+                    Some(entry) => entry.book.event(event),
+                    None => Vec::new(),
+                };
+                changes.into_iter().map(|Change::Flat(contract)| (account, contract)).collect()
             }
         }
     }

@@ -102,6 +102,8 @@ pub struct WebhookSettings {
     pub dry_run: bool,
     /// Most contracts per order and per resulting position.
     pub max_contracts: u32,
+    /// `CANCEL_ON_FLAT`: which working orders pxrelay cancels once a position goes flat.
+    pub cancel_on_flat: crate::executor::legs::CancelOnFlat,
     /// Only these symbols may trade (empty = all).
     pub allowed_symbols: Vec<String>,
     /// Refuse new entries (exits still allowed).
@@ -244,6 +246,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
         wait: Duration::from_millis(r.wait_ms().into()),
         dry_run: r.flag(DRY_RUN),
         max_contracts: r.number(MAX_CONTRACTS, 1),
+        cancel_on_flat: r.try_parse(CANCEL_ON_FLAT, "brackets, all or none").unwrap_or_default(),
         allowed_symbols: r.symbols(ALLOWED_SYMBOLS),
         kill_switch: r.flag(KILL_SWITCH),
         account: r.opt(PROJECT_X_ACCOUNT),

@@ -64,6 +64,13 @@ pub struct GatewayLabels {
     pub status: u16,
 }
 
+/// A cancel round's result label (`cancelled`, `refused`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `cancelled` or `refused`.
+    pub result: &'static str,
+}
+
 /// HTTP request labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -87,6 +94,8 @@ pub struct Metrics {
     pub gateway: Family<GatewayLabels, Histogram>,
     /// HTTP requests by route template and status.
     pub http: Family<HttpLabels, Counter>,
+    /// Working orders of flat positions by what their cancel did (`cancelled`, `refused`: an orphan).
+    pub orphan_cancels: Family<ResultLabel, Counter>,
 }
 
 fn latency_buckets() -> Histogram {
@@ -107,7 +116,21 @@ impl Metrics {
         registry.register("alert_ack_seconds", "Webhook arrival to known outcome", alert_latency.clone());
         registry.register("gateway_request_seconds", "Gateway request latency by endpoint and status", gateway.clone());
         registry.register("http_requests", "HTTP requests by route template and status", http.clone());
-        Arc::new(Self { registry: parking_lot::RwLock::new(registry), webhooks, orders, alert_latency, gateway, http })
+        let orphan_cancels = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "orphan_cancels",
+            "Working orders of flat positions cancelled, or refused by the gateway (orphans)",
+            orphan_cancels.clone(),
+        );
+        Arc::new(Self {
+            registry: parking_lot::RwLock::new(registry),
+            webhooks,
+            orders,
+            alert_latency,
+            gateway,
+            http,
+            orphan_cancels,
+        })
     }
 
     /// Adds the collector of live figures (token, hub, quotes).
@@ -129,6 +152,13 @@ impl Metrics {
     pub fn order(&self, status: AlertStatus, latency: Duration) {
         self.orders.get_or_create(&OutcomeLabel { outcome: status.as_str() }).inc();
         self.alert_latency.observe(latency.as_secs_f64());
+    }
+
+    /// Counts `n` working orders of a flat position by the cancel's `result` (`cancelled`, `refused`).
+    pub fn orphan_cancels(&self, result: &'static str, n: usize) {
+        if n > 0 {
+            self.orphan_cancels.get_or_create(&ResultLabel { result }).inc_by(n as u64);
+        }
     }
 
     /// The gateway observer for `projectx::ClientConfig`.

@@ -91,7 +91,7 @@ impl App {
         }
         // The executor gets no job before the warm-up finished: webhooks are refused (503 `not_ready`) until then.
         let (jobs, queue) = mpsc::channel(settings.webhook.queue_capacity);
-        let books = start_books(&settings, &gateway, &cancel, &tracker);
+        let books = start_books(&settings, &gateway, &metrics, &cancel, &tracker);
         let executor = Executor::new(
             gateway.clone(),
             journal.clone(),
@@ -297,6 +297,7 @@ pub fn start_quotes(
 pub fn start_books(
     settings: &Settings,
     gateway: &projectx::Client,
+    metrics: &Arc<crate::metrics::Metrics>,
     cancel: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Arc<crate::books::Books> {
@@ -305,7 +306,7 @@ pub fn start_books(
     tracker.spawn(async move {
         let _ = task.await;
     });
-    let books = crate::books::Books::new(hub, gateway.clone());
+    let books = crate::books::Books::new(hub, gateway.clone(), settings.webhook.cancel_on_flat, metrics.clone());
     tracker.spawn(books.clone().run(cancel.child_token()));
     books
 }

@@ -64,7 +64,7 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
         accounts: std::sync::Arc::new(crate::accounts::Accounts::new(gateway.clone(), None)),
     });
     let metrics = crate::metrics::Metrics::new();
-    let books = crate::startup::start_books(&settings, &gateway, &cancel, &tracker);
+    let books = crate::startup::start_books(&settings, &gateway, &metrics, &cancel, &tracker);
     crate::state::AppState {
         mode,
         gateway,

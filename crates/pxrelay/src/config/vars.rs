@@ -71,6 +71,7 @@ settings_table! {
     MAX_ALERT_AGE_SECS => webhook.max_alert_age_secs,
     DRY_RUN => webhook.dry_run,
     MAX_CONTRACTS => webhook.max_contracts,
+    CANCEL_ON_FLAT => webhook.cancel_on_flat,
     ALLOWED_SYMBOLS => webhook.allowed_symbols,
     KILL_SWITCH => webhook.kill_switch,
     PROJECT_X_ACCOUNT => webhook.account,

@@ -8,6 +8,7 @@
 //! Layout: this file (queue, guards, entries, closes, cancels) · [`reconcile`] (by `customTag`, also used at
 //! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check).
 
+pub mod legs;
 pub mod plan;
 pub mod reconcile;
 pub mod reference;
@@ -448,6 +449,12 @@ impl Executor {
             }
             Err(e) => Outcome::new(AlertStatus::Failed, format!("not sent: {e}"), "not sent"),
         };
+        if outcome.status == AlertStatus::Placed {
+            // Its bracket legs are pxrelay's to cancel once the position is flat (`CANCEL_ON_FLAT=brackets`).
+            for id in outcome.orders.iter().filter_map(serde_json::Value::as_i64) {
+                self.books.placed(OrderId::from(id));
+            }
+        }
         match outcome.status {
             // Which contract, and what a tick of it is worth: `NQ1!` is ten times `MNQ1!` per tick.
             AlertStatus::Placed => Outcome {
@@ -535,11 +542,22 @@ impl Executor {
     }
 
     /// `Position/closeContract` for the job's contract (the whole `current` position), after the last checks. An
-    /// ambiguous answer is settled by reading the position back.
+    /// ambiguous answer is settled by reading the position back. Once closed, the position's working orders are
+    /// cancelled per `CANCEL_ON_FLAT` ([`Books::tidy_flat`]) before anything else is sent (a reverse's entry
+    /// comes after, so its legs are never touched).
     async fn close_contract(&self, job: &Job, current: i64) -> Outcome {
         if let Some(refused) = self.before_sending(job).await {
             return refused;
         }
+        self.books.closing(job.account_id, &job.contract.id);
+        let outcome = self.send_close(job, current).await;
+        if outcome.status == AlertStatus::Closed {
+            self.books.tidy_flat(job.account_id, &job.contract.id, "pxrelay closed the position").await;
+        }
+        outcome
+    }
+
+    async fn send_close(&self, job: &Job, current: i64) -> Outcome {
         match self.gateway.close_position(job.account_id, &job.contract.id).await {
             Ok(()) => Outcome::new(
                 AlertStatus::Closed,
