@@ -187,3 +187,19 @@ async fn cancel_on_flat_none_leaves_the_legs() {
     assert_eq!(working(&sim).len(), 2, "CANCEL_ON_FLAT=none cancels nothing");
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_order_that_crosses_zero_in_one_go_cancels_the_old_positions_legs() {
+    let sim = quiet_sim().await;
+    let app = app_on(&sim, &[]).await;
+    live_book(&app).await;
+    bracketed_long(&app, "x1").await;
+    // Long 1 with a sell stop and a sell limit working; a plain `sell 2` (no brackets) is one order to short 1.
+    send(&app, json!({"action": "sell", "quantity": 2, "id": "x2"}), "placed").await;
+    assert_eq!(mnq_position(&sim), -1);
+    until(&sim, Duration::from_secs(1), "the long's legs are gone (a sell stop would add to the short)", |w| {
+        w.is_empty()
+    })
+    .await;
+    app.stop().await.unwrap();
+}

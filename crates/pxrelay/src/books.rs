@@ -105,8 +105,9 @@ impl Books {
     /// The position in `contract` is flat: cancels the working orders that belonged to it ([`legs::belonging`],
     /// read from the live book, else `Order/searchOpen`). Orders the gateway refuses to cancel become the
     /// account's orphans for that contract (logged at `error`, counted, shown in `/status`); a round that leaves
-    /// none clears them. `why` names the trigger for the log.
-    pub async fn tidy_flat(&self, account: AccountId, contract: &ContractId, why: &str) {
+    /// none clears them. `why` names the trigger for the log; orders in `keep` are never cancelled (an order this
+    /// alert just sent).
+    pub async fn tidy_flat(&self, account: AccountId, contract: &ContractId, why: &str, keep: &[projectx::OrderId]) {
         if self.cancel_on_flat == CancelOnFlat::None {
             return;
         }
@@ -128,7 +129,9 @@ impl Books {
         };
         let doomed = {
             let placed = self.placed.lock();
-            legs::belonging(self.cancel_on_flat, contract, &working, |id| placed.contains(&id))
+            let mut doomed = legs::belonging(self.cancel_on_flat, contract, &working, |id| placed.contains(&id));
+            doomed.retain(|o| !keep.contains(&o.id));
+            doomed
         };
         if doomed.is_empty()
             && !self.orphans.read().get(&account).is_some_and(|o| o.iter().any(|o| &o.order.contract_id == contract))
@@ -269,7 +272,9 @@ impl Books {
                     continue;
                 }
                 let books = self.clone();
-                tokio::spawn(async move { books.tidy_flat(account, &contract, "position went flat (event)").await });
+                tokio::spawn(
+                    async move { books.tidy_flat(account, &contract, "position went flat (event)", &[]).await },
+                );
             }
         }
     }

@@ -320,7 +320,13 @@ impl Executor {
         let current = plan.from;
         let no_brackets = intent.stop_loss.is_none() && intent.take_profit.is_none();
         if let (Some(close), Some(open), true) =
-            (plan.close, plan.open, no_brackets && intent.action != Action::Reverse)
+            // One order only at market: a resting limit/stop that crosses zero would leave the old position's legs
+            // working until it fills, so those go the two-part way (a close, then the entry).
+            (
+                plan.close,
+                plan.open,
+                no_brackets && intent.action != Action::Reverse && intent.order == OrderKind::Market,
+            )
         {
             if let Err(message) = plan.check_limit(self.guards.max_contracts) {
                 return Outcome::new(AlertStatus::Rejected, message, "guard");
@@ -344,7 +350,14 @@ impl Executor {
             if self.guards.dry_run {
                 return dry_run(vec![json!({ "endpoint": "/api/Order/place", "body": order })]);
             }
-            return self.place(job, &order).await;
+            let placed = self.place(job, &order).await;
+            if placed.status == AlertStatus::Placed {
+                // The position went through flat: the old position's legs go (never the order just sent).
+                let sent: Vec<projectx::OrderId> =
+                    placed.orders.iter().filter_map(serde_json::Value::as_i64).map(projectx::OrderId::new).collect();
+                self.books.tidy_flat(job.account_id, &job.contract.id, "the position crossed zero", &sent).await;
+            }
+            return placed;
         }
         let entry = match plan.open {
             None => None,
@@ -552,7 +565,7 @@ impl Executor {
         self.books.closing(job.account_id, &job.contract.id);
         let outcome = self.send_close(job, current).await;
         if outcome.status == AlertStatus::Closed {
-            self.books.tidy_flat(job.account_id, &job.contract.id, "pxrelay closed the position").await;
+            self.books.tidy_flat(job.account_id, &job.contract.id, "pxrelay closed the position", &[]).await;
         }
         outcome
     }
