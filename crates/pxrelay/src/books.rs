@@ -24,7 +24,7 @@ use projectx::{AccountId, ContractId, OrderId, UserEvent, UserHub, UserUpdate};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::executor::legs::{self, CancelOnFlat};
+use crate::legs::{self, CancelOnFlat};
 use crate::metrics::Metrics;
 
 /// How far back the snapshot's `Trade/search` reaches (see the module docs).

@@ -103,7 +103,7 @@ pub struct WebhookSettings {
     /// Most contracts per order and per resulting position.
     pub max_contracts: u32,
     /// `CANCEL_ON_FLAT`: which working orders pxrelay cancels once a position goes flat.
-    pub cancel_on_flat: crate::executor::legs::CancelOnFlat,
+    pub cancel_on_flat: crate::legs::CancelOnFlat,
     /// Only these symbols may trade (empty = all).
     pub allowed_symbols: Vec<String>,
     /// Refuse new entries (exits still allowed).

@@ -14,6 +14,7 @@
 //! - [`signal`]: webhook payload → validated intent. [`journal`]: SQLite alert journal and dedup store.
 //! - [`outcome`]: [`outcome::AlertStatus`], [`outcome::Outcome`] and the webhook's [`outcome::Answer`].
 //! - [`executor`]: the order executor (queue, guards, reconciliation by `customTag`, the bracket reference price).
+//! - [`legs`]: `CANCEL_ON_FLAT`, which working orders belong to a position that went flat, and their cancel round.
 //! - [`accounts`]: account selection.
 //! - [`quotes`]: [`quotes::QuoteService`]: symbol → contract → streamed quote, or 1-minute bars when stale.
 //! - [`state`]: [`state::AppState`] and [`state::Mode`].
@@ -27,6 +28,7 @@ pub mod doctor;
 pub mod error;
 pub mod executor;
 pub mod journal;
+pub mod legs;
 pub mod metrics;
 pub mod mode;
 pub mod outcome;

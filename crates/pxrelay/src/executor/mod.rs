@@ -8,7 +8,6 @@
 //! Layout: this file (queue, guards, entries, closes, cancels) · [`reconcile`] (by `customTag`, also used at
 //! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check).
 
-pub mod legs;
 pub mod plan;
 pub mod reconcile;
 pub mod reference;
