@@ -350,6 +350,9 @@ impl Supervisor {
                 Some(Ok((conn, token_id))) => {
                     connection += 1;
                     self.stats.connects.fetch_add(1, Ordering::Relaxed);
+                    // The handshake answer is the connection's first inbound frame.
+                    let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX).max(1);
+                    self.stats.last_frame_ms.store(ms, Ordering::Relaxed);
                     let since = Instant::now();
                     self.status.send_replace(HubStatus::Connected { since, connection });
                     tracing::info!(hub = %self.cfg.url, connection, "hub connected");
