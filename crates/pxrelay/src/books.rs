@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::legs::{self, CancelOnFlat};
 use crate::metrics::Metrics;
+use crate::provenance::{self, OpenedBy};
 
 /// How far back the snapshot's `Trade/search` reaches (see the module docs).
 const TRADES_SINCE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
@@ -68,6 +69,8 @@ pub struct Books {
     own_closes: parking_lot::Mutex<HashMap<(AccountId, ContractId), tokio::time::Instant>>,
     /// Orders the last cancel round on a contract could not cancel, per account.
     orphans: RwLock<BTreeMap<AccountId, Vec<Orphan>>>,
+    /// Snapshots applied (a book went live after a (re)connect or a new watch): [`Books::resyncs`].
+    resyncs: tokio::sync::watch::Sender<u64>,
 }
 
 impl Books {
@@ -88,12 +91,25 @@ impl Books {
             placed: parking_lot::Mutex::new(HashSet::new()),
             own_closes: parking_lot::Mutex::new(HashMap::new()),
             orphans: RwLock::new(BTreeMap::new()),
+            resyncs: tokio::sync::watch::Sender::new(0),
         })
     }
 
     /// pxrelay placed order `id` (its legs are pxrelay's to cancel under `CANCEL_ON_FLAT=brackets`).
     pub fn placed(&self, id: OrderId) {
         self.placed.lock().insert(id);
+    }
+
+    /// Orders pxrelay placed before this process started (from the journal): their legs are pxrelay's, and the
+    /// positions they opened are not foreign ([`crate::provenance`]).
+    pub fn seed_placed(&self, ids: impl IntoIterator<Item = OrderId>) {
+        self.placed.lock().extend(ids);
+    }
+
+    /// Counts the snapshots applied so far (each one a book gone live after a hub (re)connect or a new watch); the
+    /// receiver wakes on every one. What a resync may settle (alerts left `unknown`) is re-checked on it.
+    pub fn resyncs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.resyncs.subscribe()
     }
 
     /// pxrelay is about to close the position in `contract` itself: the `Flat` event that follows is that close's
@@ -184,6 +200,14 @@ impl Books {
         Some(entry.book.position(contract))
     }
 
+    /// `account`'s open positions and working orders as the book holds them (every field), `None` unless that book
+    /// is live. For comparing the book with the gateway's REST view.
+    pub fn live_state(&self, account: AccountId) -> Option<(Vec<projectx::Position>, Vec<projectx::Order>)> {
+        let books = self.books.read();
+        let book = &books.get(&account).filter(|e| e.book.is_live())?.book;
+        Some((book.positions().cloned().collect(), book.working_orders().cloned().collect()))
+    }
+
     /// pxrelay just sent an order (or a close) that leaves `contract` at `position` once done (see
     /// [`AccountBook::expect`]).
     pub fn expect(&self, account: AccountId, contract: &ContractId, position: i64) {
@@ -196,9 +220,12 @@ impl Books {
     /// snapshot's trade window), `positions[]` (`contract_id`, signed `size`, `average_price`) and
     /// `working_orders[]` (`id`, `contract_id`, `side`, `size`, `type`, `status`, `limit_price`, `stop_price`) and
     /// `orphans[]` (`id`, `contract_id`, `parent_order_id`, `side`, `size`, `type`, `error`: working orders of a flat
-    /// position the gateway refused to cancel).
+    /// position the gateway refused to cancel). Each position says who opened it (`opened_by`: `pxrelay`, `foreign`,
+    /// `unknown`, and `opening_order_id`; [`crate::provenance`]); `foreign[]` repeats the foreign ones (`contract_id`,
+    /// `size`, `average_price`, `opened_at`, `opening_order_id`).
     pub fn status(&self) -> Vec<Value> {
         let orphans = self.orphans.read();
+        let placed = self.placed.lock().clone();
         self.books
             .read()
             .iter()
@@ -221,6 +248,13 @@ impl Books {
                     .collect();
                 let book = &entry.book;
                 let account = book.account();
+                let positions: Vec<(&projectx::Position, OpenedBy, Option<OrderId>)> = book
+                    .positions()
+                    .map(|p| {
+                        let (by, order) = provenance::opened_by(p, book.trades(), |id| placed.contains(&id));
+                        (p, by, order)
+                    })
+                    .collect();
                 json!({
                     "id": id,
                     "name": account.map(|a| a.name.clone()),
@@ -228,10 +262,19 @@ impl Books {
                     "live": book.is_live(),
                     "realized_pnl_today": book.realized_pnl(),
                     "fees_today": book.fees(),
-                    "positions": book.positions().map(|p| json!({
+                    "positions": positions.iter().map(|(p, by, order)| json!({
                         "contract_id": p.contract_id,
                         "size": signed_size(p),
                         "average_price": p.average_price,
+                        "opened_by": by.as_str(),
+                        "opening_order_id": order,
+                    })).collect::<Vec<_>>(),
+                    "foreign": positions.iter().filter(|(_, by, _)| *by == OpenedBy::Foreign).map(|(p, _, order)| json!({
+                        "contract_id": p.contract_id,
+                        "size": signed_size(p),
+                        "average_price": p.average_price,
+                        "opened_at": p.creation_timestamp,
+                        "opening_order_id": order,
                     })).collect::<Vec<_>>(),
                     "working_orders": book.working_orders().map(|o| json!({
                         "id": o.id,
@@ -339,6 +382,8 @@ impl Books {
                     if let Some(entry) = books.get_mut(&account).filter(|e| e.generation == generation) {
                         entry.book.snapshot(snapshot);
                         tracing::info!(account.id = %account, "account book live");
+                        self.metrics.book_resyncs.inc();
+                        self.resyncs.send_modify(|n| *n += 1);
                     }
                     return;
                 }

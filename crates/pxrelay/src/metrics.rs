@@ -96,6 +96,8 @@ pub struct Metrics {
     pub http: Family<HttpLabels, Counter>,
     /// Working orders of flat positions by what their cancel did (`cancelled`, `refused`: an orphan).
     pub orphan_cancels: Family<ResultLabel, Counter>,
+    /// Account snapshots applied: a book gone live after a user-hub (re)connect or a new watch.
+    pub book_resyncs: Counter,
 }
 
 fn latency_buckets() -> Histogram {
@@ -122,6 +124,12 @@ impl Metrics {
             "Working orders of flat positions cancelled, or refused by the gateway (orphans)",
             orphan_cancels.clone(),
         );
+        let book_resyncs = Counter::default();
+        registry.register(
+            "book_resyncs",
+            "Account snapshots applied (a book gone live after a user hub (re)connect or a new watch)",
+            book_resyncs.clone(),
+        );
         Arc::new(Self {
             registry: parking_lot::RwLock::new(registry),
             webhooks,
@@ -130,6 +138,7 @@ impl Metrics {
             gateway,
             http,
             orphan_cancels,
+            book_resyncs,
         })
     }
 
