@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::legs::{self, CancelOnFlat};
 use crate::metrics::Metrics;
+use crate::pnl::{self, Mark};
 use crate::provenance::{self, OpenedBy};
 
 /// How far back the snapshot's `Trade/search` reaches (see the module docs).
@@ -200,6 +201,16 @@ impl Books {
         Some(entry.book.position(contract))
     }
 
+    /// The contracts of every open position in every book (what [`Books::status`] needs marks for).
+    pub fn position_contracts(&self) -> Vec<ContractId> {
+        let books = self.books.read();
+        let mut contracts: Vec<ContractId> =
+            books.values().flat_map(|e| e.book.positions().map(|p| p.contract_id.clone())).collect();
+        contracts.sort();
+        contracts.dedup();
+        contracts
+    }
+
     /// `account`'s open positions and working orders as the book holds them (every field), `None` unless that book
     /// is live. For comparing the book with the gateway's REST view.
     pub fn live_state(&self, account: AccountId) -> Option<(Vec<projectx::Position>, Vec<projectx::Order>)> {
@@ -222,8 +233,11 @@ impl Books {
     /// `orphans[]` (`id`, `contract_id`, `parent_order_id`, `side`, `size`, `type`, `error`: working orders of a flat
     /// position the gateway refused to cancel). Each position says who opened it (`opened_by`: `pxrelay`, `foreign`,
     /// `unknown`, and `opening_order_id`; [`crate::provenance`]); `foreign[]` repeats the foreign ones (`contract_id`,
-    /// `size`, `average_price`, `opened_at`, `opening_order_id`).
-    pub fn status(&self) -> Vec<Value> {
+    /// `size`, `average_price`, `opened_at`, `opening_order_id`). With `marks` (by contract, see
+    /// [`Books::position_contracts`]) each position has its `symbol`, `mark_price` and `open_pnl` (USD,
+    /// [`crate::pnl::open_pnl`]; `null` without a quote), and the account its `open_pnl` (the sum; `null` when a
+    /// position has none).
+    pub fn status(&self, marks: &HashMap<ContractId, Mark>) -> Vec<Value> {
         let orphans = self.orphans.read();
         let placed = self.placed.lock().clone();
         self.books
@@ -255,17 +269,29 @@ impl Books {
                         (p, by, order)
                     })
                     .collect();
+                let priced: Vec<(Option<&Mark>, Option<rust_decimal::Decimal>)> = positions
+                    .iter()
+                    .map(|(p, _, _)| {
+                        let mark = marks.get(&p.contract_id);
+                        (mark, mark.and_then(|m| pnl::open_pnl(p, m)))
+                    })
+                    .collect();
+                let open_pnl: Option<rust_decimal::Decimal> = priced.iter().map(|(_, pnl)| *pnl).sum();
                 json!({
                     "id": id,
                     "name": account.map(|a| a.name.clone()),
                     "balance": account.map(|a| a.balance),
                     "live": book.is_live(),
                     "realized_pnl_today": book.realized_pnl(),
+                    "open_pnl": open_pnl,
                     "fees_today": book.fees(),
-                    "positions": positions.iter().map(|(p, by, order)| json!({
+                    "positions": positions.iter().zip(&priced).map(|((p, by, order), (mark, pnl))| json!({
                         "contract_id": p.contract_id,
+                        "symbol": mark.map(|m| m.symbol.clone()),
                         "size": signed_size(p),
                         "average_price": p.average_price,
+                        "mark_price": mark.and_then(|m| m.price),
+                        "open_pnl": pnl,
                         "opened_by": by.as_str(),
                         "opening_order_id": order,
                     })).collect::<Vec<_>>(),

@@ -32,6 +32,7 @@ pub mod legs;
 pub mod metrics;
 pub mod mode;
 pub mod outcome;
+pub mod pnl;
 pub mod provenance;
 pub mod quotes;
 pub mod routes;
