@@ -23,6 +23,7 @@ use projectx::book::{AccountBook, BookEvent, Snapshot, signed_size};
 use projectx::{AccountId, ContractId, OrderId, UserEvent, UserHub, UserUpdate};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::legs::{self, CancelOnFlat};
 use crate::metrics::Metrics;
@@ -319,8 +320,9 @@ impl Books {
     }
 
     /// Consumes the hub's update stream until `cancel` fires or the stream ends. Returns at once if the stream was
-    /// already taken.
-    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+    /// already taken. The cancel rounds of positions gone flat run on `tracker` (so a stopping process waits for
+    /// them), one task each, so a slow cancel never holds up the events behind it.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken, tracker: TaskTracker) {
         let Some(mut updates) = self.hub.take_events() else {
             tracing::error!("the user hub's update stream was already taken; account books stay on REST");
             return;
@@ -341,9 +343,8 @@ impl Books {
                     continue;
                 }
                 let books = self.clone();
-                tokio::spawn(
-                    async move { books.tidy_flat(account, &contract, "position went flat (event)", &[]).await },
-                );
+                tracker
+                    .spawn(async move { books.tidy_flat(account, &contract, "position went flat (event)", &[]).await });
             }
         }
     }
