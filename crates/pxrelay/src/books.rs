@@ -1,7 +1,8 @@
 //! [`Books`]: the live account books. Owns the user hub handle and one [`AccountBook`] per watched account, fed by a
 //! task that consumes the hub's ordered update stream:
 //! - `Connected` → every book starts syncing (events are buffered), then each watched account gets a REST snapshot
-//!   (`Account/search`, `Order/searchOpen`, `Position/searchOpen`, `Trade/search` since 24 hours ago) and goes live;
+//!   (`Account/search`, `Order/searchOpen` joined with `Order/search` since 24 hours ago for the Suspended legs
+//!   searchOpen hides, `Position/searchOpen`, `Trade/search` since 24 hours ago) and goes live;
 //! - `Disconnected` → every book is down (reads fall back to REST);
 //! - account, order, position and trade events → the account's book.
 //!
@@ -425,12 +426,14 @@ impl Books {
     async fn take_snapshot(&self, account: AccountId) -> Result<Snapshot, projectx::Error> {
         let g = &self.gateway;
         let since = chrono::Utc::now() - TRADES_SINCE;
-        let (accounts, orders, positions, trades) = tokio::try_join!(
+        let (accounts, open, searched, positions, trades) = tokio::try_join!(
             g.accounts(true),
             g.open_orders(account),
+            g.search_orders(account, since, None),
             g.open_positions(account),
             g.search_trades(account, since, None),
         )?;
+        let orders = Snapshot::working_orders(open, searched);
         Ok(Snapshot { account: accounts.into_iter().find(|a| a.id == account), orders, positions, trades })
     }
 }

@@ -80,6 +80,25 @@ pub struct Snapshot {
     pub trades: Vec<Trade>,
 }
 
+impl Snapshot {
+    /// The working orders of a snapshot from both order queries: `Order/searchOpen` (every working order, however old)
+    /// and `Order/search` over the trading day, whose working ones include the Suspended (8) bracket legs that
+    /// `Order/searchOpen` omits (API notes §9.16 [T]; the "v2 query" there is undocumented, so the history search
+    /// stands in for it). One entry per id; when both list an order, the later `updateTimestamp` wins.
+    pub fn working_orders(open: Vec<Order>, searched: Vec<Order>) -> Vec<Order> {
+        let mut by_id: BTreeMap<OrderId, Order> = BTreeMap::new();
+        for order in open.into_iter().chain(searched).filter(|o| o.status.is_working()) {
+            match by_id.get(&order.id) {
+                Some(held) if held.update_timestamp > order.update_timestamp => {}
+                _ => {
+                    by_id.insert(order.id, order);
+                }
+            }
+        }
+        by_id.into_values().collect()
+    }
+}
+
 /// What an event or a snapshot changed that the app acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {

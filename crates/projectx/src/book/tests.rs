@@ -100,3 +100,16 @@ fn realized_pnl_and_fees_add_up_todays_trades_once_each() {
     assert_eq!(book.realized_pnl(), Decimal::from(25));
     assert_eq!(book.fees(), Decimal::new(74, 2));
 }
+
+#[test]
+fn snapshot_orders_join_search_open_and_the_days_search_so_suspended_legs_are_kept() {
+    // searchOpen: the open stop (1) as of 14:00; the day's search: the same order newer, a Suspended (8) leg that
+    // searchOpen hides, and a filled one.
+    let open = vec![order(1, 1, "2026-11-29T14:00:00Z")];
+    let mut newer = order(1, 1, "2026-11-29T14:05:00Z");
+    newer.stop_price = Some(rust_decimal::Decimal::new(2_098_000, 2));
+    let searched = vec![newer.clone(), order(2, 8, "2026-11-29T14:01:00Z"), order(3, 2, "2026-11-29T14:02:00Z")];
+    let working = Snapshot::working_orders(open, searched);
+    assert_eq!(working.iter().map(|o| o.id.get()).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(working[0], newer, "the later update wins");
+}
