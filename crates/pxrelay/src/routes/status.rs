@@ -79,4 +79,15 @@ mod tests {
         assert_eq!(body["token"]["refreshes"], 0);
         assert_eq!(body["market"]["connected"], false);
     }
+
+    #[tokio::test]
+    async fn ready_has_a_user_hub_check_and_status_no_pause_by_default() {
+        let (_, ready) = get_json(Mode::Live, "/ready").await;
+        let check = &ready["checks"]["user_hub"];
+        assert_eq!(check["ok"], true, "{ready}");
+        assert!(check["reason"].as_str().unwrap().contains("not trading"), "dry run, no secret: {ready}");
+        let (_, status) = get_json(Mode::Live, "/status").await;
+        assert_eq!(status["user_hub_pause"], serde_json::Value::Null, "{status}");
+        assert_eq!(status["user_hub"]["logged_out_by_other_session"], false);
+    }
 }
