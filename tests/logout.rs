@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use projectx_sim::{HubKind, SimHandle};
@@ -55,6 +56,29 @@ fn user_hub_tokens(sim: &SimHandle) -> Vec<String> {
     sim.hub_connections().into_iter().filter(|c| c.hub == HubKind::User).map(|c| c.token_id).collect()
 }
 
+/// Collects the formatted log lines of the app (the tests' runtime is single-threaded, so a thread-default
+/// subscriber sees every task).
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    /// The `ERROR` lines so far.
+    fn errors(&self) -> Vec<String> {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines().filter(|l| l.contains("ERROR")).map(str::to_owned).collect()
+    }
+}
+
 async fn send(app: &TestApp, fields: Value) -> Value {
     let (code, body) = app.alert(alert(fields)).await;
     assert_eq!(code, 200, "{body}");
@@ -94,6 +118,14 @@ async fn one_gateway_logout_brings_the_user_hub_back_on_a_new_token_within_5_s_a
 
 #[tokio::test]
 async fn three_logouts_pause_re_login_refuse_entries_but_not_exits_until_an_operator_resumes() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     let sim = quiet_sim().await;
     let app = app_on(&sim, &[("USER_HUB_LOGOUT_PAUSE_SECS", "600")]).await;
     let mut hub = synced_after(&app, 0, Duration::from_secs(5)).await;
@@ -138,6 +170,15 @@ async fn three_logouts_pause_re_login_refuse_entries_but_not_exits_until_an_oper
     assert_eq!((closed["status"].as_str(), mnq_position(&sim)), (Some("closed"), 0), "{closed}");
     assert_eq!(sim.hub_counters().connects, connects, "the paused hub did not connect");
     assert_eq!(app.get_json("/ready").await.0, 503, "still paused");
+    // One error line for the pause, naming what to do (the watcher looks once a second).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let pause_lines = |errors: Vec<String>| -> Vec<String> {
+        errors.into_iter().filter(|l| l.contains("another session") && l.contains("POST /user-hub/resume")).collect()
+    };
+    while pause_lines(logs.errors()).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no error line for the pause: {:?}", logs.errors());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // The operator closed the other session: resume, with the secret.
     let (code, _) = app.post("/user-hub/resume", "application/json", "{}").await;
@@ -153,5 +194,6 @@ async fn three_logouts_pause_re_login_refuse_entries_but_not_exits_until_an_oper
     assert_eq!((placed["status"].as_str(), mnq_position(&sim)), (Some("placed"), 1), "{placed}");
     let (code, body) = app.post("/user-hub/resume", "application/json", &json!({"secret": SECRET}).to_string()).await;
     assert_eq!((code, body["resumed"].as_bool()), (200, Some(false)), "not paused: nothing to resume: {body}");
+    assert_eq!(pause_lines(logs.errors()).len(), 1, "logged once per pause: {:?}", logs.errors());
     app.stop().await.expect("pxrelay ran until it was stopped, with no error");
 }
