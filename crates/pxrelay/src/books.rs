@@ -177,6 +177,11 @@ impl Books {
         self.hub.status()
     }
 
+    /// The user hub (`POST /user-hub/resume` ends its re-login pause).
+    pub fn hub(&self) -> &UserHub {
+        &self.hub
+    }
+
     /// Watches `account`: a book for it, and its hub subscriptions. Cheap when already watched. When the hub was
     /// already connected (no `Connected` marker will come for it), the snapshot is taken here once the hub confirmed
     /// the subscriptions. A hub refusal is logged; reads for the account then stay on REST.

@@ -72,6 +72,9 @@ pub struct GatewaySettings {
     pub general_limit: projectx::RateLimit,
     /// History rate budget.
     pub history_limit: projectx::RateLimit,
+    /// `USER_HUB_LOGOUT_PAUSE_SECS`: how long the user hub stops logging in after repeated `GatewayLogout`s
+    /// (another session on the same login; `projectx::UserConfig::logout_pause`). Entries are refused meanwhile.
+    pub logout_pause: Duration,
 }
 
 /// Market data.
@@ -232,6 +235,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
             requests: r.number(HISTORY_RATE_LIMIT_REQUESTS, 1),
             window: r.secs(HISTORY_RATE_LIMIT_WINDOW_SECS, 1),
         },
+        logout_pause: r.secs(USER_HUB_LOGOUT_PAUSE_SECS, 1),
     };
     let feed = FeedSettings {
         quote_symbols: r.symbols(QUOTE_SYMBOLS),

@@ -64,7 +64,8 @@ pub enum ApiError {
     /// 404 `not_found`: no route at this path. The text lists the routes.
     #[error(
         "no route {method} {path}; routes: POST /webhook, POST /webhook/{{secret}}, GET /quote/{{symbol}}, \
-             GET /health, GET /ready, GET /status, GET /metrics, GET /alerts, GET /alerts/{{id}}, POST /kill"
+             GET /health, GET /ready, GET /status, GET /metrics, GET /alerts, GET /alerts/{{id}}, POST /kill, \
+             POST /user-hub/resume"
     )]
     RouteNotFound {
         /// The request's method.

@@ -8,7 +8,8 @@
 //!   listener) and `run_until_stopped`.
 //! - [`warmup`]: the startup steps that need the gateway (first token, quote subscriptions, recovery,
 //!   `ALLOWED_SYMBOLS`), run after the listener is bound; webhooks answer 503 `not_ready` until they are done.
-//! - [`routes`]: `/health`, `/ready`, `/status`, `/metrics`, `/quote/{symbol}`, `/webhook`, `/alerts`, `/kill`; the
+//! - [`routes`]: `/health`, `/ready`, `/status`, `/metrics`, `/quote/{symbol}`, `/webhook`, `/alerts`, `/kill`,
+//!   `/user-hub/resume`; the
 //!   secret check they share (`routes::secret`).
 //! - [`error`]: [`error::ApiError`], every HTTP refusal with its status, JSON code and metric outcome.
 //! - [`signal`]: webhook payload → validated intent. [`journal`]: SQLite alert journal and dedup store.
@@ -16,6 +17,8 @@
 //! - [`executor`]: the order executor (queue, guards, reconciliation by `customTag`, the bracket reference price).
 //! - [`legs`]: `CANCEL_ON_FLAT`, which working orders belong to a position that went flat, and their cancel round.
 //! - [`accounts`]: account selection.
+//! - [`logout`]: another session on the same login (repeated `GatewayLogout`): the entry refusal, the `/ready` and
+//!   `/status` texts, the error log when the user hub's re-login pause starts.
 //! - [`quotes`]: [`quotes::QuoteService`]: symbol → contract → streamed quote, or 1-minute bars when stale.
 //! - [`state`]: [`state::AppState`] and [`state::Mode`].
 //! - [`telemetry`]: JSON or pretty logs. [`shutdown`]: SIGTERM/SIGINT.
@@ -29,6 +32,7 @@ pub mod error;
 pub mod executor;
 pub mod journal;
 pub mod legs;
+pub mod logout;
 pub mod metrics;
 pub mod mode;
 pub mod outcome;

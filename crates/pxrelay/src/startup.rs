@@ -292,8 +292,9 @@ pub fn start_quotes(
     (Arc::new(QuoteService::new(resolver, market, gateway.clone(), quote_settings)), task)
 }
 
-/// Starts the user hub (it connects once an account is watched) and the task that feeds the account books from
-/// it, both on `tracker` and stopped by `cancel`.
+/// Starts the user hub (it connects once an account is watched; `USER_HUB_LOGOUT_PAUSE_SECS` is its logout pause),
+/// the task that feeds the account books from it and the one that logs its re-login pauses ([`crate::logout`]), all
+/// on `tracker` and stopped by `cancel`.
 pub fn start_books(
     settings: &Settings,
     gateway: &projectx::Client,
@@ -301,11 +302,13 @@ pub fn start_books(
     cancel: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Arc<crate::books::Books> {
-    let cfg = projectx::UserConfig::new(settings.gateway.user_hub_url.clone());
+    let mut cfg = projectx::UserConfig::new(settings.gateway.user_hub_url.clone());
+    cfg.logout_pause = settings.gateway.logout_pause;
     let (hub, task) = projectx::UserHub::start(cfg, gateway.tokens().clone(), cancel.child_token());
     tracker.spawn(async move {
         let _ = task.await;
     });
+    tracker.spawn(crate::logout::watch(hub.clone(), cancel.child_token()));
     let books = crate::books::Books::new(hub, gateway.clone(), settings.webhook.cancel_on_flat, metrics.clone());
     tracker.spawn(books.clone().run(cancel.child_token(), tracker.clone()));
     books

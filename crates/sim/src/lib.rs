@@ -332,6 +332,18 @@ impl SimHandle {
         self.shared().hubs.close_all(error, allow_reconnect);
     }
 
+    /// What the gateway does when the same user logs in elsewhere (TopstepX allows one session at
+    /// a time, API notes §9.22): every token issued so far is revoked (401 from now on, on REST
+    /// and on hub upgrades; tokens issued later work), then every user-hub connection is sent
+    /// `GatewayLogout` with no arguments (§9.23) and left open: what the live message carries,
+    /// and whether the live gateway closes the connection after it, is unknown [I]. Market-hub
+    /// connections get nothing (their next upgrade meets the 401). Returns how many user-hub
+    /// connections got the message (also counted in `HubCounters::logouts_sent`).
+    pub fn log_out_sessions(&self) -> usize {
+        self.shared().tokens.revoke_all();
+        self.shared().hubs.log_out_user_connections()
+    }
+
     /// Hub upgrades and negotiates are answered 503 for `d` from now.
     pub fn refuse_hub_connects_for(&self, d: Duration) {
         self.shared().hubs.refuse_for(d);

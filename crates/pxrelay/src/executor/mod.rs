@@ -6,14 +6,16 @@
 //! job ends with an [`Outcome`] written to the journal and sent to the waiting HTTP handler (if it still waits).
 //!
 //! Layout: this file (queue, guards, entries, closes, cancels) · [`reconcile`] (by `customTag`, also used at
-//! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check).
+//! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check) ·
+//! `refusal` (why entries are refused now: the kill switch or the user hub's re-login pause).
 
 pub mod plan;
 pub mod reconcile;
 pub mod reference;
+mod refusal;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -28,6 +30,7 @@ use crate::metrics::Metrics;
 use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::quotes::QuoteService;
 use crate::signal::{self, Action, Intent, OrderKind};
+use refusal::EntryRefusal;
 
 /// One alert to execute.
 #[derive(Debug)]
@@ -299,15 +302,21 @@ impl Executor {
         }
     }
 
-    /// After a plan was sent at market and the gateway took it, tells the book the position it leads to (the kill
-    /// switch let only the closing part go: flat), so the next alert does not wait for the hub's events. A limit or
+    /// Why entries are refused now, if they are: the kill switch, or the user hub's re-login pause (another session
+    /// on this login, [`crate::logout`]). Exits are never refused.
+    fn entry_refusal(&self) -> Option<EntryRefusal> {
+        EntryRefusal::now(&self.guards, &self.books.hub_status())
+    }
+
+    /// After a plan was sent at market and the gateway took it, tells the book the position it leads to (a refused
+    /// entry, by the kill switch or a re-login pause, let only the closing part go: flat), so the next alert does not wait for the hub's events. A limit or
     /// stop order may not fill now: no expectation then.
     fn expect_after(&self, job: &Job, plan: &plan::Plan, outcome: &Outcome) {
         let market = job.intent.order == OrderKind::Market;
         if !market || !matches!(outcome.status, AlertStatus::Placed | AlertStatus::Closed) {
             return;
         }
-        let killed = plan.open.is_some() && self.guards.kill_switch.load(Ordering::Relaxed);
+        let killed = plan.open.is_some() && self.entry_refusal().is_some();
         let to = if killed { 0 } else { plan.to };
         self.books.expect(job.account_id, &job.contract.id, to);
     }
@@ -330,14 +339,15 @@ impl Executor {
             if let Err(message) = plan.check_limit(self.guards.max_contracts) {
                 return Outcome::new(AlertStatus::Rejected, message, "guard");
             }
-            if self.guards.kill_switch.load(Ordering::Relaxed) {
+            if let Some(refusal) = self.entry_refusal() {
                 // The closing part alone: exits are always allowed.
                 let closing = plan::Plan { open: None, to: 0, ..*plan };
                 let closed = Box::pin(self.execute_plan(job, &closing)).await;
                 return Outcome {
                     message: Some(format!(
-                        "{}; kill switch is on: the entry part was refused (exits are still allowed)",
-                        closed.message.clone().unwrap_or_default()
+                        "{}; {}",
+                        closed.message.clone().unwrap_or_default(),
+                        refusal.text("the entry part was refused")
                     )),
                     ..closed
                 };
@@ -358,9 +368,11 @@ impl Executor {
             }
             return placed;
         }
+        // Read once: the refusal and its message must agree even if the switch or the pause changes meanwhile.
+        let refusal = plan.open.and_then(|_| self.entry_refusal());
         let entry = match plan.open {
             None => None,
-            Some(_) if self.guards.kill_switch.load(Ordering::Relaxed) => None,
+            Some(_) if refusal.is_some() => None,
             Some(open) => {
                 if let Err(message) = plan.check_limit(self.guards.max_contracts) {
                     return Outcome::new(AlertStatus::Rejected, message, "guard");
@@ -373,12 +385,8 @@ impl Executor {
             }
         };
         let killed = plan.open.is_some() && entry.is_none();
-        if killed && plan.close.is_none() {
-            return Outcome::new(
-                AlertStatus::Rejected,
-                "kill switch is on: entries are refused (exits are still allowed)",
-                "guard",
-            );
+        if let (Some(refusal), None) = (&refusal, plan.close) {
+            return Outcome::new(AlertStatus::Rejected, refusal.text("entries are refused"), "guard");
         }
         let close = match plan.close {
             None => None,
@@ -413,7 +421,7 @@ impl Executor {
             Some(order) => Some(self.place(job, &order).await),
             None if killed => Some(Outcome::new(
                 AlertStatus::Rejected,
-                "kill switch is on: the entry part was refused (exits are still allowed)",
+                refusal.map(|r| r.text("the entry part was refused")).unwrap_or_default(),
                 "guard",
             )),
             None => None,

@@ -2,8 +2,10 @@
 //! never blocks a deploy or restarts a healthy process.
 //!
 //! `GET /ready`: the truth. 200 only when startup has finished the steps that need the gateway
-//! ([`crate::warmup`]), the session token is valid and, if any symbols are subscribed, the market hub is connected
-//! and quotes are fresh; otherwise 503 with the failing checks.
+//! ([`crate::warmup`]), the session token is valid, if any symbols are subscribed the market hub is connected and
+//! quotes are fresh, and the user hub passes [`crate::logout::ready_check`] (synced while trading with an account
+//! watched; never while re-login is paused because another session uses this login); otherwise 503 with the failing
+//! checks.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -42,12 +44,25 @@ async fn ready(State(state): State<AppState>) -> Response {
             None => json!({"ok": false, "reason": "no quote received yet"}),
         }
     };
+    // Trading: orders may be sent (webhooks enabled and not a dry run).
+    let trading = state.webhook.secret.is_some() && !state.webhook.guards.dry_run;
+    let user_hub = crate::logout::ready_check(&state.books.hub_status(), trading);
     let shutting_down = state.shutdown.is_cancelled();
     let startup = state.warmup.status();
-    let ok = token["ok"] == true && market_check["ok"] == true && startup["ready"] == true && !shutting_down;
+    let ok = token["ok"] == true
+        && market_check["ok"] == true
+        && user_hub["ok"] == true
+        && startup["ready"] == true
+        && !shutting_down;
     let body = json!({
         "ready": ok,
-        "checks": {"token": token, "market": market_check, "startup": startup, "accepting_alerts": !shutting_down},
+        "checks": {
+            "token": token,
+            "market": market_check,
+            "user_hub": user_hub,
+            "startup": startup,
+            "accepting_alerts": !shutting_down,
+        },
     });
     let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod quote;
 pub mod secret;
 pub mod status;
+pub mod user_hub;
 pub mod webhook;
 
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .merge(quote::router())
         .merge(webhook::router(state.clone()))
         .merge(kill::router())
+        .merge(user_hub::router())
         .merge(alerts::router())
         .merge(metrics::router())
         .fallback(crate::error::route_not_found)

@@ -1,6 +1,7 @@
 //! `GET /status`: what an operator asks first: live or sim (and dry run / kill switch), how far startup is
-//! (`startup`), the token's expiry and refresh count, the market hub and its subscriptions, webhook counters, the
-//! journal file, uptime, version. Never shows a token or a secret.
+//! (`startup`), the token's expiry and refresh count, the market hub and its subscriptions, the user hub (and, on
+//! top, `user_hub_pause`: `null`, or why re-login is paused because another session uses this login and what to
+//! do), webhook counters, the journal file, uptime, version. Never shows a token or a secret.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -43,6 +44,7 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
     let token = state.gateway.tokens().status();
     let hooks = &state.webhook;
     let m = &state.metrics;
+    let user_hub = state.books.hub_status();
     Json(json!({
         "mode": state.mode.as_str(),
         "dry_run": hooks.guards.dry_run,
@@ -53,7 +55,8 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
         "uptime_secs": state.started.elapsed().as_secs(),
         "token": token,
         "market": state.quotes.market().status(),
-        "user_hub": state.books.hub_status(),
+        "user_hub_pause": crate::logout::status_entry(&user_hub),
+        "user_hub": user_hub,
         "accounts": state.books.status(&marks(&state).await),
         "webhooks": WebhookOutcome::ALL
             .into_iter()
@@ -99,5 +102,16 @@ mod tests {
         assert!(body["token"]["expires_at"].is_null());
         assert_eq!(body["token"]["refreshes"], 0);
         assert_eq!(body["market"]["connected"], false);
+    }
+
+    #[tokio::test]
+    async fn ready_has_a_user_hub_check_and_status_no_pause_by_default() {
+        let (_, ready) = get_json(Mode::Live, "/ready").await;
+        let check = &ready["checks"]["user_hub"];
+        assert_eq!(check["ok"], true, "{ready}");
+        assert!(check["reason"].as_str().unwrap().contains("not trading"), "dry run, no secret: {ready}");
+        let (_, status) = get_json(Mode::Live, "/status").await;
+        assert_eq!(status["user_hub_pause"], serde_json::Value::Null, "{status}");
+        assert_eq!(status["user_hub"]["logged_out_by_other_session"], false);
     }
 }

@@ -116,10 +116,12 @@ async fn every_variant_answers_its_status_code_and_one_shape_and_counts_its_own_
 #[tokio::test]
 async fn the_routers_own_answers_are_json_too() {
     let app = crate::routes::router(test_state(Mode::Sim));
-    let cases: [(Request<Body>, u16, &str); 4] = [
+    let cases: [(Request<Body>, u16, &str); 6] = [
         (Request::post("/webhooks").body(Body::from("{}")).unwrap(), 404, "not_found"),
         (Request::get("/webhook").body(Body::empty()).unwrap(), 405, "method_not_allowed"),
         (Request::get("/kill").body(Body::empty()).unwrap(), 405, "method_not_allowed"),
+        (Request::get("/user-hub/resume").body(Body::empty()).unwrap(), 405, "method_not_allowed"),
+        (Request::post("/user-hub/resume?secret=x").body(Body::empty()).unwrap(), 503, "webhook_disabled"),
         (Request::get("/alerts/a1?secret=x").body(Body::empty()).unwrap(), 503, "webhook_disabled"),
     ];
     for (req, status, code) in cases {

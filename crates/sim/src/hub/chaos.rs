@@ -1,6 +1,6 @@
 //! Hub misbehaviour on demand, for reconnect and keep-alive tests: freeze market data, end every
 //! connection abruptly or with a Close message, refuse upgrades with 503 for a while, stop server
-//! pings, change how records are cut into frames. Ending connections removes them (and their
+//! pings, change how records are cut into frames, tell user-hub connections `GatewayLogout`. Ending connections removes them (and their
 //! subscriptions) from the registry at once, so `hub_connections()` is empty when the call returns;
 //! the sockets themselves close a moment later.
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Control, HubFraming, Hubs, protocol};
+use super::{Control, HubFraming, HubKind, Hubs, Sent, protocol};
 
 impl Hubs {
     /// Frozen: connections stay up and pinged, market data is not sent (prices set meanwhile are
@@ -55,6 +55,19 @@ impl Hubs {
     /// Every connection sent a Close message (`error`, `allowReconnect`), then a close frame.
     pub(crate) fn close_all(&self, error: Option<&str>, allow_reconnect: bool) {
         self.end_all(&Control::Close(Some(protocol::close(error, allow_reconnect))));
+    }
+
+    /// Queues `GatewayLogout` with no arguments on every user-hub connection and leaves the
+    /// connections open (API notes §9.23: the message is undocumented; its arguments and whether
+    /// the gateway closes the connection after it are unknown [I]). Returns how many got it.
+    pub(crate) fn log_out_user_connections(&self) -> usize {
+        let mut registry = self.registry();
+        let record = protocol::event(super::LOGOUT_TARGET, &[(); 0]);
+        let ids: Vec<u64> =
+            registry.conns.map.iter().filter(|(_, c)| c.kind == HubKind::User).map(|(&id, _)| id).collect();
+        let sent = ids.into_iter().filter(|&id| registry.conns.send(id, &record, Sent::Other)).count();
+        registry.conns.counters.logouts_sent += sent as u64;
+        sent
     }
 
     /// Upgrades and negotiates get 503 for `d` from now.

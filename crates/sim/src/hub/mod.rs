@@ -7,7 +7,8 @@
 //!   (outbox, keep-alive pings, framing, Close).
 //! - `market` / `quote`: market-hub methods, quote/trade/depth state and the quote ticker.
 //! - `user`: user-hub methods and the fan-out of exchange events.
-//! - `chaos`: hub misbehaviour on demand (freeze, drop, close, refuse, no pings, framing).
+//! - `chaos`: hub misbehaviour on demand (freeze, drop, close, refuse, no pings, framing,
+//!   `GatewayLogout`).
 //!
 //! Everything a publisher needs sits in one `Registry` behind one `parking_lot` mutex, held for a
 //! statement or a short block and never across an `.await`. Publishers never block: each
@@ -94,6 +95,8 @@ pub struct HubCounters {
     pub user_events_sent: u64,
     /// Records dropped because a connection's outbox was full (a lagging client).
     pub messages_dropped: u64,
+    /// `GatewayLogout` messages queued by `log_out_sessions`, all user-hub connections together.
+    pub logouts_sent: u64,
 }
 
 /// How the server cuts its outgoing records into WebSocket frames (`SimHandle::set_hub_framing`).
@@ -139,6 +142,9 @@ pub(crate) struct HubSettings {
     pub(crate) client_timeout: Duration,
     pub(crate) handshake_timeout: Duration,
 }
+
+/// The undocumented user-hub message that ends a session (API notes §9.23).
+const LOGOUT_TARGET: &str = "GatewayLogout";
 
 /// Records queued per connection before new ones are dropped.
 const OUTBOX: usize = 8192;

@@ -105,3 +105,38 @@ async fn shutdown_or_dropping_the_last_handle_ends_hub_connections() {
     drop(sim);
     assert!(!hub.ending().await.close_frame);
 }
+
+#[tokio::test]
+async fn logging_out_sessions_revokes_tokens_and_tells_user_hub_connections_only() {
+    let sim = spawn_default().await;
+    let old = token(&sim);
+    let mut user = HubClient::connect(&ws_url(&sim, HubKind::User, &old)).await;
+    let mut market = HubClient::connect(&ws_url(&sim, HubKind::Market, &old)).await;
+    user.invoke("1", "SubscribeAccounts", json!([])).await;
+    assert_eq!(sim.log_out_sessions(), 1, "one user-hub connection told");
+    let logout = user.next_message().await;
+    assert_eq!(logout, json!({ "type": 1, "target": "GatewayLogout", "arguments": [] }));
+    assert_eq!(sim.hub_counters().logouts_sent, 1);
+    assert_eq!(sim.hub_connections().len(), 2, "the connections stay open");
+    while let Some(record) = market.next_within(Duration::from_millis(200)).await {
+        assert_ne!(record["target"], "GatewayLogout", "the market hub is not told");
+    }
+    let accounts = json!({ "onlyActiveAccounts": true });
+    assert_eq!(rest_status(&sim, &old, "/api/Account/search", accounts.clone()).await, 401, "the old token is revoked");
+    assert_eq!(refused_status(&ws_url(&sim, HubKind::User, &old)).await, 401, "on hub upgrades too");
+    let new = token(&sim);
+    assert_eq!(rest_status(&sim, &new, "/api/Account/search", accounts).await, 200, "a new login works");
+    let _again = HubClient::connect(&ws_url(&sim, HubKind::User, &new)).await;
+}
+
+/// The HTTP status of a REST call with a bearer token.
+async fn rest_status(sim: &SimHandle, token: &str, path: &str, body: Value) -> u16 {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", sim.base_url()))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request reaches the simulator");
+    response.status().as_u16()
+}
