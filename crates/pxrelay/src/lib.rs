@@ -33,6 +33,7 @@ pub mod executor;
 pub mod journal;
 pub mod legs;
 pub mod logout;
+pub mod market_time;
 pub mod metrics;
 pub mod mode;
 pub mod outcome;
