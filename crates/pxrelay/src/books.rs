@@ -68,6 +68,8 @@ pub struct Books {
     own_closes: parking_lot::Mutex<HashMap<(AccountId, ContractId), tokio::time::Instant>>,
     /// Orders the last cancel round on a contract could not cancel, per account.
     orphans: RwLock<BTreeMap<AccountId, Vec<Orphan>>>,
+    /// Fills on every alert: told of each order and trade event ([`Books::attach_fills`]; none in some tests).
+    fills: std::sync::OnceLock<Arc<crate::fills::Fills>>,
 }
 
 impl Books {
@@ -88,7 +90,13 @@ impl Books {
             placed: parking_lot::Mutex::new(HashSet::new()),
             own_closes: parking_lot::Mutex::new(HashMap::new()),
             orphans: RwLock::new(BTreeMap::new()),
+            fills: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Order and trade events are passed on to `fills` from now on (set once, at startup).
+    pub fn attach_fills(&self, fills: Arc<crate::fills::Fills>) {
+        let _ = self.fills.set(fills);
     }
 
     /// pxrelay placed order `id` (its legs are pxrelay's to cancel under `CANCEL_ON_FLAT=brackets`).
@@ -312,10 +320,15 @@ impl Books {
             event => {
                 let Some(event) = BookEvent::from_user(event) else { return Vec::new() };
                 let account = event.account_id();
+                let for_fills = self.fills.get().filter(|_| matches!(event, BookEvent::Order(_) | BookEvent::Trade(_)));
+                let for_fills = for_fills.map(|f| (f.clone(), event.clone()));
                 let changes = match self.books.write().get_mut(&account) {
                     Some(entry) => entry.book.event(event),
                     None => Vec::new(),
                 };
+                if let Some((fills, event)) = for_fills {
+                    fills.event(&event, |contract| self.position(account, contract).map(|p| p == 0)).await;
+                }
                 changes.into_iter().map(|Change::Flat(contract)| (account, contract)).collect()
             }
         }

@@ -14,6 +14,8 @@
 //! - [`signal`]: webhook payload → validated intent. [`journal`]: SQLite alert journal and dedup store.
 //! - [`outcome`]: [`outcome::AlertStatus`], [`outcome::Outcome`] and the webhook's [`outcome::Answer`].
 //! - [`executor`]: the order executor (queue, guards, reconciliation by `customTag`, the bracket reference price).
+//! - [`fills`]: which alert an order or trade belongs to (entry, close, stop or target leg): fills, legs, closes and
+//!   realized P&L on the alerts' timelines, slippage.
 //! - [`legs`]: `CANCEL_ON_FLAT`, which working orders belong to a position that went flat, and their cancel round.
 //! - [`accounts`]: account selection.
 //! - [`quotes`]: [`quotes::QuoteService`]: symbol → contract → streamed quote, or 1-minute bars when stale.
@@ -27,6 +29,7 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod executor;
+pub mod fills;
 pub mod journal;
 pub mod legs;
 pub mod metrics;
