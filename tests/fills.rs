@@ -65,7 +65,8 @@ async fn trading_at(price: Decimal) -> TestApp {
         sim.set_price(MNQ, price);
         let (_, status) = app.get_json("/status").await;
         let (_, quote) = app.get_json("/quote/MNQ").await;
-        if status["accounts"][0]["live"] == true && quote["source"] == "signalr" && quote["ask"] == json!(price + TICK) {
+        if status["accounts"][0]["live"] == true && quote["source"] == "signalr" && quote["ask"] == json!(price + TICK)
+        {
             return app;
         }
         assert!(tokio::time::Instant::now() < deadline, "book live and touch streamed: {status} {quote}");
@@ -118,7 +119,8 @@ async fn a_market_entry_shows_its_fill_slippage_and_legs_then_an_exit_its_realiz
     app.sim.set_price(MNQ, d("21010"));
     send(&app, json!({"action": "exit", "id": "f-2"}), "closed").await;
     assert_eq!(mnq_position(&app.sim), 0);
-    let exit = row_until(&app, "f-2", Duration::from_secs(1), "the exit's closed event", |r| !closed(r).is_empty()).await;
+    let exit =
+        row_until(&app, "f-2", Duration::from_secs(1), "the exit's closed event", |r| !closed(r).is_empty()).await;
     let close_trade = app.sim.trades().into_iter().rev().find(|t| t.profit_and_loss.is_some()).unwrap();
     let event = &closed(&exit)[0];
     assert_eq!(dec(&event["realized_pnl"]), close_trade.profit_and_loss.unwrap(), "{exit}");
@@ -126,7 +128,8 @@ async fn a_market_entry_shows_its_fill_slippage_and_legs_then_an_exit_its_realiz
     assert_eq!((event["by"].as_str(), dec(&event["exit_price"])), (Some("alert"), close_trade.price), "{exit}");
     assert_eq!(dec(&exit["realized_pnl"]), d("20"), "{exit}");
     assert_eq!(exit["fills"][0]["role"], "close", "{exit}");
-    let entry = row_until(&app, "f-1", Duration::from_secs(1), "the entry's closed event", |r| !closed(r).is_empty()).await;
+    let entry =
+        row_until(&app, "f-1", Duration::from_secs(1), "the entry's closed event", |r| !closed(r).is_empty()).await;
     let event = &closed(&entry)[0];
     assert_eq!((event["by"].as_str(), event["closed_by"].as_str()), (Some("alert"), Some("f-2")), "{entry}");
     assert_eq!(dec(&event["realized_pnl"]), d("20"), "{entry}");

@@ -229,7 +229,10 @@ impl Journal {
         }
         let deleted = self
             .run(|conn, _| {
-                conn.execute("DELETE FROM alert_events WHERE alert_id IN (SELECT alert_id FROM alerts WHERE mode = 'sim')", [])?;
+                conn.execute(
+                    "DELETE FROM alert_events WHERE alert_id IN (SELECT alert_id FROM alerts WHERE mode = 'sim')",
+                    [],
+                )?;
                 conn.execute("DELETE FROM alerts WHERE mode = 'sim'", [])
             })
             .await?;
@@ -348,10 +351,10 @@ impl Journal {
         self.run(move |conn, _| {
             let now = Utc::now();
             let tx = conn.transaction()?;
-            tx.execute("UPDATE alerts SET sent_at = COALESCE(sent_at, ?2) WHERE alert_id = ?1", params![
-                id,
-                now.to_rfc3339()
-            ])?;
+            tx.execute(
+                "UPDATE alerts SET sent_at = COALESCE(sent_at, ?2) WHERE alert_id = ?1",
+                params![id, now.to_rfc3339()],
+            )?;
             timeline::insert(&tx, &id, Event::Sent, now, &serde_json::json!({}))?;
             tx.commit()
         })
@@ -369,7 +372,12 @@ impl Journal {
     }
 
     /// [`Journal::finish`], with what the executor learned on the way (kept when `None`).
-    pub async fn finish_with(&self, alert_id: &str, outcome: &Outcome, execution: Execution) -> Result<(), JournalError> {
+    pub async fn finish_with(
+        &self,
+        alert_id: &str,
+        outcome: &Outcome,
+        execution: Execution,
+    ) -> Result<(), JournalError> {
         let id = alert_id.to_owned();
         let outcome = outcome.clone();
         self.run(move |conn, _| {
@@ -763,6 +771,49 @@ mod tests {
         let err = j.reset().await.unwrap_err();
         assert!(matches!(err, JournalError::ResetLive(_)), "{err}");
         assert_eq!(j.count().await.unwrap(), 1, "a live journal keeps its rows");
+    }
+
+    #[tokio::test]
+    async fn the_timeline_is_written_read_back_in_time_order_and_summed_up() {
+        let path = temp("timeline");
+        let j = Journal::open(&path, Duration::from_secs(60), Mode::Sim).unwrap();
+        let received = Utc::now() - chrono::TimeDelta::seconds(1);
+        j.record(alert("tl1", received)).await.unwrap();
+        j.mark_sent("tl1").await.unwrap();
+        // A fill stamped before the acknowledgement written after it: read back in time order.
+        let fill_at = Utc::now();
+        let data = serde_json::json!({"order_id": 7, "trade_id": 1, "price": 21000.5, "size": 2, "fees": 0.74,
+                                      "side": "buy", "role": "entry", "tick_size": 0.25});
+        let ack = TimelineWrite {
+            alert_id: "tl1".into(),
+            event: Event::Acknowledged,
+            at: fill_at + chrono::TimeDelta::milliseconds(5),
+            data: serde_json::json!({"order_id": 7}),
+        };
+        let fill = TimelineWrite { alert_id: "tl1".into(), event: Event::Filled, at: fill_at, data };
+        j.append(vec![ack, fill]).await.unwrap();
+        let outcome = Outcome::new(AlertStatus::Placed, "order placed", "placed");
+        let execution = Execution {
+            reference_price: Some("21000.25".parse().unwrap()),
+            position_source: Some(PositionSource::Book),
+        };
+        j.finish_with("tl1", &outcome, execution).await.unwrap();
+        let row = j.get("tl1").await.unwrap().unwrap();
+        let names: Vec<Event> = row.timeline.iter().map(|e| e.event).collect();
+        assert_eq!(names, [Event::Received, Event::Journaled, Event::Sent, Event::Filled, Event::Acknowledged]);
+        assert_eq!(row.timeline[0].at, timeline::stamp(received));
+        assert_eq!((row.fills.len(), row.fills[0].size), (1, 2));
+        assert_eq!(row.fill_price, Some("21000.5".parse().unwrap()));
+        assert_eq!((row.slippage_ticks, row.position_source), (Some(1.0), Some(PositionSource::Book)));
+        assert_eq!(j.list(10).await.unwrap()[0].timeline.len(), 5, "the list carries the timeline too");
+        let bogus = j.run(|conn, _| {
+            conn.execute("INSERT INTO alert_events (alert_id, seq, event, at) VALUES ('tl1', 99, 'bogus', 'x')", [])
+        });
+        assert!(bogus.await.is_err(), "the CHECK constraint refuses an unknown event");
+        j.reset().await.unwrap();
+        let left: i64 =
+            j.run(|conn, _| conn.query_row("SELECT COUNT(*) FROM alert_events", [], |r| r.get(0))).await.unwrap();
+        assert_eq!(left, 0, "a reset empties the timelines too");
     }
 
     #[tokio::test]

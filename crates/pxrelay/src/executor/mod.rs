@@ -91,7 +91,6 @@ pub const POSITION_FROM_REST: &str = "position from REST (user hub not live)";
 impl Executor {
     /// An executor over the gateway, journal, quote service and account books (positions are read from a live
     /// book, else over REST), registering what it sends with `fills`.
-    #[expect(clippy::too_many_arguments, reason = "one handle per collaborator, wired once at startup")]
     pub fn new(
         gateway: projectx::Client,
         journal: Journal,

@@ -132,7 +132,14 @@ impl Attribution {
     }
 
     /// `Position/closeContract` is about to be sent for `alert_id` on `(account, contract)`.
-    pub fn closing(&mut self, account: AccountId, contract: ContractId, alert_id: String, reference: Reference, now: Instant) {
+    pub fn closing(
+        &mut self,
+        account: AccountId,
+        contract: ContractId,
+        alert_id: String,
+        reference: Reference,
+        now: Instant,
+    ) {
         self.references.entry(alert_id.clone()).or_insert(reference);
         self.closes.insert((account, contract), (alert_id, now));
     }
@@ -161,7 +168,12 @@ impl Attribution {
     /// A trade event. `flat_after` says whether the position on the trade's contract is flat now (`None`: not
     /// known, taken as flat after a closing trade). Returns the timeline events, and the fill for the metrics when
     /// it was an alert's own order's.
-    pub fn trade(&mut self, trade: &Trade, flat_after: Option<bool>, now: Instant) -> (Vec<TimelineWrite>, Option<FillStat>) {
+    pub fn trade(
+        &mut self,
+        trade: &Trade,
+        flat_after: Option<bool>,
+        now: Instant,
+    ) -> (Vec<TimelineWrite>, Option<FillStat>) {
         if trade.voided || !self.seen_trades.insert(trade.id) {
             return (Vec::new(), None);
         }
@@ -187,7 +199,8 @@ impl Attribution {
             let reference = self.references.get(&own.alert_id).copied();
             stat = Some(FillStat {
                 role: own.role,
-                slippage_ticks: reference.and_then(|r| slippage_ticks(r.price, r.tick_size, [(buy, trade.price, i64::from(trade.size))])),
+                slippage_ticks: reference
+                    .and_then(|r| slippage_ticks(r.price, r.tick_size, [(buy, trade.price, i64::from(trade.size))])),
             });
             writes.push(TimelineWrite {
                 alert_id: own.alert_id.clone(),
@@ -257,7 +270,12 @@ impl Attribution {
         }
         targets
             .into_iter()
-            .map(|alert_id| TimelineWrite { alert_id, event: Event::Closed, at: trade.creation_timestamp, data: data.clone() })
+            .map(|alert_id| TimelineWrite {
+                alert_id,
+                event: Event::Closed,
+                at: trade.creation_timestamp,
+                data: data.clone(),
+            })
             .collect()
     }
 }
@@ -296,7 +314,10 @@ mod tests {
     }
 
     fn events(writes: &[TimelineWrite]) -> Vec<(&str, Event, String)> {
-        writes.iter().map(|w| (w.alert_id.as_str(), w.event, w.data["by"].as_str().unwrap_or_default().to_owned())).collect()
+        writes
+            .iter()
+            .map(|w| (w.alert_id.as_str(), w.event, w.data["by"].as_str().unwrap_or_default().to_owned()))
+            .collect()
     }
 
     #[test]
@@ -312,7 +333,10 @@ mod tests {
         assert_eq!(stat, Some(FillStat { role: Role::Entry, slippage_ticks: Some(-1.0) }), "a buy under the ask");
         let stop = a.order(&order(11, None, Some(10), 4, 90.0));
         let target = a.order(&order(12, None, Some(10), 1, 120.0));
-        assert_eq!((stop[0].event, &stop[0].data["role"], &stop[0].data["price"]), (Event::Legs, &json!("stop"), &json!(90.0)));
+        assert_eq!(
+            (stop[0].event, &stop[0].data["role"], &stop[0].data["price"]),
+            (Event::Legs, &json!("stop"), &json!(90.0))
+        );
         assert_eq!((target[0].alert_id.as_str(), &target[0].data["role"]), ("a1", &json!("target")));
         assert!(a.order(&order(12, None, Some(10), 1, 120.0)).is_empty(), "a leg is journaled once");
         let (w, stat) = a.trade(&trade(2, 12, 1, 120.0, Some(40.0)), Some(true), now);
@@ -333,12 +357,15 @@ mod tests {
         a.trade(&trade(2, 11, 0, 101.0, None), Some(false), now);
         a.closing(1.into(), MNQ.into(), "x1".into(), reference("102"), now);
         let (w, stat) = a.trade(&trade(3, 99, 1, 102.0, Some(12.0)), Some(true), now);
-        assert_eq!(events(&w), vec![
-            ("x1", Event::Filled, String::new()),
-            ("a1", Event::Closed, "alert".into()),
-            ("a2", Event::Closed, "alert".into()),
-            ("x1", Event::Closed, "alert".into()),
-        ]);
+        assert_eq!(
+            events(&w),
+            vec![
+                ("x1", Event::Filled, String::new()),
+                ("a1", Event::Closed, "alert".into()),
+                ("a2", Event::Closed, "alert".into()),
+                ("x1", Event::Closed, "alert".into()),
+            ]
+        );
         assert_eq!(w[1].data["closed_by"], json!("x1"));
         assert_eq!(w[1].data["alerts"], json!(["a1", "a2"]));
         assert_eq!(stat.map(|s| s.role), Some(Role::Close));
@@ -369,11 +396,14 @@ mod tests {
         a.trade(&trade(1, 10, 0, 100.0, None), Some(false), now);
         // One sell of 2: its closing part (the book already shows the new short: not flat), then its opening part.
         let (w, _) = a.trade(&trade(2, 20, 1, 101.0, Some(4.0)), Some(false), now);
-        assert_eq!(events(&w), vec![
-            ("a2", Event::Filled, String::new()),
-            ("a1", Event::Closed, "alert".into()),
-            ("a2", Event::Closed, "alert".into()),
-        ]);
+        assert_eq!(
+            events(&w),
+            vec![
+                ("a2", Event::Filled, String::new()),
+                ("a1", Event::Closed, "alert".into()),
+                ("a2", Event::Closed, "alert".into()),
+            ]
+        );
         a.trade(&trade(3, 20, 1, 101.0, None), Some(false), now);
         let (w, _) = a.trade(&trade(4, 66, 0, 100.0, Some(4.0)), Some(true), now);
         assert_eq!(events(&w), vec![("a2", Event::Closed, "other".into())], "only the short's entry");

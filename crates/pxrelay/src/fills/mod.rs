@@ -18,8 +18,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use attribution::{Owner, Reference, Role};
 use attribution::Attribution;
+pub use attribution::{Owner, Reference, Role};
 
 use crate::journal::{Event, Journal, TimelineWrite};
 use crate::metrics::Metrics;

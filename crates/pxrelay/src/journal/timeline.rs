@@ -221,7 +221,8 @@ pub fn summarize(events: &[TimelineEvent], reference: Option<Decimal>) -> Summar
     for e in events {
         match e.event {
             Event::Filled => {
-                let (Some(price), Some(size)) = (decimal(e.data.get("price")), e.data.get("size").and_then(Value::as_i64))
+                let (Some(price), Some(size)) =
+                    (decimal(e.data.get("price")), e.data.get("size").and_then(Value::as_i64))
                 else {
                     continue;
                 };
