@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use pxrelay_e2e::{MNQ, SECRET, TestApp, alert, app_on, mnq_position, quiet_sim};
+use rust_decimal::Decimal;
 use serde_json::json;
 
 const SEARCH_OPEN: &str = "/api/Position/searchOpen";
@@ -120,5 +121,30 @@ async fn status_shows_the_account_its_positions_and_working_orders() {
     assert!(!order["status"].is_null(), "{order}");
     let working: Vec<i64> = sim.orders().iter().filter(|o| o.status == 1).map(|o| o.id).collect();
     assert_eq!(working, vec![order["id"].as_i64().unwrap()], "the sim's one working order");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn status_marks_open_positions_at_the_quote_with_the_contracts_tick_value() {
+    let sim = quiet_sim().await;
+    sim.set_price(MNQ, Decimal::new(21_000, 0));
+    let app = app_on(&sim, &[("MAX_CONTRACTS", "10"), ("QUOTE_SYMBOLS", "MNQ")]).await;
+    status_until(&app, "the default account's book goes live", |a| a["live"] == true).await;
+    let (code, body) = app.alert(alert(json!({"action": "buy", "quantity": 2, "id": "m-1"}))).await;
+    assert_eq!((code, &body["status"]), (200, &json!("placed")), "{body}");
+    let average = sim.positions()[0].average_price;
+    sim.set_price(MNQ, Decimal::new(2_101_025, 2));
+    let status = status_until(&app, "the position is marked at the new price", |a| {
+        a["positions"][0]["mark_price"].to_string().trim_matches('"') == "21010.25"
+    })
+    .await;
+    // MNQ: $0.50 per 0.25-point tick, 2 contracts long.
+    let expected =
+        ((Decimal::new(2_101_025, 2) - average) / Decimal::new(25, 2) * Decimal::new(50, 2) * Decimal::TWO).round_dp(2);
+    let account = &status["accounts"][0];
+    let number = |v: &serde_json::Value| v.to_string().trim_matches('"').parse::<Decimal>().unwrap();
+    assert_eq!(number(&account["positions"][0]["open_pnl"]), expected, "{account}");
+    assert_eq!(number(&account["open_pnl"]), expected, "{account}");
+    assert_eq!(account["positions"][0]["symbol"], "MNQZ5", "{account}");
     app.stop().await.unwrap();
 }

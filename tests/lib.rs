@@ -25,6 +25,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// How far pxrelay's warm-up (the startup steps that need the gateway) is.
     pub warmup: std::sync::Arc<pxrelay::warmup::Warmup>,
+    /// The account books (user hub), to compare with the gateway.
+    pub books: std::sync::Arc<pxrelay::books::Books>,
     stop: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -91,6 +93,15 @@ pub fn env_for(sim: &SimHandle) -> HashMap<String, String> {
     .collect()
 }
 
+/// A gateway client of its own on `sim`'s credentials: orders placed through it are "elsewhere" (the trader in the
+/// platform), not pxrelay's.
+pub fn other_client(sim: &SimHandle) -> projectx::Client {
+    let mut cfg = projectx::ClientConfig::new(sim.base_url().parse().expect("the sim's URL"));
+    cfg.token.credentials =
+        Some(projectx::Credentials { username: sim.username().to_owned(), api_key: sim.api_key().to_owned().into() });
+    projectx::Client::new(cfg).expect("a gateway client")
+}
+
 /// A journal path in a fresh temporary directory (every app gets its own unless a test shares one on purpose).
 pub fn temp_journal() -> std::path::PathBuf {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -124,10 +135,11 @@ pub async fn start_app(sim: SimHandle, env: HashMap<String, String>) -> anyhow::
     let addr = app.local_addr();
     let gateway = app.state().gateway.clone();
     let warmup = app.state().warmup.clone();
+    let books = app.state().books.clone();
     let stop = CancellationToken::new();
     let task = tokio::spawn(app.run_until(stop.clone().cancelled_owned()));
     projectx::tls::install_crypto_provider();
-    Ok(TestApp { addr, sim, gateway, http: reqwest::Client::new(), warmup, stop, task })
+    Ok(TestApp { addr, sim, gateway, http: reqwest::Client::new(), warmup, books, stop, task })
 }
 
 impl TestApp {

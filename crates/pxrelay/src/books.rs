@@ -23,9 +23,12 @@ use projectx::book::{AccountBook, BookEvent, Snapshot, signed_size};
 use projectx::{AccountId, ContractId, OrderId, UserEvent, UserHub, UserUpdate};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::legs::{self, CancelOnFlat};
 use crate::metrics::Metrics;
+use crate::pnl::{self, Mark};
+use crate::provenance::{self, OpenedBy};
 
 /// How far back the snapshot's `Trade/search` reaches (see the module docs).
 const TRADES_SINCE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
@@ -68,6 +71,8 @@ pub struct Books {
     own_closes: parking_lot::Mutex<HashMap<(AccountId, ContractId), tokio::time::Instant>>,
     /// Orders the last cancel round on a contract could not cancel, per account.
     orphans: RwLock<BTreeMap<AccountId, Vec<Orphan>>>,
+    /// Snapshots applied (a book went live after a (re)connect or a new watch): [`Books::resyncs`].
+    resyncs: tokio::sync::watch::Sender<u64>,
     /// Fills on every alert: told of each order and trade event ([`Books::attach_fills`]; none in some tests).
     fills: std::sync::OnceLock<Arc<crate::fills::Fills>>,
 }
@@ -90,6 +95,7 @@ impl Books {
             placed: parking_lot::Mutex::new(HashSet::new()),
             own_closes: parking_lot::Mutex::new(HashMap::new()),
             orphans: RwLock::new(BTreeMap::new()),
+            resyncs: tokio::sync::watch::Sender::new(0),
             fills: std::sync::OnceLock::new(),
         })
     }
@@ -102,6 +108,18 @@ impl Books {
     /// pxrelay placed order `id` (its legs are pxrelay's to cancel under `CANCEL_ON_FLAT=brackets`).
     pub fn placed(&self, id: OrderId) {
         self.placed.lock().insert(id);
+    }
+
+    /// Orders pxrelay placed before this process started (from the journal): their legs are pxrelay's, and the
+    /// positions they opened are not foreign ([`crate::provenance`]).
+    pub fn seed_placed(&self, ids: impl IntoIterator<Item = OrderId>) {
+        self.placed.lock().extend(ids);
+    }
+
+    /// Counts the snapshots applied so far (each one a book gone live after a hub (re)connect or a new watch); the
+    /// receiver wakes on every one. What a resync may settle (alerts left `unknown`) is re-checked on it.
+    pub fn resyncs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.resyncs.subscribe()
     }
 
     /// pxrelay is about to close the position in `contract` itself: the `Flat` event that follows is that close's
@@ -192,6 +210,24 @@ impl Books {
         Some(entry.book.position(contract))
     }
 
+    /// The contracts of every open position in every book (what [`Books::status`] needs marks for).
+    pub fn position_contracts(&self) -> Vec<ContractId> {
+        let books = self.books.read();
+        let mut contracts: Vec<ContractId> =
+            books.values().flat_map(|e| e.book.positions().map(|p| p.contract_id.clone())).collect();
+        contracts.sort();
+        contracts.dedup();
+        contracts
+    }
+
+    /// `account`'s open positions and working orders as the book holds them (every field), `None` unless that book
+    /// is live. For comparing the book with the gateway's REST view.
+    pub fn live_state(&self, account: AccountId) -> Option<(Vec<projectx::Position>, Vec<projectx::Order>)> {
+        let books = self.books.read();
+        let book = &books.get(&account).filter(|e| e.book.is_live())?.book;
+        Some((book.positions().cloned().collect(), book.working_orders().cloned().collect()))
+    }
+
     /// pxrelay just sent an order (or a close) that leaves `contract` at `position` once done (see
     /// [`AccountBook::expect`]).
     pub fn expect(&self, account: AccountId, contract: &ContractId, position: i64) {
@@ -204,9 +240,15 @@ impl Books {
     /// snapshot's trade window), `positions[]` (`contract_id`, signed `size`, `average_price`) and
     /// `working_orders[]` (`id`, `contract_id`, `side`, `size`, `type`, `status`, `limit_price`, `stop_price`) and
     /// `orphans[]` (`id`, `contract_id`, `parent_order_id`, `side`, `size`, `type`, `error`: working orders of a flat
-    /// position the gateway refused to cancel).
-    pub fn status(&self) -> Vec<Value> {
+    /// position the gateway refused to cancel). Each position says who opened it (`opened_by`: `pxrelay`, `foreign`,
+    /// `unknown`, and `opening_order_id`; [`crate::provenance`]); `foreign[]` repeats the foreign ones (`contract_id`,
+    /// `size`, `average_price`, `opened_at`, `opening_order_id`). With `marks` (by contract, see
+    /// [`Books::position_contracts`]) each position has its `symbol`, `mark_price` and `open_pnl` (USD,
+    /// [`crate::pnl::open_pnl`]; `null` without a quote), and the account its `open_pnl` (the sum; `null` when a
+    /// position has none).
+    pub fn status(&self, marks: &HashMap<ContractId, Mark>) -> Vec<Value> {
         let orphans = self.orphans.read();
+        let placed = self.placed.lock().clone();
         self.books
             .read()
             .iter()
@@ -229,17 +271,45 @@ impl Books {
                     .collect();
                 let book = &entry.book;
                 let account = book.account();
+                let positions: Vec<(&projectx::Position, OpenedBy, Option<OrderId>)> = book
+                    .positions()
+                    .map(|p| {
+                        let (by, order) = provenance::opened_by(p, book.trades(), |id| placed.contains(&id));
+                        (p, by, order)
+                    })
+                    .collect();
+                let priced: Vec<(Option<&Mark>, Option<rust_decimal::Decimal>)> = positions
+                    .iter()
+                    .map(|(p, _, _)| {
+                        let mark = marks.get(&p.contract_id);
+                        (mark, mark.and_then(|m| pnl::open_pnl(p, m)))
+                    })
+                    .collect();
+                let open_pnl: Option<rust_decimal::Decimal> = priced.iter().map(|(_, pnl)| *pnl).sum();
                 json!({
                     "id": id,
                     "name": account.map(|a| a.name.clone()),
                     "balance": account.map(|a| a.balance),
                     "live": book.is_live(),
                     "realized_pnl_today": book.realized_pnl(),
+                    "open_pnl": open_pnl,
                     "fees_today": book.fees(),
-                    "positions": book.positions().map(|p| json!({
+                    "positions": positions.iter().zip(&priced).map(|((p, by, order), (mark, pnl))| json!({
+                        "contract_id": p.contract_id,
+                        "symbol": mark.map(|m| m.symbol.clone()),
+                        "size": signed_size(p),
+                        "average_price": p.average_price,
+                        "mark_price": mark.and_then(|m| m.price),
+                        "open_pnl": pnl,
+                        "opened_by": by.as_str(),
+                        "opening_order_id": order,
+                    })).collect::<Vec<_>>(),
+                    "foreign": positions.iter().filter(|(_, by, _)| *by == OpenedBy::Foreign).map(|(p, _, order)| json!({
                         "contract_id": p.contract_id,
                         "size": signed_size(p),
                         "average_price": p.average_price,
+                        "opened_at": p.creation_timestamp,
+                        "opening_order_id": order,
                     })).collect::<Vec<_>>(),
                     "working_orders": book.working_orders().map(|o| json!({
                         "id": o.id,
@@ -258,8 +328,9 @@ impl Books {
     }
 
     /// Consumes the hub's update stream until `cancel` fires or the stream ends. Returns at once if the stream was
-    /// already taken.
-    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+    /// already taken. The cancel rounds of positions gone flat run on `tracker` (so a stopping process waits for
+    /// them), one task each, so a slow cancel never holds up the events behind it.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken, tracker: TaskTracker) {
         let Some(mut updates) = self.hub.take_events() else {
             tracing::error!("the user hub's update stream was already taken; account books stay on REST");
             return;
@@ -280,9 +351,8 @@ impl Books {
                     continue;
                 }
                 let books = self.clone();
-                tokio::spawn(
-                    async move { books.tidy_flat(account, &contract, "position went flat (event)", &[]).await },
-                );
+                tracker
+                    .spawn(async move { books.tidy_flat(account, &contract, "position went flat (event)", &[]).await });
             }
         }
     }
@@ -352,6 +422,8 @@ impl Books {
                     if let Some(entry) = books.get_mut(&account).filter(|e| e.generation == generation) {
                         entry.book.snapshot(snapshot);
                         tracing::info!(account.id = %account, "account book live");
+                        self.metrics.book_resyncs.inc();
+                        self.resyncs.send_modify(|n| *n += 1);
                     }
                     return;
                 }

@@ -441,6 +441,38 @@ impl Journal {
         })
         .await
     }
+    /// Alerts in `status` received since `since`, oldest first (e.g. the `unknown` ones to resolve after a resync).
+    pub async fn in_status(&self, status: AlertStatus, since: DateTime<Utc>) -> Result<Vec<StoredAlert>, JournalError> {
+        self.run(move |conn, _| {
+            let sql = format!("{SELECT} WHERE status = ?1 AND received_unix >= ?2 ORDER BY received_unix, rowid");
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(params![status.as_str(), since.timestamp()], |r| row(r).map(|(a, _)| a))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// The gateway order ids of the orders pxrelay placed for alerts received since `since` (the `orders` of rows
+    /// that sent something; dry-run requests are not ids and are skipped). After a restart they tell pxrelay's
+    /// positions and bracket legs from the trader's own ([`crate::books::Books::seed_placed`]).
+    pub async fn placed_order_ids(&self, since: DateTime<Utc>) -> Result<Vec<projectx::OrderId>, JournalError> {
+        let texts: Vec<String> = self
+            .run(move |conn, _| {
+                let mut stmt = conn.prepare(
+                    "SELECT orders FROM alerts WHERE received_unix >= ?1 AND status IN ('placed', 'closed', 'unknown')",
+                )?;
+                let rows = stmt.query_map(params![since.timestamp()], |r| r.get::<_, String>(0))?;
+                rows.collect()
+            })
+            .await?;
+        Ok(texts
+            .iter()
+            .filter_map(|t| serde_json::from_str::<Vec<serde_json::Value>>(t).ok())
+            .flatten()
+            .filter_map(|v| v.as_i64())
+            .map(projectx::OrderId::new)
+            .collect())
+    }
 }
 
 const SELECT: &str = "SELECT alert_id, received_at, raw_body, intent, contract_id, account_id, status, path, orders,

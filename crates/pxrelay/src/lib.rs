@@ -35,6 +35,8 @@ pub mod legs;
 pub mod metrics;
 pub mod mode;
 pub mod outcome;
+pub mod pnl;
+pub mod provenance;
 pub mod quotes;
 pub mod routes;
 pub mod shutdown;

@@ -103,6 +103,8 @@ pub struct Metrics {
     pub http: Family<HttpLabels, Counter>,
     /// Working orders of flat positions by what their cancel did (`cancelled`, `refused`: an orphan).
     pub orphan_cancels: Family<ResultLabel, Counter>,
+    /// Account snapshots applied: a book gone live after a user-hub (re)connect or a new watch.
+    pub book_resyncs: Counter,
     /// Fills of alerts' own orders, by role.
     pub fills: Family<RoleLabel, Counter>,
     /// Slippage per fill against the alert's reference price, ticks (positive = worse for the trader).
@@ -141,6 +143,12 @@ impl Metrics {
             "Working orders of flat positions cancelled, or refused by the gateway (orphans)",
             orphan_cancels.clone(),
         );
+        let book_resyncs = Counter::default();
+        registry.register(
+            "book_resyncs",
+            "Account snapshots applied (a book gone live after a user hub (re)connect or a new watch)",
+            book_resyncs.clone(),
+        );
         let fills = Family::<RoleLabel, Counter>::default();
         registry.register("fills", "Fills of alerts' own orders (entries and closes), by role", fills.clone());
         let slippage = slippage_buckets();
@@ -166,6 +174,7 @@ impl Metrics {
             gateway,
             http,
             orphan_cancels,
+            book_resyncs,
         })
     }
 

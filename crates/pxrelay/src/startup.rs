@@ -311,7 +311,7 @@ pub fn start_books(
         let _ = task.await;
     });
     let books = crate::books::Books::new(hub, gateway.clone(), settings.webhook.cancel_on_flat, metrics.clone());
-    tracker.spawn(books.clone().run(cancel.child_token()));
+    tracker.spawn(books.clone().run(cancel.child_token(), tracker.clone()));
     books
 }
 

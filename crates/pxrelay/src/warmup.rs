@@ -197,12 +197,49 @@ async fn run_steps(
     watch_symbols(&quotes, &quote_symbols, tracker, cancel).await?;
     warmup.advance(Stage::Recovery);
     crate::executor::reconcile::recover_unfinished(&journal, &gateway).await;
+    match journal.placed_order_ids(chrono::Utc::now() - PLACED_LOOKBACK).await {
+        Ok(ids) => books.seed_placed(ids),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the orders placed before the restart: their positions show as foreign")
+        }
+    }
     warmup.advance(Stage::AllowedSymbols);
     let products = allowed_products(&quotes, &allowed_symbols).await?;
     warmup.finish(products);
     tracing::info!("ready: webhooks are accepted");
+    settle_unknown_on_resync(journal, gateway, books.clone(), tracker, cancel);
     watch_default_account(accounts, books, tracker, cancel);
     Ok(())
+}
+
+/// How far back the journal's order ids are loaded at startup ([`crate::books::Books::seed_placed`]): positions
+/// and bracket legs of orders placed within it are pxrelay's after a restart (a position held longer shows as
+/// `unknown` anyway: its opening fill is older than the book's trades).
+const PLACED_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// Settles alerts left `unknown` ([`crate::executor::reconcile::resolve_unknown`]) after every book resync (and
+/// so once at startup, when the first book goes live): a resync means the gateway answers again.
+fn settle_unknown_on_resync(
+    journal: crate::journal::Journal,
+    gateway: projectx::Client,
+    books: Arc<crate::books::Books>,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) {
+    let cancel = cancel.child_token();
+    let mut resyncs = books.resyncs();
+    tracker.spawn(async move {
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                changed = resyncs.changed() => if changed.is_err() { return },
+            }
+            let settled = crate::executor::reconcile::resolve_unknown(&journal, &gateway).await;
+            if settled > 0 {
+                tracing::info!(settled, "alerts left unknown were settled after the account books resynced");
+            }
+        }
+    });
 }
 
 /// Watches the default account's book in the background (the user hub's first connect must not hold up

@@ -107,11 +107,7 @@ pub async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
         }
     };
     for row in rows {
-        // A buy, sell or reverse may have sent tagged orders; a close, cancel or close-only alert sends none.
-        let carries_tag = row
-            .intent
-            .as_ref()
-            .is_some_and(|i| matches!(i.action, Action::Buy | Action::Sell | Action::Reverse) && !i.close_only);
+        let carries_tag = row.intent.as_ref().is_some_and(carries_tag);
         let outcome = match (row.sent_at.as_ref(), row.account_id) {
             (None, _) | (_, None) => Outcome::new(
                 AlertStatus::Failed,
@@ -154,4 +150,70 @@ pub async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
             tracing::error!(alert.id = %row.alert_id, error = %e, "could not close out an interrupted alert");
         }
     }
+}
+
+/// Whether an alert's orders carry its `customTag`: a buy, sell, reverse or target-position alert may have sent
+/// tagged orders; a close (`exit`, close-only), or a cancel sends none.
+fn carries_tag(intent: &crate::signal::Intent) -> bool {
+    matches!(intent.action, Action::Buy | Action::Sell | Action::Reverse | Action::Target) && !intent.close_only
+}
+
+/// How far back [`resolve_unknown`] looks for alerts left `unknown` (a week: older ones are the operator's).
+pub const UNKNOWN_LOOKBACK: TimeDelta = TimeDelta::days(7);
+
+/// Settles alerts left `unknown` (an order whose answer was lost and whose search failed; a run interrupted after
+/// sending), run at startup and after every user-hub resync (issue 11), when the gateway can answer again:
+/// - an order carrying the alert's `customTag` is found → `placed`, its ids recorded;
+/// - none is found, and the alert was one order whose outcome was unknown only because the search failed (path
+///   ending `reconciliation failed`, no earlier part sent) → `failed`: the gateway did not take it;
+/// - otherwise (a close or reduce carries no tag, so what the alert did cannot be told) it stays `unknown`.
+///
+/// Returns how many alerts it settled. Reads only: nothing is sent.
+pub async fn resolve_unknown(journal: &Journal, gateway: &projectx::Client) -> usize {
+    let rows = match journal.in_status(AlertStatus::Unknown, Utc::now() - UNKNOWN_LOOKBACK).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the alerts left unknown");
+            return 0;
+        }
+    };
+    let mut settled = 0;
+    for row in rows {
+        let (Some(account), Some(intent)) = (row.account_id, row.intent.as_ref()) else { continue };
+        if !carries_tag(intent) {
+            continue;
+        }
+        let received_at = DateTime::parse_from_rfc3339(&row.received_at)
+            .map_or_else(|_| Utc::now() - UNKNOWN_LOOKBACK, |t| t.with_timezone(&Utc));
+        let tags = [custom_tag(&row.alert_id, 1), custom_tag(&row.alert_id, 2)];
+        let path = row.path.clone().unwrap_or_default();
+        let outcome = match orders_by_tag(gateway, account, &tags, received_at).await {
+            Lookup::Found(ids) => {
+                let mut orders: Vec<serde_json::Value> = row.orders.as_array().cloned().unwrap_or_default();
+                orders.extend(ids.iter().map(|id| json!(id)).filter(|id| !orders.contains(id)).collect::<Vec<_>>());
+                Outcome::new(
+                    AlertStatus::Placed,
+                    "order placed (found by its customTag once the gateway answered again)",
+                    format!("{path} -> resolved by customTag: {} found", ids.len()),
+                )
+                .with_orders(orders)
+            }
+            Lookup::NotFound if path.ends_with("reconciliation failed") && !path.contains(" then ") => Outcome::new(
+                AlertStatus::Failed,
+                "the gateway did not take the order (no order with its customTag)",
+                format!("{path} -> resolved by customTag: not found"),
+            ),
+            Lookup::NotFound => continue,
+            Lookup::Failed(e) => {
+                tracing::warn!(alert.id = %row.alert_id, error = %e, "an unknown alert could not be looked up yet");
+                continue;
+            }
+        };
+        tracing::warn!(alert.id = %row.alert_id, outcome = %outcome.status, path = %outcome.path, "alert left unknown is now settled");
+        match journal.finish(&row.alert_id, &outcome).await {
+            Ok(()) => settled += 1,
+            Err(e) => tracing::error!(alert.id = %row.alert_id, error = %e, "could not record a settled alert"),
+        }
+    }
+    settled
 }

@@ -7,12 +7,36 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use std::collections::HashMap;
+
+use projectx::ContractId;
+
 use crate::metrics::WebhookOutcome;
+use crate::pnl::Mark;
 use crate::state::AppState;
 
 /// `/status`.
 pub fn router() -> Router<AppState> {
     Router::new().route("/status", get(status))
+}
+
+/// The marks of the contracts with open positions: the contract (resolved by id, cached) and the last price in the
+/// quote cache (a subscribed contract: `QUOTE_SYMBOLS`, or one `/quote` asked for). A contract that does not resolve
+/// is left out (its positions show no symbol or open P&L).
+async fn marks(state: &AppState) -> HashMap<ContractId, Mark> {
+    let mut marks = HashMap::new();
+    for id in state.books.position_contracts() {
+        let Ok(contract) = state.quotes.resolver().resolve(id.as_str()).await else { continue };
+        let price = state.quotes.market().quotes().get(&id).and_then(|q| q.last());
+        let mark = Mark {
+            symbol: contract.name.clone(),
+            tick_size: contract.tick_size,
+            tick_value: contract.tick_value,
+            price,
+        };
+        marks.insert(id, mark);
+    }
+    marks
 }
 
 async fn status(State(state): State<AppState>) -> Json<Value> {
@@ -30,7 +54,7 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
         "token": token,
         "market": state.quotes.market().status(),
         "user_hub": state.books.hub_status(),
-        "accounts": state.books.status(),
+        "accounts": state.books.status(&marks(&state).await),
         "webhooks": WebhookOutcome::ALL
             .into_iter()
             .map(|o| (o.as_str().to_owned(), Value::from(m.webhook_count(o))))
