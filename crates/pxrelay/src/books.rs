@@ -74,6 +74,8 @@ pub struct Books {
     orphans: RwLock<BTreeMap<AccountId, Vec<Orphan>>>,
     /// Snapshots applied (a book went live after a (re)connect or a new watch): [`Books::resyncs`].
     resyncs: tokio::sync::watch::Sender<u64>,
+    /// Fills on every alert: told of each order and trade event ([`Books::attach_fills`]; none in some tests).
+    fills: std::sync::OnceLock<Arc<crate::fills::Fills>>,
 }
 
 impl Books {
@@ -95,7 +97,13 @@ impl Books {
             own_closes: parking_lot::Mutex::new(HashMap::new()),
             orphans: RwLock::new(BTreeMap::new()),
             resyncs: tokio::sync::watch::Sender::new(0),
+            fills: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Order and trade events are passed on to `fills` from now on (set once, at startup).
+    pub fn attach_fills(&self, fills: Arc<crate::fills::Fills>) {
+        let _ = self.fills.set(fills);
     }
 
     /// pxrelay placed order `id` (its legs are pxrelay's to cancel under `CANCEL_ON_FLAT=brackets`).
@@ -388,10 +396,15 @@ impl Books {
             event => {
                 let Some(event) = BookEvent::from_user(event) else { return Vec::new() };
                 let account = event.account_id();
+                let for_fills = self.fills.get().filter(|_| matches!(event, BookEvent::Order(_) | BookEvent::Trade(_)));
+                let for_fills = for_fills.map(|f| (f.clone(), event.clone()));
                 let changes = match self.books.write().get_mut(&account) {
                     Some(entry) => entry.book.event(event),
                     None => Vec::new(),
                 };
+                if let Some((fills, event)) = for_fills {
+                    fills.event(&event, |contract| self.position(account, contract).map(|p| p == 0)).await;
+                }
                 changes.into_iter().map(|Change::Flat(contract)| (account, contract)).collect()
             }
         }

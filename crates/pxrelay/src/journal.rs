@@ -3,6 +3,9 @@
 //! dedup store: an alert id seen within the window returns the original outcome and sends nothing, across
 //! restarts. An exclusive lock file makes a second pxrelay pointed at the same journal refuse to start.
 //!
+//! Each alert also has a timeline ([`timeline`]: received, journaled, sent, acknowledged, filled, legs, closed),
+//! from which the rows read by `GET /alerts` carry their fills, fill price, slippage and realized P&L.
+//!
 //! rusqlite is synchronous: every call runs on the blocking pool behind one connection (SQLite serialises writers
 //! anyway), so request tasks never block a runtime worker. `synchronous=FULL`: an accepted alert survives a crash.
 
@@ -15,6 +18,10 @@ use projectx::{AccountId, ContractId};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+pub mod timeline;
+
+pub use timeline::{Event, PositionSource, TimelineEvent, TimelineWrite};
+
 use crate::mode::Mode;
 use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::signal::Intent;
@@ -24,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_status_check.sql"),
     include_str!("../migrations/0003_expired_and_content_key.sql"),
     include_str!("../migrations/0004_mode.sql"),
+    include_str!("../migrations/0005_timeline.sql"),
 ];
 
 /// Journal failures. Opening failures name the file.
@@ -123,6 +131,31 @@ pub struct StoredAlert {
     /// Live or paper: the mode of the process that recorded the alert (rows from before modes were recorded are
     /// `live`, see migrations/0004_mode.sql).
     pub mode: Mode,
+    /// The reference price at arrival: the limit/stop price, or for a market order the touch of a fresh streamed
+    /// quote (the ask for a buy, the bid for a sell); `None` when there was no fresh quote (or nothing was sent).
+    pub reference_price: Option<rust_decimal::Decimal>,
+    /// Where the executor read the position (`book` or `rest`); `None` when it read none.
+    pub position_source: Option<PositionSource>,
+    /// Volume-weighted slippage of [`Self::fills`] against [`Self::reference_price`], in ticks (positive = worse
+    /// for the trader); `None` without a reference price or fills.
+    pub slippage_ticks: Option<f64>,
+    /// Volume-weighted price of [`Self::fills`].
+    pub fill_price: Option<rust_decimal::Decimal>,
+    /// Realized P&L (USD, before fees) of the `closed` events: positions this alert opened or closed.
+    pub realized_pnl: Option<rust_decimal::Decimal>,
+    /// Fills of the alert's own orders (partial fills listed).
+    pub fills: Vec<timeline::Fill>,
+    /// Everything that happened to the alert, in time order.
+    pub timeline: Vec<TimelineEvent>,
+}
+
+/// What the executor learned about an alert besides its outcome, stored with it ([`Journal::finish_with`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Execution {
+    /// The reference price at arrival (see [`StoredAlert::reference_price`]).
+    pub reference_price: Option<rust_decimal::Decimal>,
+    /// Where the position was read.
+    pub position_source: Option<PositionSource>,
 }
 
 /// What recording an alert found.
@@ -194,7 +227,15 @@ impl Journal {
         if self.inner.mode != Mode::Sim {
             return Err(JournalError::ResetLive(self.inner.path.display().to_string()));
         }
-        let deleted = self.run(|conn, _| conn.execute("DELETE FROM alerts WHERE mode = 'sim'", [])).await?;
+        let deleted = self
+            .run(|conn, _| {
+                conn.execute(
+                    "DELETE FROM alert_events WHERE alert_id IN (SELECT alert_id FROM alerts WHERE mode = 'sim')",
+                    [],
+                )?;
+                conn.execute("DELETE FROM alerts WHERE mode = 'sim'", [])
+            })
+            .await?;
         Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
     }
 
@@ -255,6 +296,11 @@ impl Journal {
                     mode.as_str(),
                 ],
             )?;
+            // A reused id (outside the dedup window) starts a new timeline.
+            tx.execute("DELETE FROM alert_events WHERE alert_id = ?1", params![alert.alert_id])?;
+            let none = serde_json::json!({});
+            timeline::insert(&tx, &alert.alert_id, Event::Received, alert.received_at, &none)?;
+            timeline::insert(&tx, &alert.alert_id, Event::Journaled, Utc::now(), &none)?;
             tx.commit()?;
             Ok(Recorded::New)
         })
@@ -299,24 +345,51 @@ impl Journal {
         Ok(id)
     }
 
-    /// Notes that the first money-moving call is about to be sent.
+    /// Notes that a money-moving call is about to be sent: `sent_at` (the first one's time) and a `sent` event.
     pub async fn mark_sent(&self, alert_id: &str) -> Result<(), JournalError> {
         let id = alert_id.to_owned();
         self.run(move |conn, _| {
-            conn.execute(
+            let now = Utc::now();
+            let tx = conn.transaction()?;
+            tx.execute(
                 "UPDATE alerts SET sent_at = COALESCE(sent_at, ?2) WHERE alert_id = ?1",
-                params![id, Utc::now().to_rfc3339()],
-            )
-            .map(drop)
+                params![id, now.to_rfc3339()],
+            )?;
+            timeline::insert(&tx, &id, Event::Sent, now, &serde_json::json!({}))?;
+            tx.commit()
         })
         .await
     }
 
+    /// Appends events to alerts' timelines (one transaction).
+    pub async fn append(&self, writes: Vec<TimelineWrite>) -> Result<(), JournalError> {
+        self.run(move |conn, _| timeline::append(conn, &writes)).await
+    }
+
     /// Stores the outcome, and the answer built from it (returned again for duplicates).
     pub async fn finish(&self, alert_id: &str, outcome: &Outcome) -> Result<(), JournalError> {
+        self.finish_with(alert_id, outcome, Execution::default()).await
+    }
+
+    /// [`Journal::finish`], with what the executor learned on the way (kept when `None`).
+    pub async fn finish_with(
+        &self,
+        alert_id: &str,
+        outcome: &Outcome,
+        execution: Execution,
+    ) -> Result<(), JournalError> {
         let id = alert_id.to_owned();
         let outcome = outcome.clone();
         self.run(move |conn, _| {
+            conn.execute(
+                "UPDATE alerts SET reference_price = COALESCE(?2, reference_price),
+                 position_source = COALESCE(?3, position_source) WHERE alert_id = ?1",
+                params![
+                    id,
+                    execution.reference_price.map(|p| p.normalize().to_string()),
+                    execution.position_source.map(PositionSource::as_str)
+                ],
+            )?;
             let orders = serde_json::Value::Array(outcome.orders.clone()).to_string();
             let response = serde_json::to_string(&outcome.answer(&id)).map_err(to_sql_error)?;
             conn.execute(
@@ -337,10 +410,14 @@ impl Journal {
         .await
     }
 
-    /// One alert.
+    /// One alert, with its timeline.
     pub async fn get(&self, alert_id: &str) -> Result<Option<StoredAlert>, JournalError> {
         let id = alert_id.to_owned();
-        self.run(move |conn, _| Ok(select_one(conn, &id)?.map(|(row, _)| row))).await
+        self.run(move |conn, _| {
+            let Some((row, _)) = select_one(conn, &id)? else { return Ok(None) };
+            Ok(with_timelines(conn, vec![row])?.pop())
+        })
+        .await
     }
 
     /// The newest `limit` alerts, newest first.
@@ -348,7 +425,9 @@ impl Journal {
         self.run(move |conn, _| {
             let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY received_unix DESC, rowid DESC LIMIT ?1"))?;
             let rows = stmt.query_map(params![limit], |r| row(r).map(|(a, _)| a))?;
-            rows.collect()
+            let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            drop(stmt);
+            with_timelines(conn, rows)
         })
         .await
     }
@@ -397,7 +476,22 @@ impl Journal {
 }
 
 const SELECT: &str = "SELECT alert_id, received_at, raw_body, intent, contract_id, account_id, status, path, orders,
-    error, sent_at, acked_at, response, received_unix, mode FROM alerts";
+    error, sent_at, acked_at, response, received_unix, mode, reference_price, position_source FROM alerts";
+
+/// Adds each row's timeline and what it sums up to.
+fn with_timelines(conn: &Connection, mut rows: Vec<StoredAlert>) -> rusqlite::Result<Vec<StoredAlert>> {
+    let ids: Vec<String> = rows.iter().map(|r| r.alert_id.clone()).collect();
+    let mut timelines = timeline::load(conn, &ids)?;
+    for row in &mut rows {
+        row.timeline = timelines.remove(&row.alert_id).unwrap_or_default();
+        let summary = timeline::summarize(&row.timeline, row.reference_price);
+        row.fills = summary.fills;
+        row.fill_price = summary.fill_price;
+        row.slippage_ticks = summary.slippage_ticks;
+        row.realized_pnl = summary.realized_pnl;
+    }
+    Ok(rows)
+}
 
 fn select_one(conn: &Connection, id: &str) -> rusqlite::Result<Option<(StoredAlert, i64)>> {
     conn.query_row(&format!("{SELECT} WHERE alert_id = ?1"), params![id], row).optional()
@@ -437,6 +531,17 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredAlert, i64)> {
             // An answer that no longer reads (written by an older version) is rebuilt from the row by the caller.
             response: response.and_then(|text| serde_json::from_str(&text).ok()),
             mode,
+            reference_price: r.get::<_, Option<String>>(15)?.and_then(|p| p.parse().ok()),
+            position_source: match r.get::<_, Option<String>>(16)?.as_deref() {
+                Some("book") => Some(PositionSource::Book),
+                Some("rest") => Some(PositionSource::Rest),
+                _ => None,
+            },
+            slippage_ticks: None,
+            fill_price: None,
+            realized_pnl: None,
+            fills: Vec::new(),
+            timeline: Vec::new(),
         },
         r.get(13)?,
     ))
@@ -698,6 +803,49 @@ mod tests {
         let err = j.reset().await.unwrap_err();
         assert!(matches!(err, JournalError::ResetLive(_)), "{err}");
         assert_eq!(j.count().await.unwrap(), 1, "a live journal keeps its rows");
+    }
+
+    #[tokio::test]
+    async fn the_timeline_is_written_read_back_in_time_order_and_summed_up() {
+        let path = temp("timeline");
+        let j = Journal::open(&path, Duration::from_secs(60), Mode::Sim).unwrap();
+        let received = Utc::now() - chrono::TimeDelta::seconds(1);
+        j.record(alert("tl1", received)).await.unwrap();
+        j.mark_sent("tl1").await.unwrap();
+        // A fill stamped before the acknowledgement written after it: read back in time order.
+        let fill_at = Utc::now();
+        let data = serde_json::json!({"order_id": 7, "trade_id": 1, "price": 21000.5, "size": 2, "fees": 0.74,
+                                      "side": "buy", "role": "entry", "tick_size": 0.25});
+        let ack = TimelineWrite {
+            alert_id: "tl1".into(),
+            event: Event::Acknowledged,
+            at: fill_at + chrono::TimeDelta::milliseconds(5),
+            data: serde_json::json!({"order_id": 7}),
+        };
+        let fill = TimelineWrite { alert_id: "tl1".into(), event: Event::Filled, at: fill_at, data };
+        j.append(vec![ack, fill]).await.unwrap();
+        let outcome = Outcome::new(AlertStatus::Placed, "order placed", "placed");
+        let execution = Execution {
+            reference_price: Some("21000.25".parse().unwrap()),
+            position_source: Some(PositionSource::Book),
+        };
+        j.finish_with("tl1", &outcome, execution).await.unwrap();
+        let row = j.get("tl1").await.unwrap().unwrap();
+        let names: Vec<Event> = row.timeline.iter().map(|e| e.event).collect();
+        assert_eq!(names, [Event::Received, Event::Journaled, Event::Sent, Event::Filled, Event::Acknowledged]);
+        assert_eq!(row.timeline[0].at, timeline::stamp(received));
+        assert_eq!((row.fills.len(), row.fills[0].size), (1, 2));
+        assert_eq!(row.fill_price, Some("21000.5".parse().unwrap()));
+        assert_eq!((row.slippage_ticks, row.position_source), (Some(1.0), Some(PositionSource::Book)));
+        assert_eq!(j.list(10).await.unwrap()[0].timeline.len(), 5, "the list carries the timeline too");
+        let bogus = j.run(|conn, _| {
+            conn.execute("INSERT INTO alert_events (alert_id, seq, event, at) VALUES ('tl1', 99, 'bogus', 'x')", [])
+        });
+        assert!(bogus.await.is_err(), "the CHECK constraint refuses an unknown event");
+        j.reset().await.unwrap();
+        let left: i64 =
+            j.run(|conn, _| conn.query_row("SELECT COUNT(*) FROM alert_events", [], |r| r.get(0))).await.unwrap();
+        assert_eq!(left, 0, "a reset empties the timelines too");
     }
 
     #[tokio::test]

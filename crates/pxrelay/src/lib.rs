@@ -15,6 +15,8 @@
 //! - [`signal`]: webhook payload → validated intent. [`journal`]: SQLite alert journal and dedup store.
 //! - [`outcome`]: [`outcome::AlertStatus`], [`outcome::Outcome`] and the webhook's [`outcome::Answer`].
 //! - [`executor`]: the order executor (queue, guards, reconciliation by `customTag`, the bracket reference price).
+//! - [`fills`]: which alert an order or trade belongs to (entry, close, stop or target leg): fills, legs, closes and
+//!   realized P&L on the alerts' timelines, slippage.
 //! - [`legs`]: `CANCEL_ON_FLAT`, which working orders belong to a position that went flat, and their cancel round.
 //! - [`accounts`]: account selection.
 //! - [`logout`]: another session on the same login (repeated `GatewayLogout`): the entry refusal, the `/ready` and
@@ -30,6 +32,7 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod executor;
+pub mod fills;
 pub mod journal;
 pub mod legs;
 pub mod logout;

@@ -71,6 +71,13 @@ pub struct ResultLabel {
     pub result: &'static str,
 }
 
+/// A fill's order role label (`entry`, `close`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoleLabel {
+    /// `entry` or `close` ([`crate::fills::Role`]).
+    pub role: &'static str,
+}
+
 /// HTTP request labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -98,6 +105,18 @@ pub struct Metrics {
     pub orphan_cancels: Family<ResultLabel, Counter>,
     /// Account snapshots applied: a book gone live after a user-hub (re)connect or a new watch.
     pub book_resyncs: Counter,
+    /// Fills of alerts' own orders, by role.
+    pub fills: Family<RoleLabel, Counter>,
+    /// Slippage per fill against the alert's reference price, ticks (positive = worse for the trader).
+    pub slippage: Histogram,
+    /// Positions read over REST because the account's book was not live.
+    pub position_rest_fallbacks: Counter,
+}
+
+/// Slippage buckets in ticks: a futures market order usually fills within a tick or two of the touch; negative
+/// buckets are fills better than the reference.
+fn slippage_buckets() -> Histogram {
+    Histogram::new([-10.0, -5.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0])
 }
 
 fn latency_buckets() -> Histogram {
@@ -130,8 +149,25 @@ impl Metrics {
             "Account snapshots applied (a book gone live after a user hub (re)connect or a new watch)",
             book_resyncs.clone(),
         );
+        let fills = Family::<RoleLabel, Counter>::default();
+        registry.register("fills", "Fills of alerts' own orders (entries and closes), by role", fills.clone());
+        let slippage = slippage_buckets();
+        registry.register(
+            "slippage_ticks",
+            "Slippage per fill against the alert's reference price at arrival, in ticks (positive = worse)",
+            slippage.clone(),
+        );
+        let position_rest_fallbacks = Counter::default();
+        registry.register(
+            "position_rest_fallbacks",
+            "Positions read over REST (Position/searchOpen) because the account's book was not live",
+            position_rest_fallbacks.clone(),
+        );
         Arc::new(Self {
             registry: parking_lot::RwLock::new(registry),
+            fills,
+            slippage,
+            position_rest_fallbacks,
             webhooks,
             orders,
             alert_latency,
@@ -167,6 +203,14 @@ impl Metrics {
     pub fn orphan_cancels(&self, result: &'static str, n: usize) {
         if n > 0 {
             self.orphan_cancels.get_or_create(&ResultLabel { result }).inc_by(n as u64);
+        }
+    }
+
+    /// Counts a fill of an alert's own order (`role`), and its slippage in ticks when known.
+    pub fn fill(&self, role: &'static str, slippage_ticks: Option<f64>) {
+        self.fills.get_or_create(&RoleLabel { role }).inc();
+        if let Some(ticks) = slippage_ticks {
+            self.slippage.observe(ticks);
         }
     }
 

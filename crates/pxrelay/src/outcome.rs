@@ -8,6 +8,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::journal::PositionSource;
+
 /// An alert's status. Serialised in snake case (`dry_run`); the journal stores the same text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -105,12 +107,30 @@ pub struct Outcome {
     pub message: Option<String>,
     /// How it was reached, for an operator (`placed`, `ambiguous -> reconciled by customTag: found`, …).
     pub path: String,
+    /// Where the executor read the position, when it read one (journaled as `position_source`; the path starts with
+    /// it).
+    pub position_source: Option<PositionSource>,
+    /// The reference price at arrival of the first order or close sent (journaled as `reference_price`).
+    pub reference_price: Option<rust_decimal::Decimal>,
 }
 
 impl Outcome {
     /// An outcome with no orders.
     pub fn new(status: AlertStatus, message: impl Into<String>, path: impl Into<String>) -> Self {
-        Self { status, orders: Vec::new(), message: Some(message.into()), path: path.into() }
+        Self {
+            status,
+            orders: Vec::new(),
+            message: Some(message.into()),
+            path: path.into(),
+            position_source: None,
+            reference_price: None,
+        }
+    }
+
+    /// The same outcome, noting where the position was read (unless already noted).
+    pub fn with_position_source(mut self, source: PositionSource) -> Self {
+        self.position_source.get_or_insert(source);
+        self
     }
 
     /// The same outcome listing `orders`.

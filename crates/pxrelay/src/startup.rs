@@ -92,6 +92,9 @@ impl App {
         // The executor gets no job before the warm-up finished: webhooks are refused (503 `not_ready`) until then.
         let (jobs, queue) = mpsc::channel(settings.webhook.queue_capacity);
         let books = start_books(&settings, &gateway, &metrics, &cancel, &tracker);
+        let (fills, writer) = crate::fills::Fills::new(journal.clone(), metrics.clone());
+        tracker.spawn(writer.run(cancel.child_token()));
+        books.attach_fills(fills.clone());
         let executor = Executor::new(
             gateway.clone(),
             journal.clone(),
@@ -99,6 +102,7 @@ impl App {
             guards.clone(),
             metrics.clone(),
             books.clone(),
+            fills,
         );
         let executor = tracker.spawn(executor.run(queue, cancel.child_token()));
         let webhook = Arc::new(WebhookState {

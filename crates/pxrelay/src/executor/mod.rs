@@ -5,6 +5,11 @@
 //! is looked up by its `customTag` ([`reconcile`]; a close by the position) and the path taken is journaled. Every
 //! job ends with an [`Outcome`] written to the journal and sent to the waiting HTTP handler (if it still waits).
 //!
+//! Every order sent is registered with [`Fills`] (its `customTag`, role and the alert's reference price at arrival,
+//! then the id the gateway answered), so its fills, legs and closes land on the alert's timeline; the outcome
+//! carries where the position was read (`book`, or `rest` when the user hub was not live: counted in
+//! `pxrelay_position_rest_fallbacks_total`) and the reference price, both journaled with it.
+//!
 //! Layout: this file (queue, guards, entries, closes, cancels) · [`reconcile`] (by `customTag`, also used at
 //! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check) ·
 //! `refusal` (why entries are refused now: the kill switch or the user hub's re-login pause).
@@ -25,7 +30,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::books::Books;
-use crate::journal::Journal;
+use crate::fills::{Fills, Owner, Role};
+use crate::journal::{Execution, Journal, PositionSource};
 use crate::metrics::Metrics;
 use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::quotes::QuoteService;
@@ -47,6 +53,9 @@ pub struct Job {
     pub received_at: DateTime<Utc>,
     /// When the webhook arrived (for the arrival → outcome latency).
     pub arrived: tokio::time::Instant,
+    /// The contract's touch (best bid and ask) of a fresh streamed quote at arrival, if any: the reference price of
+    /// a market order ([`reference::at_arrival`]).
+    pub touch: Option<reference::Touch>,
     /// The waiting handler, if it still waits.
     pub reply: oneshot::Sender<Answer>,
 }
@@ -73,9 +82,8 @@ pub struct Executor {
     guards: Arc<Guards>,
     metrics: Arc<Metrics>,
     books: Arc<Books>,
-    /// Where the current job's position was read ([`POSITION_FROM_BOOK`] or [`POSITION_FROM_REST`]), for its
-    /// outcome's path. Jobs run one at a time, so this is the current job's.
-    position_source: parking_lot::Mutex<Option<&'static str>>,
+    /// Attribution of orders and fills to alerts.
+    fills: Arc<Fills>,
 }
 
 /// The path prefix of an outcome whose position came from the live account book.
@@ -85,7 +93,7 @@ pub const POSITION_FROM_REST: &str = "position from REST (user hub not live)";
 
 impl Executor {
     /// An executor over the gateway, journal, quote service and account books (positions are read from a live
-    /// book, else over REST).
+    /// book, else over REST), registering what it sends with `fills`.
     pub fn new(
         gateway: projectx::Client,
         journal: Journal,
@@ -93,8 +101,9 @@ impl Executor {
         guards: Arc<Guards>,
         metrics: Arc<Metrics>,
         books: Arc<Books>,
+        fills: Arc<Fills>,
     ) -> Self {
-        Self { gateway, journal, quotes, guards, metrics, books, position_source: parking_lot::Mutex::new(None) }
+        Self { gateway, journal, quotes, guards, metrics, books, fills }
     }
 
     /// Executes jobs until `cancel` fires; then stops taking new ones and finishes those already queued.
@@ -120,17 +129,22 @@ impl Executor {
 
     async fn handle(&self, mut job: Job) {
         let started = tokio::time::Instant::now();
-        *self.position_source.lock() = None;
         // The account's book (the first alert for an account starts watching it; cheap when already watched).
         self.books.watch(job.account_id).await;
         let mut outcome = match self.expired(&job) {
             Some(expired) => expired,
             None => self.execute_following_a_roll(&mut job).await,
         };
-        if let Some(source) = self.position_source.lock().take() {
-            outcome.path = format!("{source} -> {}", outcome.path);
+        if let Some(source) = outcome.position_source {
+            let words = match source {
+                PositionSource::Book => POSITION_FROM_BOOK,
+                PositionSource::Rest => POSITION_FROM_REST,
+            };
+            outcome.path = format!("{words} -> {}", outcome.path);
         }
-        if let Err(e) = self.journal.finish(&job.alert_id, &outcome).await {
+        let execution =
+            Execution { reference_price: outcome.reference_price, position_source: outcome.position_source };
+        if let Err(e) = self.journal.finish_with(&job.alert_id, &outcome, execution).await {
             tracing::error!(alert.id = %job.alert_id, error = %e, "could not journal an alert's outcome");
         }
         self.metrics.order(outcome.status, job.arrived.elapsed());
@@ -231,23 +245,31 @@ impl Executor {
         expired(job.intent.sent_at, job.arrived, self.guards.max_age)
     }
 
-    /// The signed position in the job's contract (long > 0): from the account's book while it is live, else
-    /// `Position/searchOpen`. Notes which for the outcome's path.
-    async fn position(&self, job: &Job) -> Result<i64, Error> {
+    /// The signed position in the job's contract (long > 0) and where it was read: from the account's book while
+    /// it is live, else `Position/searchOpen` (counted in `pxrelay_position_rest_fallbacks_total`).
+    async fn position(&self, job: &Job) -> Result<(i64, PositionSource), Error> {
         if let Some(position) = self.books.position(job.account_id, &job.contract.id) {
-            *self.position_source.lock() = Some(POSITION_FROM_BOOK);
-            return Ok(position);
+            return Ok((position, PositionSource::Book));
         }
-        *self.position_source.lock() = Some(POSITION_FROM_REST);
+        self.metrics.position_rest_fallbacks.inc();
         let positions = self.gateway.open_positions(job.account_id).await?;
-        Ok(positions
+        let signed = positions
             .iter()
             .filter(|p| p.contract_id == job.contract.id)
             .map(|p| match p.position_type {
                 PositionType::Short => -i64::from(p.size),
                 _ => i64::from(p.size),
             })
-            .sum())
+            .sum();
+        Ok((signed, PositionSource::Rest))
+    }
+
+    /// What an order of this job on `side` is measured against ([`reference::at_arrival`]).
+    fn reference(&self, job: &Job, side: OrderSide) -> crate::fills::Reference {
+        crate::fills::Reference {
+            price: reference::at_arrival(job.intent.order, side, job.touch),
+            tick_size: job.contract.tick_size,
+        }
     }
 
     /// A buy, sell or reverse: the target position ([`plan::target`]; reverse: `quantity` on the other side), then
@@ -256,11 +278,15 @@ impl Executor {
     /// brackets, prices) is checked before anything is sent; the kill switch refuses the entry but lets the closing
     /// part go (exits are always allowed).
     async fn trade(&self, job: &Job) -> Outcome {
+        match self.position(job).await {
+            Ok((current, source)) => self.trade_from(job, current).await.with_position_source(source),
+            Err(e) => position_unknown(&e),
+        }
+    }
+
+    /// [`Executor::trade`] from the `current` position.
+    async fn trade_from(&self, job: &Job, current: i64) -> Outcome {
         let intent = &job.intent;
-        let current = match self.position(job).await {
-            Ok(p) => p,
-            Err(e) => return position_unknown(&e),
-        };
         let to = match intent.action {
             _ if intent.target_position.is_some() => intent.target_position.unwrap_or_default(),
             Action::Reverse if current == 0 => {
@@ -359,7 +385,7 @@ impl Executor {
             if self.guards.dry_run {
                 return dry_run(vec![json!({ "endpoint": "/api/Order/place", "body": order })]);
             }
-            let placed = self.place(job, &order).await;
+            let placed = self.place(job, &order, Role::Entry).await;
             if placed.status == AlertStatus::Placed {
                 // The position went through flat: the old position's legs go (never the order just sent).
                 let sent: Vec<projectx::OrderId> =
@@ -409,7 +435,7 @@ impl Executor {
             Some(closing) => {
                 let outcome = match closing {
                     Closing::Contract => self.close_contract(job, current).await,
-                    Closing::Order(order) => self.place(job, &order).await,
+                    Closing::Order(order) => self.place(job, &order, Role::Close).await,
                 };
                 if !matches!(outcome.status, AlertStatus::Closed | AlertStatus::Placed) {
                     return outcome;
@@ -418,7 +444,7 @@ impl Executor {
             }
         };
         let entered = match entry {
-            Some(order) => Some(self.place(job, &order).await),
+            Some(order) => Some(self.place(job, &order, Role::Entry).await),
             None if killed => Some(Outcome::new(
                 AlertStatus::Rejected,
                 refusal.map(|r| r.text("the entry part was refused")).unwrap_or_default(),
@@ -436,19 +462,24 @@ impl Executor {
                     entered.message.unwrap_or_default()
                 )),
                 path: format!("{} then {}", closed.path, entered.path),
+                position_source: closed.position_source.or(entered.position_source),
+                reference_price: closed.reference_price.or(entered.reference_price),
             },
             (Some(only), None) | (None, Some(only)) => only,
             (None, None) => unreachable!("a plan with neither part returned early"),
         }
     }
 
-    /// Sends one order (after the last checks) and reads the answer: placed, refused, or reconciled by its
-    /// `customTag` when the answer was lost or the tag already exists.
-    async fn place(&self, job: &Job, order: &PlaceOrder) -> Outcome {
+    /// Sends one order in `role` (after the last checks) and reads the answer: placed, refused, or reconciled by
+    /// its `customTag` when the answer was lost or the tag already exists.
+    async fn place(&self, job: &Job, order: &PlaceOrder, role: Role) -> Outcome {
         if let Some(refused) = self.before_sending(job).await {
             return refused;
         }
         let tag = order.custom_tag.as_deref().unwrap_or_default();
+        let owner = Owner { alert_id: job.alert_id.clone(), role };
+        let reference = self.reference(job, order.side);
+        self.fills.sending(tag.to_owned(), owner.clone(), reference);
         let outcome = match self.gateway.place_order(order).await {
             Ok(id) => Outcome::new(AlertStatus::Placed, "order placed", "acknowledged by the gateway")
                 .with_orders(vec![json!(id)]),
@@ -473,8 +504,10 @@ impl Executor {
             // Its bracket legs are pxrelay's to cancel once the position is flat (`CANCEL_ON_FLAT=brackets`).
             for id in outcome.orders.iter().filter_map(serde_json::Value::as_i64) {
                 self.books.placed(OrderId::from(id));
+                self.fills.acknowledged(owner.clone(), Some(OrderId::from(id))).await;
             }
         }
+        let outcome = Outcome { reference_price: outcome.reference_price.or(reference.price), ..outcome };
         match outcome.status {
             // Which contract, and what a tick of it is worth: `NQ1!` is ten times `MNQ1!` per tick.
             AlertStatus::Placed => Outcome {
@@ -534,10 +567,14 @@ impl Executor {
 
     /// Closes the position (only one on the `only` side, when given).
     async fn close(&self, job: &Job, only: Option<PositionType>) -> Outcome {
-        let current = match self.position(job).await {
-            Ok(p) => p,
-            Err(e) => return position_unknown(&e),
-        };
+        match self.position(job).await {
+            Ok((current, source)) => self.close_from(job, only, current).await.with_position_source(source),
+            Err(e) => position_unknown(&e),
+        }
+    }
+
+    /// [`Executor::close`] from the `current` position.
+    async fn close_from(&self, job: &Job, only: Option<PositionType>, current: i64) -> Outcome {
         let side_ok = match only {
             Some(PositionType::Long) => current > 0,
             Some(PositionType::Short) => current < 0,
@@ -570,8 +607,13 @@ impl Executor {
             return refused;
         }
         self.books.closing(job.account_id, &job.contract.id);
+        let side = if current > 0 { OrderSide::Ask } else { OrderSide::Bid };
+        let reference = self.reference(job, side);
+        self.fills.closing(job.account_id, job.contract.id.clone(), &job.alert_id, reference);
         let outcome = self.send_close(job, current).await;
+        let outcome = Outcome { reference_price: reference.price, ..outcome };
         if outcome.status == AlertStatus::Closed {
+            self.fills.acknowledged(Owner { alert_id: job.alert_id.clone(), role: Role::Close }, None).await;
             self.books.tidy_flat(job.account_id, &job.contract.id, "pxrelay closed the position", &[]).await;
         }
         outcome
@@ -587,7 +629,7 @@ impl Executor {
             Err(e @ Error::Ambiguous { .. }) => {
                 tracing::warn!(alert.id = %job.alert_id, error = %e, "close outcome unknown; checking the position");
                 tokio::time::sleep(reconcile::RETRY_DELAY).await;
-                match self.position(job).await {
+                match self.position(job).await.map(|(p, _)| p) {
                     Ok(0) => Outcome::new(
                         AlertStatus::Closed,
                         "position closed (confirmed)",

@@ -6,12 +6,38 @@
 //! none, so the market's price stands in: the last trade, else the bid, else the ask — and only a **fresh** one, since
 //! a stale quote would put the native stop where the alert did not ask for it. Brackets in ticks or points need no
 //! reference at all.
+//!
+//! The **slippage** reference is another rule ([`at_arrival`]): the price the trader could see when the alert
+//! arrived — an order's own limit/stop price, else the touch of a fresh streamed quote (the ask for a buy, the bid
+//! for a sell), else none (no slippage is computed then).
 
 use std::future::Future;
 
 use rust_decimal::Decimal;
 
-use crate::signal::Intent;
+use crate::signal::{Intent, OrderKind};
+
+/// The best bid and ask of a fresh streamed quote, taken when an alert arrives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Touch {
+    /// Best bid.
+    pub bid: Option<Decimal>,
+    /// Best ask.
+    pub ask: Option<Decimal>,
+}
+
+/// The slippage reference of an order on `side`: its own limit or stop price, else the touch at arrival (the ask
+/// for a buy, the bid for a sell); `None` without a touch (no fresh quote when the alert arrived).
+pub fn at_arrival(order: OrderKind, side: projectx::OrderSide, touch: Option<Touch>) -> Option<Decimal> {
+    if let Some(own) = order.entry_price() {
+        return Some(own);
+    }
+    let touch = touch?;
+    match side {
+        projectx::OrderSide::Bid => touch.ask,
+        _ => touch.bid,
+    }
+}
 
 /// What an intent's brackets are measured from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +111,17 @@ mod tests {
         assert_eq!(reference(priced, None).await, (Reference::Unavailable, true));
         let ticks = r#"{"symbol":"MNQ","action":"buy","stop_loss_ticks":40}"#;
         assert_eq!(reference(ticks, market).await, (Reference::NotNeeded, false));
+    }
+
+    #[test]
+    fn the_slippage_reference_is_the_own_price_else_the_far_touch_else_none() {
+        use projectx::OrderSide::{Ask, Bid};
+        let touch = Some(Touch { bid: Some(Decimal::from(100)), ask: Some(Decimal::from(101)) });
+        assert_eq!(at_arrival(OrderKind::Market, Bid, touch), Some(Decimal::from(101)), "a buy pays the ask");
+        assert_eq!(at_arrival(OrderKind::Market, Ask, touch), Some(Decimal::from(100)), "a sell hits the bid");
+        assert_eq!(at_arrival(OrderKind::Limit(Decimal::from(99)), Bid, touch), Some(Decimal::from(99)));
+        assert_eq!(at_arrival(OrderKind::Stop(Decimal::from(98)), Ask, None), Some(Decimal::from(98)));
+        assert_eq!(at_arrival(OrderKind::Market, Bid, None), None, "no fresh quote: no reference");
     }
 
     #[test]

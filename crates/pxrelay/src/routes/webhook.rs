@@ -282,7 +282,8 @@ async fn record_and_wait(
     // Recording and queueing run in their own task: if TradingView hangs up meanwhile (its 3 s), this handler is
     // dropped, but an alert that was journaled is always queued (or finished as failed), never left half done.
     let (reply, wait) = oneshot::channel();
-    let job = Job { alert_id: alert_id.clone(), intent, contract, account_id, received_at, arrived, reply };
+    let touch = arrival_touch(state, &contract);
+    let job = Job { alert_id: alert_id.clone(), intent, contract, account_id, received_at, arrived, touch, reply };
     let enqueue = tokio::spawn(record_and_enqueue(state.webhook.clone(), record, job));
     match enqueue.await.map_err(|e| ApiError::Internal(format!("the journal task failed: {e}")))?? {
         Enqueued::Queued => {}
@@ -348,6 +349,15 @@ async fn record_and_enqueue(hooks: Arc<WebhookState>, record: NewAlert, job: Job
             Err(ApiError::Busy)
         }
     }
+}
+
+/// The contract's best bid and ask now, from a fresh streamed quote (never the network): the slippage reference
+/// at arrival ([`reference::at_arrival`]).
+fn arrival_touch(state: &AppState, contract: &projectx::Contract) -> Option<reference::Touch> {
+    let quote = state.quotes.market().quotes().get(&contract.id)?;
+    (quote.received_at.elapsed() <= state.quotes.max_age())
+        .then(|| reference::Touch { bid: quote.bid(), ask: quote.ask() })
+        .filter(|t| t.bid.is_some() || t.ask.is_some())
 }
 
 /// Checks the brackets against the contract's tick grid and the entry price before anything is journaled, so a stop
