@@ -41,6 +41,8 @@ pub struct Settings {
     pub feed: FeedSettings,
     /// Webhooks, journal and execution guards.
     pub webhook: WebhookSettings,
+    /// Market time: the time zone and session open the time rules are read in.
+    pub market: crate::market_time::MarketClock,
     /// The HTTP listener.
     pub http: HttpSettings,
     /// Logging.
@@ -260,6 +262,11 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
         queue_capacity: r.number(WEBHOOK_QUEUE_CAPACITY, 1) as usize,
         max_alert_age: r.secs(MAX_ALERT_AGE_SECS, 1),
     };
+    let market = crate::market_time::MarketClock::new(
+        r.try_parse(MARKET_TIMEZONE, "an IANA time zone name such as America/Chicago or America/New_York")
+            .unwrap_or(crate::market_time::DEFAULT_TIMEZONE),
+        r.time_of_day(SESSION_OPEN).unwrap_or(crate::market_time::DEFAULT_SESSION_OPEN),
+    );
     let http = HttpSettings {
         host: r.try_parse(HOST, "an IP address such as 0.0.0.0 or 127.0.0.1").unwrap_or(IpAddr::from([0, 0, 0, 0])),
         port: r.parse(PORT, "a port number 0-65535"),
@@ -279,7 +286,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&filter) {
         r.problems.push(format!("{}: `{filter}` is not a valid filter: {e}", RUST_LOG.name()));
     }
-    Settings { mode, gateway, feed, webhook, http, log: LogSettings { format, filter } }
+    Settings { mode, gateway, feed, webhook, market, http, log: LogSettings { format, filter } }
 }
 
 impl Reader<'_> {

@@ -104,6 +104,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A local time of day `HH:MM` (24-hour, e.g. `17:00`, `08:30`); `None` after recording a problem (or unset).
+    pub(super) fn time_of_day(&mut self, var: Var) -> Option<chrono::NaiveTime> {
+        let text = self.opt(var)?;
+        let parsed = chrono::NaiveTime::parse_from_str(&text, "%H:%M").ok();
+        if parsed.is_none() {
+            self.problems
+                .push(format!("{}: `{text}` is not accepted; expected a 24-hour time HH:MM such as 17:00", var.name()));
+        }
+        parsed
+    }
+
     /// A comma-separated list, blanks dropped; unset is empty.
     pub(super) fn list(&mut self, var: Var) -> Vec<String> {
         self.opt(var)

@@ -226,3 +226,16 @@ fn an_invalid_pxrelay_mode_is_a_problem_even_with_the_flag() {
         assert_eq!(err.problems, vec!["PXRELAY_MODE: `paper` is not accepted; use `live` or `sim`".to_owned()]);
     }
 }
+
+#[test]
+fn market_time_zone_and_session_open_are_read_and_checked() {
+    let settings =
+        Settings::load(None, &env(&[("MARKET_TIMEZONE", "America/New_York"), ("SESSION_OPEN", "18:00")])).unwrap();
+    assert_eq!(settings.market.tz, chrono_tz::America::New_York);
+    assert_eq!(settings.market.session_open, chrono::NaiveTime::from_hms_opt(18, 0, 0).unwrap());
+    let err = Settings::load(None, &env(&[("MARKET_TIMEZONE", "Chicago"), ("SESSION_OPEN", "5pm")])).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.problems.len(), 2, "{text}");
+    assert!(text.contains("MARKET_TIMEZONE: `Chicago` is not accepted; expected an IANA time zone name"), "{text}");
+    assert!(text.contains("SESSION_OPEN: `5pm` is not accepted; expected a 24-hour time HH:MM"), "{text}");
+}

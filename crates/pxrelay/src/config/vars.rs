@@ -80,6 +80,8 @@ settings_table! {
     DEDUP_WINDOW_SECS => webhook.dedup_window_secs,
     DUPLICATE_WINDOW_SECS => webhook.duplicate_window_secs,
     WEBHOOK_QUEUE_CAPACITY => webhook.queue_capacity,
+    MARKET_TIMEZONE => market.timezone,
+    SESSION_OPEN => market.session_open,
     HOST => http.host,
     PORT => http.port,
     SHUTDOWN_GRACE_SECS => http.shutdown_grace_secs,
