@@ -17,6 +17,8 @@
 //! - [`executor`]: the order executor (queue, guards, reconciliation by `customTag`, the bracket reference price).
 //! - [`fills`]: which alert an order or trade belongs to (entry, close, stop or target leg): fills, legs, closes and
 //!   realized P&L on the alerts' timelines, slippage.
+//! - [`hours`]: trading hours: `MARKET_HOURS` (CME's break and weekend), `TRADING_WINDOWS`, the `FLAT_BY` block and
+//!   its scheduler; entries refused with the time they are allowed again.
 //! - [`legs`]: `CANCEL_ON_FLAT`, which working orders belong to a position that went flat, and their cancel round.
 //! - [`accounts`]: account selection.
 //! - [`logout`]: another session on the same login (repeated `GatewayLogout`): the entry refusal, the `/ready` and
@@ -33,6 +35,7 @@ pub mod doctor;
 pub mod error;
 pub mod executor;
 pub mod fills;
+pub mod hours;
 pub mod journal;
 pub mod legs;
 pub mod logout;
