@@ -87,6 +87,9 @@ pub fn env_for(sim: &SimHandle) -> HashMap<String, String> {
         ("HOST", "127.0.0.1".to_owned()),
         ("DATABASE_URL", temp_journal().display().to_string()),
         ("PORT", "0".to_owned()),
+        // Live mode against the simulator, whose market never closes: no CME hours unless a test asks for them
+        // (a weekend run would refuse every entry).
+        ("MARKET_HOURS", "always".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

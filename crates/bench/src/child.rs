@@ -51,6 +51,9 @@ pub(crate) fn env(sim: &SimHandle) -> HashMap<String, String> {
         ("WEBHOOK_SECRET", SECRET.to_owned()),
         ("HOST", "127.0.0.1".to_owned()),
         ("PORT", "0".to_owned()),
+        // A live-mode relay against the simulator, whose market never closes: no CME hours (a weekend run would
+        // refuse every entry).
+        ("MARKET_HOURS", "always".to_owned()),
         ("LOG_FORMAT", "json".to_owned()),
         ("RUST_LOG", "warn,pxrelay::startup=info,pxrelay::warmup=info".to_owned()),
         ("RATE_LIMIT_REQUESTS", "1000000".to_owned()),

@@ -43,6 +43,8 @@ pub struct Settings {
     pub webhook: WebhookSettings,
     /// Market time: the time zone and session open the time rules are read in.
     pub market: crate::market_time::MarketClock,
+    /// The time rules entries follow (`MARKET_HOURS`, `TRADING_WINDOWS`, `FLAT_BY`), read in `market`'s zone.
+    pub hours: crate::hours::HoursRules,
     /// The HTTP listener.
     pub http: HttpSettings,
     /// Logging.
@@ -267,6 +269,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
             .unwrap_or(crate::market_time::DEFAULT_TIMEZONE),
         r.time_of_day(SESSION_OPEN).unwrap_or(crate::market_time::DEFAULT_SESSION_OPEN),
     );
+    let hours = r.hours(mode, market.session_open);
     let http = HttpSettings {
         host: r.try_parse(HOST, "an IP address such as 0.0.0.0 or 127.0.0.1").unwrap_or(IpAddr::from([0, 0, 0, 0])),
         port: r.parse(PORT, "a port number 0-65535"),
@@ -286,7 +289,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&filter) {
         r.problems.push(format!("{}: `{filter}` is not a valid filter: {e}", RUST_LOG.name()));
     }
-    Settings { mode, gateway, feed, webhook, market, http, log: LogSettings { format, filter } }
+    Settings { mode, gateway, feed, webhook, market, hours, http, log: LogSettings { format, filter } }
 }
 
 impl Reader<'_> {
@@ -309,6 +312,37 @@ impl Reader<'_> {
             self.problems.push(format!("{}: `{text}` is not accepted; use `live` or `sim`", Var::PXRELAY_MODE.name()));
         }
         mode
+    }
+
+    /// `MARKET_HOURS` (unset: `cme` live, `always` sim), `TRADING_WINDOWS` and `FLAT_BY`, which must come before
+    /// `session_open` (the block it starts ends at `SESSION_OPEN`).
+    fn hours(&mut self, mode: Mode, session_open: chrono::NaiveTime) -> crate::hours::HoursRules {
+        use crate::hours::{TradingWindows, Venue};
+        let venue = match self.opt(Var::MARKET_HOURS) {
+            None if mode == Mode::Sim => Venue::Always,
+            None => Venue::Cme,
+            Some(text) => text.parse().unwrap_or_else(|()| {
+                self.problems
+                    .push(format!("{}: `{text}` is not accepted; use `cme` or `always`", Var::MARKET_HOURS.name()));
+                Venue::Cme
+            }),
+        };
+        let windows = TradingWindows::parse(&self.opt(Var::TRADING_WINDOWS).unwrap_or_default()).unwrap_or_else(|e| {
+            self.problems.push(format!("{}: {e}", Var::TRADING_WINDOWS.name()));
+            TradingWindows::default()
+        });
+        let flat_by = self.time_of_day(Var::FLAT_BY);
+        if let Some(t) = flat_by.filter(|t| *t >= session_open) {
+            self.problems.push(format!(
+                "{}: `{}` is not before {} (`{}`): entries are refused from FLAT_BY until the next SESSION_OPEN, so \
+                 FLAT_BY must come first in the day (e.g. 15:08 with SESSION_OPEN 17:00)",
+                Var::FLAT_BY.name(),
+                t.format("%H:%M"),
+                Var::SESSION_OPEN.name(),
+                session_open.format("%H:%M"),
+            ));
+        }
+        crate::hours::HoursRules { venue, windows, flat_by }
     }
 
     /// `DATABASE_URL` → the journal file; unset, the mode's own default ([`default_journal`]).

@@ -82,6 +82,7 @@ impl App {
             max_contracts: settings.webhook.max_contracts,
             dry_run: settings.webhook.dry_run,
             max_age: settings.webhook.max_alert_age,
+            hours: crate::hours::Hours::new(settings.market.clone(), settings.hours.clone()),
         });
         if guards.dry_run {
             tracing::warn!("DRY_RUN: alerts are processed and journaled but no order is sent");

@@ -51,6 +51,10 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
         max_contracts: 1,
         dry_run: true,
         max_age: std::time::Duration::from_secs(30),
+        hours: crate::hours::Hours::new(
+            settings.market.clone(),
+            crate::hours::HoursRules { venue: crate::hours::Venue::Always, ..settings.hours.clone() },
+        ),
     });
     let (jobs, _) = tokio::sync::mpsc::channel(1);
     let webhook = std::sync::Arc::new(crate::state::WebhookState {

@@ -239,3 +239,46 @@ fn market_time_zone_and_session_open_are_read_and_checked() {
     assert!(text.contains("MARKET_TIMEZONE: `Chicago` is not accepted; expected an IANA time zone name"), "{text}");
     assert!(text.contains("SESSION_OPEN: `5pm` is not accepted; expected a 24-hour time HH:MM"), "{text}");
 }
+
+#[test]
+fn market_hours_default_to_cme_live_and_always_sim_and_are_checked() {
+    use crate::hours::Venue;
+    assert_eq!(Settings::load(None, &env(&[])).unwrap().hours.venue, Venue::Cme);
+    let sim = Settings::load_with_mode(None, &env(&[]), Some(Mode::Sim)).unwrap();
+    assert_eq!(sim.hours.venue, Venue::Always, "the simulator's market never closes");
+    let set = Settings::load_with_mode(None, &env(&[("MARKET_HOURS", "CME")]), Some(Mode::Sim)).unwrap();
+    assert_eq!(set.hours.venue, Venue::Cme, "an explicit value wins in sim mode too");
+    let live = Settings::load(None, &env(&[("MARKET_HOURS", "always")])).unwrap();
+    assert_eq!(live.hours.venue, Venue::Always);
+    let err = Settings::load(None, &env(&[("MARKET_HOURS", "nyse")])).unwrap_err();
+    assert_eq!(err.problems, vec!["MARKET_HOURS: `nyse` is not accepted; use `cme` or `always`".to_owned()]);
+}
+
+#[test]
+fn trading_windows_and_flat_by_are_read() {
+    let s =
+        Settings::load(None, &env(&[("TRADING_WINDOWS", "13:00-15:00, 08:30-11:30"), ("FLAT_BY", "15:08")])).unwrap();
+    assert_eq!(s.hours.windows.to_string(), "08:30-11:30,13:00-15:00");
+    assert_eq!(s.hours.flat_by, chrono::NaiveTime::from_hms_opt(15, 8, 0));
+    let none = Settings::load(None, &env(&[])).unwrap();
+    assert!(none.hours.windows.is_empty() && none.hours.flat_by.is_none());
+    let err = Settings::load(None, &env(&[("TRADING_WINDOWS", "08:30-11:30,noon"), ("FLAT_BY", "3pm")])).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.problems.len(), 2, "{text}");
+    assert!(text.contains("TRADING_WINDOWS: `noon` is not a window; expected HH:MM-HH:MM"), "{text}");
+    assert!(text.contains("FLAT_BY: `3pm` is not accepted; expected a 24-hour time HH:MM"), "{text}");
+}
+
+#[test]
+fn a_flat_by_not_before_the_session_open_is_a_problem_naming_both() {
+    for (flat_by, session_open) in [("17:00", "17:00"), ("18:30", "17:00"), ("15:08", "15:00")] {
+        let err = Settings::load(None, &env(&[("FLAT_BY", flat_by), ("SESSION_OPEN", session_open)])).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        let problem = &err.problems[0];
+        assert!(
+            problem.starts_with(&format!("FLAT_BY: `{flat_by}` is not before SESSION_OPEN (`{session_open}`)")),
+            "{problem}"
+        );
+    }
+    assert!(Settings::load(None, &env(&[("FLAT_BY", "16:59")])).is_ok());
+}

@@ -12,7 +12,7 @@
 //!
 //! Layout: this file (queue, guards, entries, closes, cancels) · [`reconcile`] (by `customTag`, also used at
 //! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check) ·
-//! `refusal` (why entries are refused now: the kill switch or the user hub's re-login pause).
+//! `refusal` (why entries are refused now: the kill switch, the user hub's re-login pause or a time rule).
 
 pub mod plan;
 pub mod reconcile;
@@ -71,6 +71,8 @@ pub struct Guards {
     pub dry_run: bool,
     /// An alert that waited longer than this (queue, gateway outage) is not sent: an old signal is not a signal.
     pub max_age: Duration,
+    /// The time rules on the market clock (`MARKET_HOURS`, `FLAT_BY`, `TRADING_WINDOWS`): entries refused outside.
+    pub hours: crate::hours::Hours,
 }
 
 /// The executor task's state.
@@ -328,8 +330,8 @@ impl Executor {
         }
     }
 
-    /// Why entries are refused now, if they are: the kill switch, or the user hub's re-login pause (another session
-    /// on this login, [`crate::logout`]). Exits are never refused.
+    /// Why entries are refused now, if they are: the kill switch, the user hub's re-login pause (another session
+    /// on this login, [`crate::logout`]) or a time rule ([`crate::hours`]). Exits are never refused.
     fn entry_refusal(&self) -> Option<EntryRefusal> {
         EntryRefusal::now(&self.guards, &self.books.hub_status())
     }

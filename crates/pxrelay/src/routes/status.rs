@@ -1,4 +1,5 @@
-//! `GET /status`: what an operator asks first: live or sim (and dry run / kill switch), how far startup is
+//! `GET /status`: what an operator asks first: live or sim (and dry run / kill switch / the time rules now,
+//! `hours`: `market_open`, `window_open`, `flat_by_block`, `next_entry_allowed_at`), how far startup is
 //! (`startup`), the token's expiry and refresh count, the market hub and its subscriptions, the user hub (and, on
 //! top, `user_hub_pause`: `null`, or why re-login is paused because another session uses this login and what to
 //! do), webhook counters, the journal file, uptime, version. Never shows a token or a secret.
@@ -49,6 +50,7 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
         "mode": state.mode.as_str(),
         "dry_run": hooks.guards.dry_run,
         "kill_switch": hooks.guards.kill_switch.load(std::sync::atomic::Ordering::Relaxed),
+        "hours": hooks.guards.hours.status(hooks.guards.hours.now()),
         "webhooks_enabled": hooks.secret.is_some(),
         "startup": state.warmup.status(),
         "version": env!("CARGO_PKG_VERSION"),
@@ -102,6 +104,10 @@ mod tests {
         assert!(body["token"]["expires_at"].is_null());
         assert_eq!(body["token"]["refreshes"], 0);
         assert_eq!(body["market"]["connected"], false);
+        let hours = serde_json::json!({
+            "market_open": true, "window_open": true, "flat_by_block": false, "next_entry_allowed_at": null
+        });
+        assert_eq!(body["hours"], hours, "no time rule in force");
     }
 
     #[tokio::test]
