@@ -53,6 +53,45 @@ pub async fn app_on(sim: &SimHandle, extra: &[(&str, &str)]) -> TestApp {
     spawn_app(sim.clone(), env).await.expect("pxrelay starts")
 }
 
+/// pxrelay against `sim` with [`SECRET`] and the `extra` variables, its market clock reading `clock` (time rules:
+/// `MARKET_HOURS`, `FLAT_BY`, `TRADING_WINDOWS`; the env sets `MARKET_HOURS=always` unless `extra` says otherwise).
+pub async fn app_at(sim: &SimHandle, extra: &[(&str, &str)], clock: &TestClock) -> TestApp {
+    let mut env = env_for(sim);
+    env.insert("WEBHOOK_SECRET".into(), SECRET.into());
+    for (k, v) in extra {
+        env.insert((*k).into(), (*v).into());
+    }
+    let now = clock.now_fn();
+    spawn_app_with(sim.clone(), env, move |s| s.market = s.market.clone().with_now(now)).await.expect("pxrelay starts")
+}
+
+/// A settable market clock for tests of the time rules: it reads whatever instant was last [`TestClock::set`], so a
+/// test moves to 15:08 Chicago time without waiting.
+#[derive(Clone, Debug)]
+pub struct TestClock(std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>);
+
+impl TestClock {
+    /// A clock at `rfc3339` (e.g. `2026-12-01T22:30:00Z`, Tuesday 16:30 in Chicago).
+    pub fn at(rfc3339: &str) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Self::parse(rfc3339))))
+    }
+
+    /// Moves the clock to `rfc3339`.
+    pub fn set(&self, rfc3339: &str) {
+        *self.0.lock().expect("the test clock's lock") = Self::parse(rfc3339);
+    }
+
+    /// The time source for `MarketClock::with_now`.
+    pub fn now_fn(&self) -> pxrelay::market_time::Now {
+        let instant = self.0.clone();
+        std::sync::Arc::new(move || *instant.lock().expect("the test clock's lock"))
+    }
+
+    fn parse(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
+        rfc3339.parse().expect("an RFC 3339 instant")
+    }
+}
+
 /// The signed MNQ position at the simulator (long > 0).
 pub fn mnq_position(sim: &SimHandle) -> i64 {
     sim.positions()
@@ -115,7 +154,16 @@ pub fn temp_journal() -> std::path::PathBuf {
 /// Builds and serves pxrelay in live mode against `sim` with `env`, and waits until its warm-up is done (webhooks
 /// are accepted); a warm-up that fails (a refused login, an unknown symbol) is this call's error.
 pub async fn spawn_app(sim: SimHandle, env: HashMap<String, String>) -> anyhow::Result<TestApp> {
-    let mut app = start_app(sim, env).await?;
+    spawn_app_with(sim, env, |_| {}).await
+}
+
+/// [`spawn_app`], with the loaded settings changed by `adjust` before the app is built.
+pub async fn spawn_app_with(
+    sim: SimHandle,
+    env: HashMap<String, String>,
+    adjust: impl FnOnce(&mut Settings),
+) -> anyhow::Result<TestApp> {
+    let mut app = start_app_with(sim, env, adjust).await?;
     let mut stage = app.warmup.subscribe();
     let stopped = tokio::select! {
         r = stage.wait_for(|s| *s == Stage::Ready) => {
@@ -133,7 +181,17 @@ pub async fn spawn_app(sim: SimHandle, env: HashMap<String, String>) -> anyhow::
 /// Builds and serves pxrelay in live mode against `sim` with `env`; returns as soon as it listens, before the
 /// warm-up (the first token and what follows it) is done.
 pub async fn start_app(sim: SimHandle, env: HashMap<String, String>) -> anyhow::Result<TestApp> {
-    let settings = Settings::load(None, &env)?;
+    start_app_with(sim, env, |_| {}).await
+}
+
+/// [`start_app`], with the loaded settings changed by `adjust` before the app is built (e.g. a test clock).
+pub async fn start_app_with(
+    sim: SimHandle,
+    env: HashMap<String, String>,
+    adjust: impl FnOnce(&mut Settings),
+) -> anyhow::Result<TestApp> {
+    let mut settings = Settings::load(None, &env)?;
+    adjust(&mut settings);
     let app = App::build(settings, Mode::Live).await?;
     let addr = app.local_addr();
     let gateway = app.state().gateway.clone();
