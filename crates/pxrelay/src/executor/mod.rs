@@ -12,8 +12,10 @@
 //!
 //! Layout: this file (queue, guards, entries, closes, cancels) · [`reconcile`] (by `customTag`, also used at
 //! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check) ·
-//! `refusal` (why entries are refused now: the kill switch or the user hub's re-login pause).
+//! `refusal` (why entries are refused now: the kill switch or the user hub's re-login pause) · [`flatten`] (the
+//! risk flatten: cancel an account's working orders, close its positions).
 
+pub mod flatten;
 pub mod plan;
 pub mod reconcile;
 pub mod reference;
@@ -37,6 +39,15 @@ use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::quotes::QuoteService;
 use crate::signal::{self, Action, Intent, OrderKind};
 use refusal::EntryRefusal;
+
+/// What the executor queue carries: an alert, or a risk flatten ([`flatten`]), executed one at a time in order.
+#[derive(Debug)]
+pub enum Work {
+    /// An alert.
+    Alert(Box<Job>),
+    /// Cancel an account's working orders and close its positions.
+    Flatten(flatten::FlattenJob),
+}
 
 /// One alert to execute.
 #[derive(Debug)]
@@ -107,7 +118,7 @@ impl Executor {
     }
 
     /// Executes jobs until `cancel` fires; then stops taking new ones and finishes those already queued.
-    pub async fn run(self, mut jobs: mpsc::Receiver<Job>, cancel: CancellationToken) {
+    pub async fn run(self, mut jobs: mpsc::Receiver<Work>, cancel: CancellationToken) {
         loop {
             let job = tokio::select! {
                 biased;
@@ -120,10 +131,17 @@ impl Executor {
                     None => return,
                 },
             };
-            self.handle(job).await;
+            self.work(job).await;
         }
         while let Some(job) = jobs.recv().await {
-            self.handle(job).await;
+            self.work(job).await;
+        }
+    }
+
+    async fn work(&self, work: Work) {
+        match work {
+            Work::Alert(job) => self.handle(*job).await,
+            Work::Flatten(job) => self.flatten(job).await,
         }
     }
 
@@ -609,7 +627,8 @@ impl Executor {
         self.books.closing(job.account_id, &job.contract.id);
         let side = if current > 0 { OrderSide::Ask } else { OrderSide::Bid };
         let reference = self.reference(job, side);
-        self.fills.closing(job.account_id, job.contract.id.clone(), &job.alert_id, reference);
+        let owner = Owner { alert_id: job.alert_id.clone(), role: Role::Close };
+        self.fills.closing(job.account_id, job.contract.id.clone(), owner, reference);
         let outcome = self.send_close(job, current).await;
         let outcome = Outcome { reference_price: reference.price, ..outcome };
         if outcome.status == AlertStatus::Closed {

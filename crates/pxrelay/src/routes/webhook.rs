@@ -341,7 +341,7 @@ async fn record_and_enqueue(hooks: Arc<WebhookState>, record: NewAlert, job: Job
         }
         return Ok(Enqueued::Finished(expired.answer(&alert_id)));
     }
-    match hooks.jobs.try_send(job) {
+    match hooks.jobs.try_send(crate::executor::Work::Alert(Box::new(job))) {
         Ok(()) => Ok(Enqueued::Queued),
         Err(_) => {
             let outcome = Outcome::new(AlertStatus::Failed, "executor queue full; nothing sent", "queue full");
