@@ -109,7 +109,15 @@ impl App {
             metrics.clone(),
             books.clone(),
             fills,
-        );
+        )
+        .with_breakeven(crate::breakeven::Watcher::new(
+            jobs.clone(),
+            journal.clone(),
+            quotes.clone(),
+            books.clone(),
+            tracker.clone(),
+            cancel.child_token(),
+        ));
         let executor = tracker.spawn(executor.run(queue, cancel.child_token()));
         let webhook = Arc::new(WebhookState {
             secret: settings.webhook.secret.clone(),

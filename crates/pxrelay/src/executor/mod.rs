@@ -12,14 +12,17 @@
 //!
 //! Layout: this file (queue, guards, entries, closes, cancels) · [`reconcile`] (by `customTag`, also used at
 //! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check) ·
-//! `refusal` (why entries are refused now: the kill switch or the user hub's re-login pause) · [`flatten`] (the
-//! risk flatten: cancel an account's working orders, close its positions).
+//! `refusal` (why entries are refused now: the kill switch or the user hub's re-login pause) · [`sizing`] (dollar
+//! and percent risk → contracts and ticks) · [`breakeven`] (moving the stop-loss leg to break-even) · [`flatten`]
+//! (the risk flatten: cancel an account's working orders, close its positions).
 
+pub mod breakeven;
 pub mod flatten;
 pub mod plan;
 pub mod reconcile;
 pub mod reference;
 mod refusal;
+pub mod sizing;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -95,6 +98,9 @@ pub struct Executor {
     books: Arc<Books>,
     /// Attribution of orders and fills to alerts.
     fills: Arc<Fills>,
+    /// Starts `breakeven_after_ticks` watchers for the entries that carry it; `None` until
+    /// [`Executor::with_breakeven`] (then the field is ignored with a warning).
+    breakeven: Option<crate::breakeven::Watcher>,
 }
 
 /// The path prefix of an outcome whose position came from the live account book.
@@ -114,7 +120,13 @@ impl Executor {
         books: Arc<Books>,
         fills: Arc<Fills>,
     ) -> Self {
-        Self { gateway, journal, quotes, guards, metrics, books, fills }
+        Self { gateway, journal, quotes, guards, metrics, books, fills, breakeven: None }
+    }
+
+    /// Lets placed entries carrying `breakeven_after_ticks` start their watcher ([`crate::breakeven`]).
+    pub fn with_breakeven(mut self, watcher: crate::breakeven::Watcher) -> Self {
+        self.breakeven = Some(watcher);
+        self
     }
 
     /// Executes jobs until `cancel` fires; then stops taking new ones and finishes those already queued.
@@ -231,9 +243,58 @@ impl Executor {
         }
     }
 
-    async fn execute(&self, job: &Job) -> Outcome {
+    /// Executes one job: sizing first ([`sizing`]: dollar and percent risk need the contract), then the action;
+    /// the sizing arithmetic goes in front of the answer's message. An entry carrying `breakeven_after_ticks` that
+    /// was placed starts its watcher ([`crate::breakeven`]).
+    async fn execute(&self, job: &mut Job) -> Outcome {
+        if !(job.intent.is_entry() && job.intent.needs_sizing()) {
+            let outcome = self.execute_sized(job).await;
+            self.after_entry(job, &outcome);
+            return outcome;
+        }
+        let sized = match self.size(job).await {
+            Ok(sized) => sized,
+            Err(e) => return Outcome::new(AlertStatus::Rejected, e.to_string(), "sizing"),
+        };
+        let original = std::mem::replace(&mut job.intent, sized.intent);
+        let outcome = self.execute_sized(job).await;
+        self.after_entry(job, &outcome);
+        job.intent = original;
+        let notes = sized.notes.join("; ");
+        Outcome { message: Some(format!("{notes}; {}", outcome.message.clone().unwrap_or_default())), ..outcome }
+    }
+
+    /// [`sizing::size`] for the job's contract, against the entry reference price ([`reference::bracket_reference`])
+    /// and `MAX_CONTRACTS`.
+    async fn size(&self, job: &Job) -> Result<sizing::Sized, signal::SignalError> {
+        let fresh_market_price = || async {
+            let quote = self.quotes.quote(job.contract.id.as_str()).await.ok().filter(|q| !q.stale)?;
+            reference::market_price(quote.last, quote.bid, quote.ask)
+        };
+        let reference = reference::bracket_reference(&job.intent, fresh_market_price).await.price();
+        let contract = &job.contract;
+        sizing::size(&job.intent, contract.tick_size, contract.tick_value, reference, self.guards.max_contracts)
+    }
+
+    /// After an entry was placed: starts its break-even watcher when it carries `breakeven_after_ticks`.
+    fn after_entry(&self, job: &Job, outcome: &Outcome) {
+        if let (Some(after), Some(watcher), AlertStatus::Placed) =
+            (job.intent.breakeven_after_ticks, &self.breakeven, outcome.status)
+        {
+            watcher.watch(crate::breakeven::Watch {
+                alert_id: job.alert_id.clone(),
+                intent: job.intent.clone(),
+                contract: job.contract.clone(),
+                account_id: job.account_id,
+                after_ticks: after,
+            });
+        }
+    }
+
+    async fn execute_sized(&self, job: &Job) -> Outcome {
         let intent = &job.intent;
         match intent.action {
+            Action::Breakeven => self.breakeven(job).await,
             Action::Cancel => self.cancel_orders(job).await,
             Action::Exit => self.close(job, None).await,
             Action::Buy | Action::Sell if intent.close_only => {
