@@ -216,6 +216,27 @@ impl Books {
         Some(entry.book.position(contract))
     }
 
+    /// The watched accounts.
+    pub fn accounts(&self) -> Vec<AccountId> {
+        self.books.read().keys().copied().collect()
+    }
+
+    /// Who opened `position` of `account` ([`crate::provenance`], from the account's book trades; `Unknown` when
+    /// the account has no book).
+    pub fn opened_by(&self, account: AccountId, position: &projectx::Position) -> OpenedBy {
+        let placed = self.placed.lock().clone();
+        let books = self.books.read();
+        match books.get(&account) {
+            Some(entry) => provenance::opened_by(position, entry.book.trades(), |id| placed.contains(&id)).0,
+            None => OpenedBy::Unknown,
+        }
+    }
+
+    /// Whether pxrelay placed order `id` (since start, or within the journal's lookback before it).
+    pub fn placed_by_pxrelay(&self, id: OrderId) -> bool {
+        self.placed.lock().contains(&id)
+    }
+
     /// The contracts of every open position in every book (what [`Books::status`] needs marks for).
     pub fn position_contracts(&self) -> Vec<ContractId> {
         let books = self.books.read();

@@ -345,6 +345,41 @@ impl Journal {
         Ok(id)
     }
 
+    /// Records an action pxrelay starts itself, not from an alert (a risk flatten: kill switch, daily loss, flat-by),
+    /// before anything is sent for it: its own row (`alert_id`, e.g. `flatten-…`), `raw_body` describing what and
+    /// why (JSON), no intent, status `received`, with `received` and `journaled` events. It never takes part in
+    /// deduplication. [`Self::mark_sent`] and [`Self::finish`] follow as for an alert.
+    pub async fn record_action(
+        &self,
+        alert_id: &str,
+        at: DateTime<Utc>,
+        raw_body: String,
+        account_id: AccountId,
+    ) -> Result<(), JournalError> {
+        let (alert_id, mode) = (alert_id.to_owned(), self.inner.mode);
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO alerts (alert_id, received_at, received_unix, raw_body, intent, account_id, status, orders,
+                 mode) VALUES (?1, ?2, ?3, ?4, 'null', ?5, ?6, '[]', ?7)",
+                params![
+                    alert_id,
+                    at.to_rfc3339(),
+                    at.timestamp(),
+                    raw_body,
+                    account_id.get(),
+                    AlertStatus::Received.as_str(),
+                    mode.as_str(),
+                ],
+            )?;
+            let none = serde_json::json!({});
+            timeline::insert(&tx, &alert_id, Event::Received, at, &none)?;
+            timeline::insert(&tx, &alert_id, Event::Journaled, Utc::now(), &none)?;
+            tx.commit()
+        })
+        .await
+    }
+
     /// Notes that a money-moving call is about to be sent: `sent_at` (the first one's time) and a `sent` event.
     pub async fn mark_sent(&self, alert_id: &str) -> Result<(), JournalError> {
         let id = alert_id.to_owned();
@@ -428,6 +463,26 @@ impl Journal {
             let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
             drop(stmt);
             with_timelines(conn, rows)
+        })
+        .await
+    }
+
+    /// A piece of state that survives a restart (`journal_meta`), e.g. `kill_switch`; `None` when never set.
+    pub async fn state(&self, key: &'static str) -> Result<Option<String>, JournalError> {
+        self.run(move |conn, _| {
+            conn.query_row("SELECT value FROM journal_meta WHERE key = ?1", params![key], |r| r.get(0)).optional()
+        })
+        .await
+    }
+
+    /// Sets a piece of state that survives a restart (see [`Self::state`]); written with `synchronous=FULL`.
+    pub async fn set_state(&self, key: &'static str, value: String) -> Result<(), JournalError> {
+        self.run(move |conn, _| {
+            conn.execute(
+                "INSERT INTO journal_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![key, value],
+            )
+            .map(drop)
         })
         .await
     }

@@ -29,6 +29,7 @@
 
 pub mod accounts;
 pub mod books;
+pub mod breakeven;
 pub mod cli;
 pub mod config;
 pub mod doctor;

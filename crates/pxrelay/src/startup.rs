@@ -77,8 +77,14 @@ impl App {
         let (quotes, market) = start_quotes(&settings, &gateway, &cancel, &tracker);
         metrics
             .register_live(crate::metrics::Live { tokens: gateway.tokens().clone(), market: quotes.market().clone() });
+        // KILL_SWITCH=true forces it on; otherwise the state the last `POST /kill` left in the journal.
+        let saved = journal.state(crate::routes::kill::KILL_SWITCH_STATE).await.context("reading the kill switch")?;
+        let kill_switch = settings.webhook.kill_switch || saved.as_deref() == Some("on");
+        if kill_switch {
+            tracing::warn!(saved = saved.as_deref().unwrap_or("never set"), "kill switch is on: entries are refused");
+        }
         let guards = Arc::new(Guards {
-            kill_switch: AtomicBool::new(settings.webhook.kill_switch),
+            kill_switch: AtomicBool::new(kill_switch),
             max_contracts: settings.webhook.max_contracts,
             dry_run: settings.webhook.dry_run,
             max_age: settings.webhook.max_alert_age,
@@ -104,7 +110,15 @@ impl App {
             metrics.clone(),
             books.clone(),
             fills,
-        );
+        )
+        .with_breakeven(crate::breakeven::Watcher::new(
+            jobs.clone(),
+            journal.clone(),
+            quotes.clone(),
+            books.clone(),
+            tracker.clone(),
+            cancel.child_token(),
+        ));
         let executor = tracker.spawn(executor.run(queue, cancel.child_token()));
         let webhook = Arc::new(WebhookState {
             secret: settings.webhook.secret.clone(),

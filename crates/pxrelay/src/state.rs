@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::Accounts;
-use crate::executor::{Guards, Job};
+use crate::executor::{Guards, Work};
 use crate::journal::Journal;
 pub use crate::mode::Mode;
 use crate::quotes::QuoteService;
@@ -50,7 +50,7 @@ pub struct WebhookState {
     /// The journal.
     pub journal: Journal,
     /// The executor's queue.
-    pub jobs: mpsc::Sender<Job>,
+    pub jobs: mpsc::Sender<Work>,
     /// Kill switch, limits, dry run.
     pub guards: Arc<Guards>,
     /// Account selection (shared with the warm-up, which watches the default account's book).

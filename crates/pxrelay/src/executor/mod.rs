@@ -12,12 +12,17 @@
 //!
 //! Layout: this file (queue, guards, entries, closes, cancels) · [`reconcile`] (by `customTag`, also used at
 //! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check) ·
-//! `refusal` (why entries are refused now: the kill switch, the user hub's re-login pause or a time rule).
+//! `refusal` (why entries are refused now: the kill switch, the user hub's re-login pause or a time rule) ·
+//! [`sizing`] (dollar and percent risk → contracts and ticks) · [`breakeven`] (moving the stop-loss leg to
+//! break-even) · [`flatten`] (the risk flatten: cancel an account's working orders, close its positions).
 
+pub mod breakeven;
+pub mod flatten;
 pub mod plan;
 pub mod reconcile;
 pub mod reference;
 mod refusal;
+pub mod sizing;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -37,6 +42,15 @@ use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::quotes::QuoteService;
 use crate::signal::{self, Action, Intent, OrderKind};
 use refusal::EntryRefusal;
+
+/// What the executor queue carries: an alert, or a risk flatten ([`flatten`]), executed one at a time in order.
+#[derive(Debug)]
+pub enum Work {
+    /// An alert.
+    Alert(Box<Job>),
+    /// Cancel an account's working orders and close its positions.
+    Flatten(flatten::FlattenJob),
+}
 
 /// One alert to execute.
 #[derive(Debug)]
@@ -86,6 +100,9 @@ pub struct Executor {
     books: Arc<Books>,
     /// Attribution of orders and fills to alerts.
     fills: Arc<Fills>,
+    /// Starts `breakeven_after_ticks` watchers for the entries that carry it; `None` until
+    /// [`Executor::with_breakeven`] (then the field is ignored with a warning).
+    breakeven: Option<crate::breakeven::Watcher>,
 }
 
 /// The path prefix of an outcome whose position came from the live account book.
@@ -105,11 +122,17 @@ impl Executor {
         books: Arc<Books>,
         fills: Arc<Fills>,
     ) -> Self {
-        Self { gateway, journal, quotes, guards, metrics, books, fills }
+        Self { gateway, journal, quotes, guards, metrics, books, fills, breakeven: None }
+    }
+
+    /// Lets placed entries carrying `breakeven_after_ticks` start their watcher ([`crate::breakeven`]).
+    pub fn with_breakeven(mut self, watcher: crate::breakeven::Watcher) -> Self {
+        self.breakeven = Some(watcher);
+        self
     }
 
     /// Executes jobs until `cancel` fires; then stops taking new ones and finishes those already queued.
-    pub async fn run(self, mut jobs: mpsc::Receiver<Job>, cancel: CancellationToken) {
+    pub async fn run(self, mut jobs: mpsc::Receiver<Work>, cancel: CancellationToken) {
         loop {
             let job = tokio::select! {
                 biased;
@@ -122,10 +145,17 @@ impl Executor {
                     None => return,
                 },
             };
-            self.handle(job).await;
+            self.work(job).await;
         }
         while let Some(job) = jobs.recv().await {
-            self.handle(job).await;
+            self.work(job).await;
+        }
+    }
+
+    async fn work(&self, work: Work) {
+        match work {
+            Work::Alert(job) => self.handle(*job).await,
+            Work::Flatten(job) => self.flatten(job).await,
         }
     }
 
@@ -215,9 +245,58 @@ impl Executor {
         }
     }
 
-    async fn execute(&self, job: &Job) -> Outcome {
+    /// Executes one job: sizing first ([`sizing`]: dollar and percent risk need the contract), then the action;
+    /// the sizing arithmetic goes in front of the answer's message. An entry carrying `breakeven_after_ticks` that
+    /// was placed starts its watcher ([`crate::breakeven`]).
+    async fn execute(&self, job: &mut Job) -> Outcome {
+        if !(job.intent.is_entry() && job.intent.needs_sizing()) {
+            let outcome = self.execute_sized(job).await;
+            self.after_entry(job, &outcome);
+            return outcome;
+        }
+        let sized = match self.size(job).await {
+            Ok(sized) => sized,
+            Err(e) => return Outcome::new(AlertStatus::Rejected, e.to_string(), "sizing"),
+        };
+        let original = std::mem::replace(&mut job.intent, sized.intent);
+        let outcome = self.execute_sized(job).await;
+        self.after_entry(job, &outcome);
+        job.intent = original;
+        let notes = sized.notes.join("; ");
+        Outcome { message: Some(format!("{notes}; {}", outcome.message.clone().unwrap_or_default())), ..outcome }
+    }
+
+    /// [`sizing::size`] for the job's contract, against the entry reference price ([`reference::bracket_reference`])
+    /// and `MAX_CONTRACTS`.
+    async fn size(&self, job: &Job) -> Result<sizing::Sized, signal::SignalError> {
+        let fresh_market_price = || async {
+            let quote = self.quotes.quote(job.contract.id.as_str()).await.ok().filter(|q| !q.stale)?;
+            reference::market_price(quote.last, quote.bid, quote.ask)
+        };
+        let reference = reference::bracket_reference(&job.intent, fresh_market_price).await.price();
+        let contract = &job.contract;
+        sizing::size(&job.intent, contract.tick_size, contract.tick_value, reference, self.guards.max_contracts)
+    }
+
+    /// After an entry was placed: starts its break-even watcher when it carries `breakeven_after_ticks`.
+    fn after_entry(&self, job: &Job, outcome: &Outcome) {
+        if let (Some(after), Some(watcher), AlertStatus::Placed) =
+            (job.intent.breakeven_after_ticks, &self.breakeven, outcome.status)
+        {
+            watcher.watch(crate::breakeven::Watch {
+                alert_id: job.alert_id.clone(),
+                intent: job.intent.clone(),
+                contract: job.contract.clone(),
+                account_id: job.account_id,
+                after_ticks: after,
+            });
+        }
+    }
+
+    async fn execute_sized(&self, job: &Job) -> Outcome {
         let intent = &job.intent;
         match intent.action {
+            Action::Breakeven => self.breakeven(job).await,
             Action::Cancel => self.cancel_orders(job).await,
             Action::Exit => self.close(job, None).await,
             Action::Buy | Action::Sell if intent.close_only => {
@@ -611,7 +690,8 @@ impl Executor {
         self.books.closing(job.account_id, &job.contract.id);
         let side = if current > 0 { OrderSide::Ask } else { OrderSide::Bid };
         let reference = self.reference(job, side);
-        self.fills.closing(job.account_id, job.contract.id.clone(), &job.alert_id, reference);
+        let owner = Owner { alert_id: job.alert_id.clone(), role: Role::Close };
+        self.fills.closing(job.account_id, job.contract.id.clone(), owner, reference);
         let outcome = self.send_close(job, current).await;
         let outcome = Outcome { reference_price: reference.price, ..outcome };
         if outcome.status == AlertStatus::Closed {

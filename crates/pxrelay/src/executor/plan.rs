@@ -25,7 +25,7 @@ pub fn target(position: i64, action: Action, quantity: u32, sentiment: Option<Se
     let (delta, stated) = match action {
         Action::Buy => (q, sentiment.map(|s| s == Sentiment::Long)),
         Action::Sell => (-q, sentiment.map(|s| s == Sentiment::Short)),
-        Action::Exit | Action::Reverse | Action::Cancel | Action::Target => return position,
+        Action::Exit | Action::Reverse | Action::Cancel | Action::Target | Action::Breakeven => return position,
     };
     let net = position + delta;
     // The stated side as a sign: +1 long, -1 short.

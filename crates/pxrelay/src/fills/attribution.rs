@@ -51,6 +51,9 @@ pub enum Role {
     Stop,
     /// The entry's take-profit bracket leg.
     Target,
+    /// A `Position/closeContract` of pxrelay's own risk flatten (kill switch, daily loss, flat-by), recorded as its
+    /// own journal row ([`crate::executor::flatten`]).
+    Flatten,
 }
 
 impl Role {
@@ -61,12 +64,13 @@ impl Role {
             Self::Close => "close",
             Self::Stop => "stop",
             Self::Target => "target",
+            Self::Flatten => "flatten",
         }
     }
 
     /// Whether the order is the alert's own (not a bracket leg).
     fn own(self) -> bool {
-        matches!(self, Self::Entry | Self::Close)
+        matches!(self, Self::Entry | Self::Close | Self::Flatten)
     }
 }
 
@@ -113,7 +117,7 @@ pub struct Attribution {
     tags: HashMap<String, Owner>,
     orders: HashMap<OrderId, Owner>,
     references: HashMap<String, Reference>,
-    closes: HashMap<Key, (String, Instant)>,
+    closes: HashMap<Key, (Owner, Instant)>,
     open: HashMap<Key, Open>,
     seen_trades: HashSet<i64>,
 }
@@ -131,17 +135,18 @@ impl Attribution {
         self.orders.insert(id, owner);
     }
 
-    /// `Position/closeContract` is about to be sent for `alert_id` on `(account, contract)`.
+    /// `Position/closeContract` is about to be sent for `owner` (an alert's close, or a flatten) on
+    /// `(account, contract)`.
     pub fn closing(
         &mut self,
         account: AccountId,
         contract: ContractId,
-        alert_id: String,
+        owner: Owner,
         reference: Reference,
         now: Instant,
     ) {
-        self.references.entry(alert_id.clone()).or_insert(reference);
-        self.closes.insert((account, contract), (alert_id, now));
+        self.references.entry(owner.alert_id.clone()).or_insert(reference);
+        self.closes.insert((account, contract), (owner, now));
     }
 
     /// An order event: maps a registered tag to the order's id; a new bracket leg of an alert's order becomes a
@@ -186,8 +191,7 @@ impl Attribution {
         let mut owner = self.orders.get(&trade.order_id).cloned();
         if owner.is_none() && closing {
             let pending = self.closes.remove(&key).filter(|(_, at)| now.saturating_duration_since(*at) <= CLOSE_WINDOW);
-            if let Some((alert_id, _)) = pending {
-                let close = Owner { alert_id, role: Role::Close };
+            if let Some((close, _)) = pending {
                 self.orders.insert(trade.order_id, close.clone());
                 owner = Some(close);
             }
@@ -245,6 +249,7 @@ impl Attribution {
             Some(Role::Entry | Role::Close) => "alert",
             Some(Role::Stop) => "stop",
             Some(Role::Target) => "target",
+            Some(Role::Flatten) => "flatten",
         };
         let mut entries: Vec<String> = self.open.get(key).map(|o| o.alerts.clone()).unwrap_or_default();
         // A leg's entry alert closed by its own leg, even if the entry list was lost (a restart).
@@ -355,7 +360,7 @@ mod tests {
         a.acknowledged(OrderId::from(11), owner("a2", Role::Entry));
         a.trade(&trade(1, 10, 0, 100.0, None), Some(false), now);
         a.trade(&trade(2, 11, 0, 101.0, None), Some(false), now);
-        a.closing(1.into(), MNQ.into(), "x1".into(), reference("102"), now);
+        a.closing(1.into(), MNQ.into(), Owner { alert_id: "x1".into(), role: Role::Close }, reference("102"), now);
         let (w, stat) = a.trade(&trade(3, 99, 1, 102.0, Some(12.0)), Some(true), now);
         assert_eq!(
             events(&w),
@@ -380,7 +385,7 @@ mod tests {
         let now = Instant::now();
         a.acknowledged(OrderId::from(10), owner("a1", Role::Entry));
         a.trade(&trade(1, 10, 0, 100.0, None), Some(false), now);
-        a.closing(1.into(), MNQ.into(), "x1".into(), reference("102"), now);
+        a.closing(1.into(), MNQ.into(), Owner { alert_id: "x1".into(), role: Role::Close }, reference("102"), now);
         let later = now + CLOSE_WINDOW + Duration::from_secs(1);
         let (w, _) = a.trade(&trade(2, 55, 1, 99.0, Some(-4.0)), Some(true), later);
         assert_eq!(events(&w), vec![("a1", Event::Closed, "other".into())]);

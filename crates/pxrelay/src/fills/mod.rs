@@ -60,8 +60,8 @@ impl Fills {
     }
 
     /// `Position/closeContract` is about to be sent for `alert_id` (see [`attribution::CLOSE_WINDOW`]).
-    pub fn closing(&self, account: AccountId, contract: ContractId, alert_id: &str, reference: Reference) {
-        self.state.lock().closing(account, contract, alert_id.to_owned(), reference, tokio::time::Instant::now());
+    pub fn closing(&self, account: AccountId, contract: ContractId, owner: Owner, reference: Reference) {
+        self.state.lock().closing(account, contract, owner, reference, tokio::time::Instant::now());
     }
 
     /// The gateway answered a call of `owner`'s: the `acknowledged` event (with the order id, when it gave one).

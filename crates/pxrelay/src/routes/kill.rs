@@ -1,5 +1,11 @@
 //! `POST /kill`: the kill switch. With the secret (see [`super::secret`]); body `{}` or empty turns it on,
-//! `{"enabled": false}` turns it off. While it is on, entries are refused and exits still go through.
+//! `{"enabled": false}` turns it off. While it is on, entries are refused and exits still go through. The state is
+//! kept in the journal ([`KILL_SWITCH_STATE`]), so it survives a restart.
+//!
+//! `{"enabled": true, "flatten": true}` also flattens, before answering: every watched account's working orders
+//! are cancelled and its managed positions closed ([`crate::executor::flatten`], foreign positions left and
+//! listed). The answer lists, per account, what was closed, cancelled and left; `complete` is `false` when a cancel
+//! or close failed (the answer is still 200: the switch is on either way; the failures are named).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -10,6 +16,8 @@ use serde_json::{Value, json};
 
 use super::secret::{BodySecret, OfferedSecret};
 use crate::error::{ApiError, body_rejection};
+use crate::executor::flatten::{FlattenScope, request};
+use crate::outcome::AlertStatus;
 use crate::state::AppState;
 
 /// Largest accepted body: the switch takes two fields.
@@ -42,14 +50,39 @@ async fn kill(
     };
     offered.check(hooks.secret.as_ref(), body_secret)?;
     let parsed = parsed.map_err(|why| ApiError::BadPayload(format!("body: {why}; send {{\"enabled\": true}}")))?;
-    let enabled = match &parsed["enabled"] {
-        Value::Null => true,
-        Value::Bool(b) => *b,
-        other => {
-            return Err(ApiError::BadPayload(format!("enabled: `{other}` is not accepted; use true or false")));
-        }
+    let flag = |field: &str, default: bool| match &parsed[field] {
+        Value::Null => Ok(default),
+        Value::Bool(b) => Ok(*b),
+        other => Err(ApiError::BadPayload(format!("{field}: `{other}` is not accepted; use true or false"))),
     };
+    let (enabled, flatten) = (flag("enabled", true)?, flag("flatten", false)?);
+    if flatten && !enabled {
+        return Err(ApiError::BadPayload(
+            "flatten: needs `enabled: true` (a flatten with the switch off would let the next alert open again)".into(),
+        ));
+    }
     hooks.guards.kill_switch.store(enabled, std::sync::atomic::Ordering::Relaxed);
-    tracing::warn!(kill_switch = enabled, "kill switch changed");
-    Ok(Json(json!({ "kill_switch": enabled })))
+    let state_word = if enabled { "on" } else { "off" };
+    if let Err(e) = hooks.journal.set_state(KILL_SWITCH_STATE, state_word.to_owned()).await {
+        tracing::error!(error = %e, "the kill switch could not be saved in the journal: a restart would forget it");
+    }
+    tracing::warn!(kill_switch = enabled, flatten, "kill switch changed");
+    if !flatten {
+        return Ok(Json(json!({ "kill_switch": enabled })));
+    }
+    let mut reports = Vec::new();
+    for account in state.books.accounts() {
+        match request(&hooks.jobs, account, FlattenScope::Managed, "kill switch").await {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                tracing::error!(account.id = %account, error = %e, "kill switch flatten not run");
+                return Err(ApiError::ShuttingDown);
+            }
+        }
+    }
+    let complete = reports.iter().all(|r| r.status != AlertStatus::Failed);
+    Ok(Json(json!({ "kill_switch": enabled, "complete": complete, "flattened": reports })))
 }
+
+/// The journal key of the kill switch's state (`on`/`off`), read at startup ([`crate::startup`]).
+pub const KILL_SWITCH_STATE: &str = "kill_switch";

@@ -341,7 +341,7 @@ async fn record_and_enqueue(hooks: Arc<WebhookState>, record: NewAlert, job: Job
         }
         return Ok(Enqueued::Finished(expired.answer(&alert_id)));
     }
-    match hooks.jobs.try_send(job) {
+    match hooks.jobs.try_send(crate::executor::Work::Alert(Box::new(job))) {
         Ok(()) => Ok(Enqueued::Queued),
         Err(_) => {
             let outcome = Outcome::new(AlertStatus::Failed, "executor queue full; nothing sent", "queue full");
@@ -385,7 +385,12 @@ async fn precheck_brackets(
     };
     match reference::bracket_reference(intent, streamed).await {
         Reference::Unavailable => Ok(()),
-        r => signal::bracket_ticks(intent, side, r.price(), contract.tick_size).map(drop),
+        r => {
+            // Dollar and percent risk first (the cap is the executor's business: `u32::MAX` here).
+            let sized =
+                crate::executor::sizing::size(intent, contract.tick_size, contract.tick_value, r.price(), u32::MAX)?;
+            signal::bracket_ticks(&sized.intent, side, r.price(), contract.tick_size).map(drop)
+        }
     }
 }
 

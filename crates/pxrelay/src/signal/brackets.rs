@@ -27,6 +27,12 @@ pub(super) struct Leg {
     pub(super) object_price: (&'static str, &'static str),
     /// Its points key (`amount`) and the full name.
     pub(super) object_amount: (&'static str, &'static str),
+    /// Its percent-of-price key (`percent`) and the full name.
+    object_percent: (&'static str, &'static str),
+    /// `stop_loss_usd` and PickMyTrade's `dollar_sl`: account currency for the whole order, 0 for none.
+    pub(super) usd: [&'static str; 2],
+    /// `stop_loss_percent` and PickMyTrade's `percentage_sl`: percent of the entry price, 0 for none.
+    pub(super) percent: [&'static str; 2],
     /// TradersPost keys pxrelay cannot honour (need account or quote data, or are not native brackets).
     object_unsupported: &'static [(&'static str, &'static str)],
     /// Whether the object may carry a `type` (TradersPost stop losses do; only `stop` maps to ProjectX).
@@ -42,16 +48,19 @@ pub(super) const STOP_LOSS: Leg = Leg {
     object: "stopLoss",
     object_price: ("stopPrice", "stopLoss.stopPrice"),
     object_amount: ("amount", "stopLoss.amount"),
+    object_percent: ("percent", "stopLoss.percent"),
+    usd: ["stop_loss_usd", "dollar_sl"],
+    percent: ["stop_loss_percent", "percentage_sl"],
     object_unsupported: &[
-        ("percent", "stopLoss.percent"),
         ("pnlAmount", "stopLoss.pnlAmount"),
         ("trailAmount", "stopLoss.trailAmount"),
         ("trailPercent", "stopLoss.trailPercent"),
         ("limitPrice", "stopLoss.limitPrice"),
     ],
     object_has_type: true,
-    accepted: "`stop_loss_ticks` (ticks), `stop_loss` or `sl` (price), `stopLoss.stopPrice` (price) or \
-               `stopLoss.amount` (points)",
+    accepted: "`stop_loss_ticks` (ticks), `stop_loss` or `sl` (price), `stopLoss.stopPrice` (price), \
+               `stopLoss.amount` (points), `stop_loss_usd` or `dollar_sl` (dollars), `stop_loss_percent`, \
+               `percentage_sl` or `stopLoss.percent` (percent of the entry price)",
 };
 
 pub(super) const TAKE_PROFIT: Leg = Leg {
@@ -61,26 +70,34 @@ pub(super) const TAKE_PROFIT: Leg = Leg {
     object: "takeProfit",
     object_price: ("limitPrice", "takeProfit.limitPrice"),
     object_amount: ("amount", "takeProfit.amount"),
-    object_unsupported: &[
-        ("percent", "takeProfit.percent"),
-        ("pnlAmount", "takeProfit.pnlAmount"),
-        ("stopPrice", "takeProfit.stopPrice"),
-    ],
+    object_percent: ("percent", "takeProfit.percent"),
+    usd: ["take_profit_usd", "dollar_tp"],
+    percent: ["take_profit_percent", "percentage_tp"],
+    object_unsupported: &[("pnlAmount", "takeProfit.pnlAmount"), ("stopPrice", "takeProfit.stopPrice")],
     object_has_type: false,
-    accepted: "`take_profit_ticks` (ticks), `take_profit` or `tp` (price), `takeProfit.limitPrice` (price) or \
-               `takeProfit.amount` (points)",
+    accepted: "`take_profit_ticks` (ticks), `take_profit` or `tp` (price), `takeProfit.limitPrice` (price), \
+               `takeProfit.amount` (points), `take_profit_usd` or `dollar_tp` (dollars), `take_profit_percent`, \
+               `percentage_tp` or `takeProfit.percent` (percent of the entry price)",
 };
 
 /// Every top-level name a bracket is read from.
-pub(super) const NAMES: [&str; 8] = [
+pub(super) const NAMES: [&str; 16] = [
     STOP_LOSS.ticks,
     STOP_LOSS.price,
     STOP_LOSS.short,
     STOP_LOSS.object,
+    STOP_LOSS.usd[0],
+    STOP_LOSS.usd[1],
+    STOP_LOSS.percent[0],
+    STOP_LOSS.percent[1],
     TAKE_PROFIT.ticks,
     TAKE_PROFIT.price,
     TAKE_PROFIT.short,
     TAKE_PROFIT.object,
+    TAKE_PROFIT.usd[0],
+    TAKE_PROFIT.usd[1],
+    TAKE_PROFIT.percent[0],
+    TAKE_PROFIT.percent[1],
 ];
 
 const TICKS_WHAT: &str = "a whole number of ticks from 1 to 1000 (0 for none); the side decides the sign";
@@ -104,6 +121,16 @@ fn read_leg(obj: &Object, leg: &Leg) -> Result<Option<Distance>, SignalError> {
     for field in [leg.price, leg.short] {
         if let Some(v) = obj.get(field) {
             agreed.offer(field, v, price(field, v)?.map(Distance::Price))?;
+        }
+    }
+    for field in leg.usd {
+        if let Some(v) = obj.get(field) {
+            agreed.offer(field, v, price(field, v)?.map(Distance::Usd))?;
+        }
+    }
+    for field in leg.percent {
+        if let Some(v) = obj.get(field) {
+            agreed.offer(field, v, percent(field, v)?.map(Distance::Percent))?;
         }
     }
     match obj.get(leg.object) {
@@ -151,20 +178,41 @@ fn read_object<'a>(inner: &'a Object, leg: &Leg, agreed: &mut Agreed<'a, Distanc
             agreed.offer(full, v, price(full, v)?.map(make))?;
         }
     }
+    let (key, full) = leg.object_percent;
+    if let Some(v) = inner.get(key) {
+        given = true;
+        agreed.offer(full, v, percent(full, v)?.map(Distance::Percent))?;
+    }
     if !given {
         return Err(SignalError::new(
             leg.object,
-            format!("has neither `{}` (a price) nor `amount` (points); accepted: {}", leg.object_price.0, leg.accepted),
+            format!(
+                "has neither `{}` (a price), `amount` (points) nor `percent`; accepted: {}",
+                leg.object_price.0, leg.accepted
+            ),
         ));
     }
     Ok(())
+}
+
+/// A percent of the entry price: above 0 and below 100 (0 for none).
+fn percent(field: &'static str, v: &Value) -> Result<Option<Decimal>, SignalError> {
+    match price(field, v)? {
+        Some(p) if p >= Decimal::ONE_HUNDRED => Err(SignalError::new(
+            field,
+            format!("{} is not a percent of the price below 100 (e.g. 0.5 for 0.5 %)", super::values::describe(v)),
+        )),
+        other => Ok(other),
+    }
 }
 
 /// Signed bracket ticks for ProjectX (long: stop < 0, target > 0; short: the reverse), tick-aligned (prices must
 /// be on the tick grid, else error), rejected when a price is on the wrong side of `reference` (the entry price:
 /// limit/stop price, or the current market price for market orders), |ticks| between 1 and 1000.
 ///
-/// `side` is the entry order's side. `reference` is only needed when a leg is an absolute price.
+/// `side` is the entry order's side. `reference` is only needed when a leg is an absolute price. Legs in dollars
+/// or percent must have been converted to ticks first (`executor::sizing`, which knows the tick value); here they
+/// are refused.
 pub fn bracket_ticks(
     intent: &Intent,
     side: projectx::OrderSide,
@@ -200,6 +248,12 @@ impl Ctx {
         let ticks = match d {
             Distance::Ticks(n) => Decimal::from(n) * sign,
             Distance::Points(points) => on_grid(field, points, self.tick_size)? * sign,
+            Distance::Usd(_) | Distance::Percent(_) => {
+                return Err(SignalError::new(
+                    field,
+                    "in dollars or percent must be converted to ticks with the contract's tick value first",
+                ));
+            }
             Distance::Price(level) => {
                 on_grid(field, level, self.tick_size)?;
                 let Some(entry) = self.reference else {

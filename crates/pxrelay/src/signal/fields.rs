@@ -28,13 +28,22 @@ const MAX_TARGET: i64 = 100_000;
 /// they need not agree (`time` may hold the bar time while `timenow` holds the firing time).
 const TIMESTAMP: [&str; 4] = ["timenow", "alertTimestamp", "time", "date"];
 
+/// Size the entry by risk, in dollars (`executor::sizing`).
+const RISK_USD: [&str; 1] = ["risk_usd"];
+/// Move the stop to break-even once the open profit reaches this many ticks.
+const BREAKEVEN_AFTER: [&str; 1] = ["breakeven_after_ticks"];
+/// Ticks beyond the average entry price for a break-even stop.
+const OFFSET: [&str; 1] = ["offset_ticks"];
+/// Largest `breakeven_after_ticks` and `offset_ticks`: the bracket cap, as a stop never sits further away.
+const MAX_BREAKEVEN_TICKS: u32 = super::MAX_BRACKET_TICKS;
+
 /// PickMyTrade's list of targets; only an empty list is accepted.
 const ADVANCE_TP_SL: &str = "advance_tp_sl";
 
 /// Every top-level name [`intent`] reads or validates, except the brackets (`brackets::NAMES`) and the secret
 /// fields (taken out before, see `body`).
 pub(super) fn names() -> impl Iterator<Item = &'static str> {
-    let read: [&[&'static str]; 13] = [
+    let read: [&[&'static str]; 16] = [
         &SYMBOL,
         &ACTION,
         &SENTIMENT,
@@ -48,6 +57,9 @@ pub(super) fn names() -> impl Iterator<Item = &'static str> {
         &ALERT_ID,
         &TIMESTAMP,
         &TARGET,
+        &RISK_USD,
+        &BREAKEVEN_AFTER,
+        &OFFSET,
     ];
     read.into_iter().flatten().copied().chain(UNSUPPORTED_NONZERO.iter().map(|&(name, _)| name)).chain([ADVANCE_TP_SL])
 }
@@ -57,18 +69,18 @@ const MAX_SYMBOL_CHARS: usize = 40;
 const MAX_ALERT_ID_CHARS: usize = 64;
 const MAX_ACCOUNT_CHARS: usize = 64;
 
-const ACTIONS_ACCEPTED: &str = "buy, long, sell, short, exit, close, flat, flatten, reverse, cancel";
+const ACTIONS_ACCEPTED: &str =
+    "buy, long, sell, short, exit, close, flat, flatten, reverse, cancel, breakeven, move_to_breakeven";
 const ORDER_TYPES_ACCEPTED: &str = "market (MKT), limit (LMT), stop (STP), trailing_stop";
 const QUANTITY_WHAT: &str = "a whole number of contracts, at least 1 (e.g. 1 or \"2\")";
 
 /// PickMyTrade fields that change risk or size in ways pxrelay does not implement. Ignoring them would trade
 /// without the protection or size the trader asked for, so a non-zero value is refused instead.
-const UNSUPPORTED_NONZERO: [(&str, &str); 6] = [
-    ("dollar_sl", "give the stop as a price in `sl`/`stop_loss` or as `stop_loss_ticks`"),
-    ("percentage_sl", "give the stop as a price in `sl`/`stop_loss` or as `stop_loss_ticks`"),
-    ("dollar_tp", "give the target as a price in `tp`/`take_profit` or as `take_profit_ticks`"),
-    ("percentage_tp", "give the target as a price in `tp`/`take_profit` or as `take_profit_ticks`"),
-    ("risk_percentage", "sizing by risk is not supported; give `quantity`"),
+const UNSUPPORTED_NONZERO: [(&str, &str); 2] = [
+    (
+        "risk_percentage",
+        "sizing by a percent of the account is not supported; give `quantity`, or `risk_usd` (dollars at risk)",
+    ),
     ("trail", "trailing stop-loss management is not supported; use `order_type` trailing_stop for an entry"),
 ];
 
@@ -101,7 +113,7 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
     })?;
     let target_position = pick(obj, &TARGET, |f, v| signed_whole(f, v, MAX_TARGET))?.map(|(_, t)| t);
     let action = match (pick(obj, &ACTION, read_action)?, target_position) {
-        (Some((field, action @ (Action::Exit | Action::Reverse | Action::Cancel))), Some(_)) => {
+        (Some((field, action @ (Action::Exit | Action::Reverse | Action::Cancel | Action::Breakeven))), Some(_)) => {
             return Err(SignalError::new(
                 field,
                 format!(
@@ -154,7 +166,7 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
     }
     // Exit closes the whole position and cancel touches orders only: their quantity is not read (PickMyTrade
     // close alerts may carry 0), so it is the default 1.
-    let quantity = if matches!(action, Action::Exit | Action::Cancel) {
+    let quantity = if matches!(action, Action::Exit | Action::Cancel | Action::Breakeven) {
         1
     } else {
         pick(obj, &QUANTITY, |f, v| whole(f, v, 1, u32::MAX, QUANTITY_WHAT))?.map_or(1, |(_, q)| q)
@@ -170,6 +182,10 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
         Some((field, v)) => timestamp(field, v)?,
         None => None,
     };
+    let risk_usd = pick(obj, &RISK_USD, super::values::price)?;
+    let breakeven_after = pick(obj, &BREAKEVEN_AFTER, |f, v| whole(f, v, 0, MAX_BREAKEVEN_TICKS, BREAKEVEN_WHAT))?
+        .filter(|(_, n)| *n > 0);
+    let offset = pick(obj, &OFFSET, |f, v| whole(f, v, 0, MAX_BREAKEVEN_TICKS, OFFSET_WHAT))?;
     let mut intent = Intent {
         symbol: symbol.to_owned(),
         action,
@@ -183,12 +199,90 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
         alert_id,
         target_position,
         sent_at,
+        risk_usd: risk_usd.map(|(_, r)| r),
+        breakeven_after_ticks: breakeven_after.map(|(_, n)| n),
+        offset_ticks: offset.map(|(_, n)| n),
     };
     if !intent.is_entry() {
         intent.stop_loss = None;
         intent.take_profit = None;
+        intent.risk_usd = None;
+        intent.breakeven_after_ticks = None;
+    }
+    check_risk_fields(&intent, risk_usd.map(|(f, _)| f), breakeven_after.map(|(f, _)| f), offset.map(|(f, _)| f))?;
+    if intent.action != Action::Breakeven && intent.breakeven_after_ticks.is_none() {
+        intent.offset_ticks = None;
     }
     Ok(intent)
+}
+
+const BREAKEVEN_WHAT: &str = "a whole number of ticks of open profit from 1 to 1000 (0 for none)";
+const OFFSET_WHAT: &str = "a whole number of ticks from 0 to 1000 beyond the average entry price";
+
+/// The rules tying `risk_usd`, `breakeven_after_ticks` and `offset_ticks` to the rest of an entry (checked after
+/// the brackets of non-entries were dropped, so an exit carrying a template's fields is not refused). The field
+/// arguments are the spellings found, for the messages.
+fn check_risk_fields(
+    intent: &Intent,
+    risk: Option<&'static str>,
+    after: Option<&'static str>,
+    offset: Option<&'static str>,
+) -> Result<(), SignalError> {
+    use super::Distance;
+    if let Some(field) = risk.filter(|_| intent.risk_usd.is_some()) {
+        if intent.target_position.is_some() {
+            return Err(SignalError::new(
+                field,
+                "cannot size an alert that gives `target_position` (the target is the size); drop one of them",
+            ));
+        }
+        match intent.stop_loss {
+            None => {
+                return Err(SignalError::new(
+                    field,
+                    "needs a stop loss to size from (risk ÷ (stop ticks × tick value)); add `stop_loss_ticks` or \
+                     another stop field",
+                ));
+            }
+            Some(Distance::Usd(_)) => {
+                return Err(SignalError::new(
+                    field,
+                    "cannot size from a stop in dollars (the stop's ticks would depend on the size); give the stop in \
+                     ticks, points, price or percent",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let dollars = |d: Option<Distance>| matches!(d, Some(Distance::Usd(_)));
+    if intent.target_position.is_some() && (dollars(intent.stop_loss) || dollars(intent.take_profit)) {
+        let field = if dollars(intent.stop_loss) { "stop_loss_usd" } else { "take_profit_usd" };
+        return Err(SignalError::new(
+            field,
+            "cannot be used with `target_position`: dollars become ticks over the order's size, which only the \
+             position at execution decides; give the bracket in ticks, points, price or percent",
+        ));
+    }
+    if let Some(field) = after.filter(|_| intent.breakeven_after_ticks.is_some())
+        && intent.stop_loss.is_none()
+    {
+        return Err(SignalError::new(
+            field,
+            "needs a stop loss to move (there is no stop leg without one); add `stop_loss_ticks` or another stop field",
+        ));
+    }
+    if let (Some(field), Some(after), Some(offset)) = (offset, intent.breakeven_after_ticks, intent.offset_ticks)
+        && offset >= after
+    {
+        return Err(SignalError::new(
+            field,
+            format!(
+                "is {offset}, not less than `breakeven_after_ticks` {after}: the stop would be moved to or past the \
+                 price that triggers the move"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn read_symbol<'a>(field: &'static str, v: &'a Value) -> Result<Option<&'a str>, SignalError> {
@@ -265,6 +359,8 @@ fn read_action(field: &'static str, v: &Value) -> Result<Option<Action>, SignalE
         Action::Reverse
     } else if is(&["cancel"]) {
         Action::Cancel
+    } else if is(&["breakeven", "move_to_breakeven"]) {
+        Action::Breakeven
     } else {
         return Err(SignalError::new(field, format!("{} is not an action; expected {ACTIONS_ACCEPTED}", describe(v))));
     };

@@ -78,6 +78,16 @@ pub fn content_key(intent: &Intent) -> String {
         DistanceText(intent.take_profit),
         intent.account.as_deref().unwrap_or(""),
     );
+    // Added later: written only when present, so the keys of alerts without them are unchanged.
+    if let Some(risk) = intent.risk_usd {
+        let _ = write!(canon, "\nrisk_usd={}", risk.normalize());
+    }
+    if let Some(after) = intent.breakeven_after_ticks {
+        let _ = write!(canon, "\nbreakeven_after_ticks={after}");
+    }
+    if let Some(offset) = intent.offset_ticks {
+        let _ = write!(canon, "\noffset_ticks={offset}");
+    }
     hex16(digest::digest(&digest::SHA256, canon.as_bytes()).as_ref())
 }
 
@@ -134,6 +144,8 @@ impl std::fmt::Display for DistanceText {
             Some(Distance::Ticks(n)) => write!(f, "ticks:{n}"),
             Some(Distance::Price(p)) => write!(f, "price:{}", p.normalize()),
             Some(Distance::Points(p)) => write!(f, "points:{}", p.normalize()),
+            Some(Distance::Usd(p)) => write!(f, "usd:{}", p.normalize()),
+            Some(Distance::Percent(p)) => write!(f, "percent:{}", p.normalize()),
         }
     }
 }

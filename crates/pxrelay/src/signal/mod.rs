@@ -109,6 +109,19 @@ pub struct Intent {
     /// UTC: part of the duplicate key, and an alert older than `MAX_ALERT_AGE_SECS` by it is never sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `risk_usd`: size the entry by risk, in account currency (USD): quantity = ⌊risk ÷ (stop ticks × tick
+    /// value)⌋, capped by `MAX_CONTRACTS` (`executor::sizing`). Only on entries with a stop loss and without
+    /// `target_position`; it replaces `quantity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_usd: Option<Decimal>,
+    /// `breakeven_after_ticks`: on an entry with a stop loss, move the stop to break-even once the open profit
+    /// reaches this many ticks (`breakeven::watcher`), once. 1..=1000; `None` when absent or 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakeven_after_ticks: Option<u32>,
+    /// `offset_ticks`: ticks beyond the average entry price the break-even stop goes (a long's stop at avg +
+    /// offset, a short's at avg − offset); for `breakeven` and for the move `breakeven_after_ticks` makes. 0..=1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_ticks: Option<u32>,
 }
 
 impl Intent {
@@ -119,7 +132,18 @@ impl Intent {
 
     /// Whether a bracket is given as a price, so converting it to ticks needs the entry price.
     pub fn has_price_bracket(&self) -> bool {
-        [&self.stop_loss, &self.take_profit].iter().any(|d| matches!(d, Some(Distance::Price(_))))
+        [&self.stop_loss, &self.take_profit]
+            .iter()
+            .any(|d| matches!(d, Some(Distance::Price(_) | Distance::Percent(_))))
+    }
+
+    /// Whether converting the brackets or the size needs the contract's tick value or a price (`risk_usd`, a
+    /// bracket in dollars or percent): `executor::sizing` does that before anything else.
+    pub fn needs_sizing(&self) -> bool {
+        self.risk_usd.is_some()
+            || [&self.stop_loss, &self.take_profit]
+                .iter()
+                .any(|d| matches!(d, Some(Distance::Usd(_) | Distance::Percent(_))))
     }
 }
 
@@ -149,6 +173,9 @@ pub enum Action {
     Cancel,
     /// No `action`, but a `target_position`: the one order that takes the position there.
     Target,
+    /// `breakeven`, `move_to_breakeven`: move the stop-loss leg of the open position to the average entry price ±
+    /// `offset_ticks` (`Order/modify`); never loosens a stop.
+    Breakeven,
 }
 
 impl Action {
@@ -161,6 +188,7 @@ impl Action {
             Self::Reverse => "reverse",
             Self::Cancel => "cancel",
             Self::Target => "target",
+            Self::Breakeven => "breakeven",
         }
     }
 
@@ -169,7 +197,7 @@ impl Action {
         match self {
             Self::Buy => Some(projectx::OrderSide::Bid),
             Self::Sell => Some(projectx::OrderSide::Ask),
-            Self::Exit | Self::Reverse | Self::Cancel | Self::Target => None,
+            Self::Exit | Self::Reverse | Self::Cancel | Self::Target | Self::Breakeven => None,
         }
     }
 }
@@ -237,6 +265,12 @@ pub enum Distance {
     Price(#[serde(serialize_with = "values::decimal_text")] Decimal),
     /// Points (price units) from the entry price, unsigned (TradersPost `amount`).
     Points(#[serde(serialize_with = "values::decimal_text")] Decimal),
+    /// Account currency (USD) for the whole order (`stop_loss_usd`, PickMyTrade `dollar_sl`): ticks = amount ÷
+    /// (tick value × quantity), rounded toward the entry (`executor::sizing`).
+    Usd(#[serde(serialize_with = "values::decimal_text")] Decimal),
+    /// Percent of the entry price (`stop_loss_percent`, `stopLoss.percent`, PickMyTrade `percentage_sl`): ticks =
+    /// price × percent ÷ 100 ÷ tick size, rounded toward the entry (`executor::sizing`).
+    Percent(#[serde(serialize_with = "values::decimal_text")] Decimal),
 }
 
 /// A rejected payload: which field, what was wrong, and what is accepted. Never contains a secret.

@@ -38,7 +38,7 @@ enum Unit {
     Ticks,
     Points,
     Price,
-    /// Dollars or percent: not supported (`dollar_sl`, `stop_loss_usd`).
+    /// Dollars or percent (`stop_loss_dollars`, `sl_pct`): read as `stop_loss_usd` / `stop_loss_percent`.
     Money,
 }
 
@@ -172,8 +172,8 @@ fn unread_message(words: &[String], joined: &str) -> String {
     const NOT_READ: &str = "is not a field pxrelay reads";
     if has_stem(words, joined, &["breakeven"]) {
         return format!(
-            "{NOT_READ}: moving the stop to break-even is not supported (the stop stays where `stop_loss_ticks` or \
-             `stop_loss` puts it); remove the field"
+            "{NOT_READ}: to move the stop to break-even once in profit, send `breakeven_after_ticks` (ticks of open \
+             profit) on the entry, optionally with `offset_ticks`; or send \"action\": \"breakeven\" later"
         );
     }
     if has_stem(words, joined, &["trail"]) {
@@ -188,8 +188,8 @@ fn unread_message(words: &[String], joined: &str) -> String {
         (false, true) => &TAKE_PROFIT,
         (false, false) if has_stem(words, joined, &["risk"]) => {
             return format!(
-                "{NOT_READ}: sizing or limits by risk are not supported; give the size in `quantity` and the stop \
-                 in `stop_loss_ticks`"
+                "{NOT_READ}: to size by risk send `risk_usd` (dollars at risk) with a stop such as \
+                 `stop_loss_ticks`; or give the size in `quantity`"
             );
         }
         (true, true) | (false, false) => {
@@ -204,9 +204,9 @@ fn unread_message(words: &[String], joined: &str) -> String {
     let (field, what) = match unit_of(words, joined) {
         Some(Unit::Money) => {
             return format!(
-                "{NOT_READ}: a {what_leg} in dollars or percent is not supported; give it in `{}` (ticks from the \
-                 entry). Accepted: {}",
-                leg.ticks, leg.accepted
+                "{NOT_READ}: a {what_leg} in dollars goes in `{}` (for the whole order), in percent of the entry \
+                 price in `{}`. Accepted: {}",
+                leg.usd[0], leg.percent[0], leg.accepted
             );
         }
         Some(Unit::Ticks) => (leg.ticks, "ticks from the entry".to_owned()),

@@ -99,5 +99,10 @@ fn pickmytrade_entry_and_close() {
 #[test]
 fn invalid_fixtures_name_the_field() {
     assert_eq!(load("invalid_indicator_with_strategy_placeholders.json").unwrap_err().field, "action");
-    assert_eq!(load("invalid_pickmytrade_dollar_stop.json").unwrap_err().field, "dollar_sl");
+}
+
+#[test]
+fn a_pickmytrade_dollar_stop_is_read_as_dollars_for_the_executor_to_size() {
+    let i = load("pickmytrade_dollar_stop.json").unwrap().intent;
+    assert_eq!((i.quantity, i.stop_loss), (1, Some(super::Distance::Usd(super::dec("150")))));
 }

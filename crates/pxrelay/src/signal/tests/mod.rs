@@ -38,6 +38,9 @@ fn buy() -> Intent {
         alert_id: None,
         target_position: None,
         sent_at: None,
+        risk_usd: None,
+        breakeven_after_ticks: None,
+        offset_ticks: None,
     }
 }
 

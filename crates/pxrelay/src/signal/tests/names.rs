@@ -46,17 +46,16 @@ const UNREAD: &[(&str, &str, &[&str])] = &[
     (r#""profit_target":21010"#, "profit_target", &["`take_profit`"]),
     (r#""target":21010"#, "target", &["`take_profit"]),
     (r#""tgt_ticks":80"#, "tgt_ticks", &["`take_profit_ticks`"]),
-    // Both legs, trails, break-even, money and risk (issue 12's names are refused until they are read).
+    // Both legs, trails, break-even, money and risk: names near the ones issue 12 reads point at them.
     (r#""bracket":{"sl":1,"tp":2}"#, "bracket", &["`stop_loss_ticks`", "`take_profit_ticks`"]),
     (r#""sl_tp":"20/40""#, "sl_tp", &["`stop_loss_ticks`", "`take_profit_ticks`"]),
     (r#""trailing_stop":5"#, "trailing_stop", &["`trail_price`", "not supported"]),
     (r#""trailAmount":5"#, "trailAmount", &["`trail_price`"]),
-    (r#""breakeven_after_ticks":8"#, "breakeven_after_ticks", &["break-even", "`stop_loss_ticks`"]),
-    (r#""break_even":1"#, "break_even", &["break-even"]),
-    (r#""stop_loss_usd":100"#, "stop_loss_usd", &["dollars or percent", "`stop_loss_ticks`"]),
-    (r#""take_profit_usd":200"#, "take_profit_usd", &["dollars or percent", "`take_profit_ticks`"]),
-    (r#""sl_pct":1"#, "sl_pct", &["dollars or percent", "`stop_loss_ticks`"]),
-    (r#""risk_usd":50"#, "risk_usd", &["risk", "`quantity`"]),
+    (r#""break_even":1"#, "break_even", &["break-even", "`breakeven_after_ticks`"]),
+    (r#""stop_loss_dollars":100"#, "stop_loss_dollars", &["in dollars", "`stop_loss_usd`", "`stop_loss_percent`"]),
+    (r#""tp_usd":200"#, "tp_usd", &["`take_profit_usd`"]),
+    (r#""sl_pct":1"#, "sl_pct", &["`stop_loss_percent`"]),
+    (r#""max_risk":50"#, "max_risk", &["`risk_usd`", "`quantity`"]),
     // Refused whatever the action: a typo in the template shows up on its first alert.
     (r#""action":"exit","stoploss":40"#, "stoploss", &["`stop_loss`"]),
 ];
