@@ -9,17 +9,80 @@
 //! is tried again after [`RETRY`] while the block lasts; one that succeeded is not repeated in the same block.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::Hours;
+use crate::books::Books;
+use crate::executor::Work;
+use crate::executor::flatten::{FlattenScope, request};
+use crate::outcome::AlertStatus;
+use crate::warmup::{Stage, Warmup};
 
 /// How often the clock is read.
 pub const TICK: Duration = Duration::from_secs(1);
 /// How long after a failed flatten the next attempt comes (the gateway is likely down: no tight loop on it).
 pub const RETRY: Duration = Duration::from_secs(5);
+
+/// Starts the scheduler on `tracker` when `FLAT_BY` is set (else does nothing). It waits for the warm-up first (the
+/// default account's book is watched by then, and the executor takes jobs), then flattens through the executor queue
+/// ([`flatten_watched`]).
+pub fn spawn(
+    hours: Hours,
+    jobs: mpsc::Sender<Work>,
+    books: Arc<Books>,
+    warmup: &Warmup,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) {
+    let Some(flat_by) = hours.rules.flat_by else { return };
+    let by = format!("FLAT_BY {}", flat_by.format("%H:%M"));
+    let mut stage = warmup.subscribe();
+    tracker.spawn(async move {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            ready = stage.wait_for(|s| *s == Stage::Ready) => if ready.is_err() { return },
+        }
+        let flatten = |_end| {
+            let (jobs, books, by) = (jobs.clone(), books.clone(), by.clone());
+            async move { flatten_watched(&jobs, &books, &by).await }
+        };
+        run(hours, flatten, cancel).await;
+    });
+}
+
+/// Flattens every watched account's managed positions and their working orders, one flatten job per account in the
+/// executor queue ([`crate::executor::flatten`], scope `managed`: foreign positions are left and listed), journaled
+/// with `by` (e.g. `FLAT_BY 15:08`). `Ok(summary)`, or `Err` naming the accounts whose flatten failed or was not run.
+pub async fn flatten_watched(jobs: &mpsc::Sender<Work>, books: &Books, by: &str) -> Result<String, String> {
+    let (mut done, mut failed) = (Vec::new(), Vec::new());
+    for account in books.accounts() {
+        match request(jobs, account, FlattenScope::Managed, by).await {
+            Ok(r) if r.status == AlertStatus::Failed => {
+                failed.push(format!("account {account} ({}): {}", r.id, r.errors.join("; ")));
+            }
+            Ok(r) => done.push(format!(
+                "account {account} ({}): {} closed, {} cancelled, {} left",
+                r.id,
+                r.closed.len(),
+                r.cancelled.len(),
+                r.left.len()
+            )),
+            Err(e) => failed.push(format!("account {account}: {e}")),
+        }
+    }
+    match (failed.is_empty(), done.is_empty()) {
+        (true, true) => Ok("no watched account".to_owned()),
+        (true, false) => Ok(done.join("; ")),
+        (false, _) => Err(failed.join("; ")),
+    }
+}
 
 /// Runs until `cancel`: at each block's start (or on finding itself inside one) calls `flatten(block_end)`, where
 /// `block_end` is the next `SESSION_OPEN`. `flatten` answers `Ok(summary)` (logged) or `Err(why)` (retried).
