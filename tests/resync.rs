@@ -191,3 +191,32 @@ async fn alerts_left_unknown_are_settled_by_their_custom_tag_after_the_book_resy
     assert!(row["path"].as_str().unwrap().ends_with("resolved by customTag: not found"), "{row}");
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_position_closed_elsewhere_while_the_hub_was_down_has_its_legs_cancelled_at_the_resync() {
+    let sim = quiet_sim().await;
+    sim.set_price(MNQ, Decimal::new(21_000, 0));
+    let app = app_on(&sim, &[("MAX_CONTRACTS", "5")]).await;
+    status_until(&app, "the default account's book goes live", |a| a["live"] == true).await;
+    let (code, body) = app
+        .alert(alert(json!({"action": "buy", "stop_loss_ticks": 40, "take_profit_ticks": 80, "id": "away-1"})))
+        .await;
+    assert_eq!((code, &body["status"]), (200, &json!("placed")), "{body}");
+    let working = |sim: &projectx_sim::SimHandle| sim.orders().iter().filter(|o| o.status == 1).count();
+    book_equals_gateway(&app, "the long and its legs are in the book").await;
+    assert_eq!(working(&sim), 2);
+
+    // The hub is away; the trader closes the position in the platform, which leaves the legs working.
+    sim.refuse_hub_connects_for(Duration::from_millis(800));
+    sim.drop_hub_connections();
+    status_until(&app, "the book is down with the hub", |a| a["live"] == false).await;
+    other_client(&sim).close_position(account(&app), &ContractId::from(MNQ)).await.unwrap();
+    assert_eq!((mnq_position(&sim), working(&sim)), (0, 2), "flat, with both legs left working");
+
+    // Back: the snapshot finds the position flat, and its legs are cancelled.
+    status_until(&app, "the book is live again", |a| a["live"] == true).await;
+    let (positions, orders) = book_equals_gateway(&app, "the legs are gone after the resync").await;
+    assert!(positions.is_empty() && orders.is_empty(), "{positions:?} {orders:?}");
+    assert_eq!(working(&sim), 0);
+    app.stop().await.unwrap();
+}

@@ -2,7 +2,8 @@
 //! task that consumes the hub's ordered update stream:
 //! - `Connected` → every book starts syncing (events are buffered), then each watched account gets a REST snapshot
 //!   (`Account/search`, `Order/searchOpen` joined with `Order/search` since 24 hours ago for the Suspended legs
-//!   searchOpen hides, `Position/searchOpen`, `Trade/search` since 24 hours ago) and goes live;
+//!   searchOpen hides, `Position/searchOpen`, `Trade/search` since 24 hours ago) and goes live; a position the
+//!   snapshot finds flat that was open before (closed while the hub was away) has its legs tidied as on a flat event;
 //! - `Disconnected` → every book is down (reads fall back to REST);
 //! - account, order, position and trade events → the account's book.
 //!
@@ -397,14 +398,19 @@ impl Books {
                     books.keys().copied().collect()
                 };
                 tracing::info!(epoch, accounts = accounts.len(), "user hub synced: taking account snapshots");
+                // Positions that went flat while the hub was away (a close in the platform, a bracket fill): their
+                // legs are tidied like those of a flat seen live.
+                let mut flat = Vec::new();
                 for account in accounts {
                     tokio::select! {
                         biased;
                         () = cancel.cancelled() => return Vec::new(),
-                        () = self.snapshot_with_retries(account) => {}
+                        changes = self.snapshot_with_retries(account) => {
+                            flat.extend(changes.into_iter().map(|Change::Flat(contract)| (account, contract)));
+                        }
                     }
                 }
-                Vec::new()
+                flat
             }
             UserEvent::Disconnected { epoch } => {
                 tracing::warn!(epoch, "user hub disconnected: positions are read over REST until it is back");
@@ -440,19 +446,22 @@ impl Books {
         self.snapshot_with_retries(account).await;
     }
 
-    async fn snapshot_with_retries(&self, account: AccountId) {
+    /// Snapshots `account` (retrying a failed read); returns the positions the snapshot found flat that the book
+    /// held open before (see [`AccountBook::snapshot`]).
+    async fn snapshot_with_retries(&self, account: AccountId) -> Vec<Change> {
         for attempt in 1..=SNAPSHOT_ATTEMPTS {
-            let Some(generation) = self.books.read().get(&account).map(|e| e.generation) else { return };
+            let Some(generation) = self.books.read().get(&account).map(|e| e.generation) else { return Vec::new() };
             match self.take_snapshot(account).await {
                 Ok(snapshot) => {
                     let mut books = self.books.write();
-                    if let Some(entry) = books.get_mut(&account).filter(|e| e.generation == generation) {
-                        entry.book.snapshot(snapshot);
-                        tracing::info!(account.id = %account, "account book live");
-                        self.metrics.book_resyncs.inc();
-                        self.resyncs.send_modify(|n| *n += 1);
-                    }
-                    return;
+                    let Some(entry) = books.get_mut(&account).filter(|e| e.generation == generation) else {
+                        return Vec::new();
+                    };
+                    let changes = entry.book.snapshot(snapshot);
+                    tracing::info!(account.id = %account, "account book live");
+                    self.metrics.book_resyncs.inc();
+                    self.resyncs.send_modify(|n| *n += 1);
+                    return changes;
                 }
                 Err(e) => {
                     tracing::warn!(account.id = %account, attempt, error = %e, "account snapshot failed");
@@ -460,6 +469,7 @@ impl Books {
                 }
             }
         }
+        Vec::new()
     }
 
     async fn take_snapshot(&self, account: AccountId) -> Result<Snapshot, projectx::Error> {

@@ -20,7 +20,8 @@ use serde::Serialize;
 
 pub mod timeline;
 
-pub use timeline::{Event, PositionSource, TimelineEvent, TimelineWrite};
+pub use crate::outcome::PositionSource;
+pub use timeline::{Event, TimelineEvent, TimelineWrite};
 
 use crate::mode::Mode;
 use crate::outcome::{AlertStatus, Answer, Outcome};

@@ -29,7 +29,6 @@
 
 pub mod accounts;
 pub mod books;
-pub mod breakeven;
 pub mod cli;
 pub mod config;
 pub mod doctor;

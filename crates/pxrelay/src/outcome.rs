@@ -8,8 +8,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::journal::PositionSource;
-
 /// An alert's status. Serialised in snake case (`dry_run`); the journal stores the same text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -93,6 +91,27 @@ impl FromStr for AlertStatus {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// Where the executor read an alert's position: the live account book, or `Position/searchOpen` (the user hub was
+/// not live).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PositionSource {
+    /// The live account book.
+    Book,
+    /// `Position/searchOpen` (REST fallback).
+    Rest,
+}
+
+impl PositionSource {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Book => "book",
+            Self::Rest => "rest",
+        }
     }
 }
 

@@ -111,7 +111,7 @@ impl App {
             books.clone(),
             fills,
         )
-        .with_breakeven(crate::breakeven::Watcher::new(
+        .with_breakeven(crate::executor::breakeven_watch::Watcher::new(
             jobs.clone(),
             journal.clone(),
             quotes.clone(),

@@ -1,6 +1,6 @@
 //! Break-even (issue 12): `action: "breakeven"` (alias `move_to_breakeven`) moves the stop-loss leg of the
 //! contract's position to the average entry price ± `offset_ticks` with `Order/modify`; the
-//! `breakeven_after_ticks` watcher ([`crate::breakeven`]) sends the same job through the queue once the open profit
+//! `breakeven_after_ticks` watcher ([`crate::executor::breakeven_watch`]) sends the same job through the queue once the open profit
 //! reaches its threshold.
 //!
 //! The stop legs are the working **Stop** orders on the contract on the closing side (a long's sells, a short's

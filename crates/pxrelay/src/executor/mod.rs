@@ -14,9 +14,11 @@
 //! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check) ·
 //! `refusal` (why entries are refused now: the kill switch, the user hub's re-login pause or a time rule) ·
 //! [`sizing`] (dollar and percent risk → contracts and ticks) · [`breakeven`] (moving the stop-loss leg to
-//! break-even) · [`flatten`] (the risk flatten: cancel an account's working orders, close its positions).
+//! break-even) and [`breakeven_watch`] (`breakeven_after_ticks`) · [`flatten`] (the risk flatten: cancel an
+//! account's working orders, close its positions).
 
 pub mod breakeven;
+pub mod breakeven_watch;
 pub mod flatten;
 pub mod plan;
 pub mod reconcile;
@@ -102,7 +104,7 @@ pub struct Executor {
     fills: Arc<Fills>,
     /// Starts `breakeven_after_ticks` watchers for the entries that carry it; `None` until
     /// [`Executor::with_breakeven`] (then the field is ignored with a warning).
-    breakeven: Option<crate::breakeven::Watcher>,
+    breakeven: Option<breakeven_watch::Watcher>,
 }
 
 /// The path prefix of an outcome whose position came from the live account book.
@@ -125,8 +127,8 @@ impl Executor {
         Self { gateway, journal, quotes, guards, metrics, books, fills, breakeven: None }
     }
 
-    /// Lets placed entries carrying `breakeven_after_ticks` start their watcher ([`crate::breakeven`]).
-    pub fn with_breakeven(mut self, watcher: crate::breakeven::Watcher) -> Self {
+    /// Lets placed entries carrying `breakeven_after_ticks` start their watcher ([`breakeven_watch`]).
+    pub fn with_breakeven(mut self, watcher: breakeven_watch::Watcher) -> Self {
         self.breakeven = Some(watcher);
         self
     }
@@ -247,7 +249,7 @@ impl Executor {
 
     /// Executes one job: sizing first ([`sizing`]: dollar and percent risk need the contract), then the action;
     /// the sizing arithmetic goes in front of the answer's message. An entry carrying `breakeven_after_ticks` that
-    /// was placed starts its watcher ([`crate::breakeven`]).
+    /// was placed starts its watcher ([`breakeven_watch`]).
     async fn execute(&self, job: &mut Job) -> Outcome {
         if !(job.intent.is_entry() && job.intent.needs_sizing()) {
             let outcome = self.execute_sized(job).await;
@@ -283,7 +285,7 @@ impl Executor {
         if let (Some(after), Some(watcher), AlertStatus::Placed) =
             (job.intent.breakeven_after_ticks, &self.breakeven, outcome.status)
         {
-            watcher.watch(crate::breakeven::Watch {
+            watcher.watch(breakeven_watch::Watch {
                 alert_id: job.alert_id.clone(),
                 intent: job.intent.clone(),
                 contract: job.contract.clone(),

@@ -55,27 +55,6 @@ impl Event {
     }
 }
 
-/// Where the executor read an alert's position: the live account book, or `Position/searchOpen` (the user hub was
-/// not live).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PositionSource {
-    /// The live account book.
-    Book,
-    /// `Position/searchOpen` (REST fallback).
-    Rest,
-}
-
-impl PositionSource {
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Book => "book",
-            Self::Rest => "rest",
-        }
-    }
-}
-
 /// One event to append to an alert's timeline.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimelineWrite {

@@ -115,7 +115,7 @@ pub struct Intent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_usd: Option<Decimal>,
     /// `breakeven_after_ticks`: on an entry with a stop loss, move the stop to break-even once the open profit
-    /// reaches this many ticks (`breakeven::watcher`), once. 1..=1000; `None` when absent or 0.
+    /// reaches this many ticks (`executor::breakeven_watch`), once. 1..=1000; `None` when absent or 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breakeven_after_ticks: Option<u32>,
     /// `offset_ticks`: ticks beyond the average entry price the break-even stop goes (a long's stop at avg +
