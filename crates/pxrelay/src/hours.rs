@@ -7,7 +7,7 @@
 //!    (the simulator, other venues; the default under `--sim`).
 //! 2. **The flat-by block** (`FLAT_BY`): from `FLAT_BY` to the next `SESSION_OPEN`, local time in `MARKET_TIMEZONE`
 //!    (`FLAT_BY` is before `SESSION_OPEN`, checked at load). At `FLAT_BY` the managed positions are flattened
-//!    ([`flat_by`]).
+//!    ([`crate::flat_by`]).
 //! 3. **Trading windows** (`TRADING_WINDOWS`): entries only inside one of the windows, `HH:MM-HH:MM` in
 //!    `MARKET_TIMEZONE`, start included, end excluded. A window may cross midnight (`18:00-02:00`: from 18:00 to
 //!    02:00 the next morning); one that starts where it ends is a configuration problem.
@@ -15,7 +15,6 @@
 //! [`Hours::refusal`] names the first rule that refuses and when entries are allowed again (every rule applied,
 //! [`Hours::next_entry_allowed`]), in `MARKET_TIMEZONE` with the zone's abbreviation.
 
-pub mod flat_by;
 mod rules;
 #[cfg(test)]
 mod tests;

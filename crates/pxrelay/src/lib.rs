@@ -35,6 +35,7 @@ pub mod doctor;
 pub mod error;
 pub mod executor;
 pub mod fills;
+pub mod flat_by;
 pub mod hours;
 pub mod journal;
 pub mod legs;

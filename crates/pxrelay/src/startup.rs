@@ -146,7 +146,7 @@ impl App {
             allowed_symbols: settings.webhook.allowed_symbols.clone(),
         };
         let warmup = tracker.spawn(crate::warmup::run(warm.clone(), steps, tracker.clone(), cancel.child_token()));
-        crate::hours::flat_by::spawn(
+        crate::flat_by::spawn(
             webhook.guards.hours.clone(),
             webhook.jobs.clone(),
             books.clone(),

@@ -1,6 +1,6 @@
 //! The `FLAT_BY` scheduler: once the market clock is in the flat-by block (from `FLAT_BY` to the next
 //! `SESSION_OPEN`), it flattens the managed positions once for that block; entries are refused meanwhile by
-//! [`super::Hours::refusal`], exits still go through.
+//! [`crate::hours::Hours::refusal`], exits still go through.
 //!
 //! Design: the task re-reads the market clock every [`TICK`] (1 s) rather than sleeping until the `FLAT_BY` instant.
 //! That single loop covers everything a long sleep would miss: a start (or restart) inside the block flattens at once,
@@ -17,10 +17,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::Hours;
 use crate::books::Books;
 use crate::executor::Work;
 use crate::executor::flatten::{FlattenScope, request};
+use crate::hours::Hours;
 use crate::outcome::AlertStatus;
 use crate::warmup::{Stage, Warmup};
 
