@@ -25,6 +25,11 @@ impl EntryRefusal {
         pause_text(hub).map(|why| Self { why, todo: format!("; {WHAT_TO_DO}") })
     }
 
+    /// A refusal for another reason (the daily loss limit, [`crate::risk`]): `why`, and `todo` (`""` or `"; …"`).
+    pub(crate) fn new(why: String, todo: String) -> Self {
+        Self { why, todo }
+    }
+
     /// `"<why>: <what> (exits are still allowed)<todo>"`, e.g. `what` = `"entries are refused"`.
     pub(crate) fn text(&self, what: &str) -> String {
         format!("{}: {what} (exits are still allowed){}", self.why, self.todo)
