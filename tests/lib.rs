@@ -53,6 +53,42 @@ pub async fn app_on(sim: &SimHandle, extra: &[(&str, &str)]) -> TestApp {
     spawn_app(sim.clone(), env).await.expect("pxrelay starts")
 }
 
+/// pxrelay against `sim` with [`SECRET`] and the `extra` variables, its market time on `clock`.
+pub async fn app_on_clock(sim: &SimHandle, extra: &[(&str, &str)], clock: &TestClock) -> TestApp {
+    let mut env = env_for(sim);
+    env.insert("WEBHOOK_SECRET".into(), SECRET.into());
+    for (k, v) in extra {
+        env.insert((*k).into(), (*v).into());
+    }
+    spawn_app_on_clock(sim.clone(), env, Some(clock)).await.expect("pxrelay starts")
+}
+
+/// A settable clock for pxrelay's market time ([`pxrelay::market_time::MarketClock::with_now`]): the system time
+/// plus an offset the test moves forward, so the simulator's fills (stamped with the system time) fall in the
+/// trading day the clock is in until the test moves it to another one.
+#[derive(Clone, Debug, Default)]
+pub struct TestClock {
+    offset: std::sync::Arc<std::sync::Mutex<chrono::TimeDelta>>,
+}
+
+impl TestClock {
+    /// The clock's current instant.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + *self.offset.lock().expect("the clock's lock is never poisoned")
+    }
+
+    /// Moves the clock forward so that it reads `at` now (and runs on from there).
+    pub fn set(&self, at: chrono::DateTime<chrono::Utc>) {
+        *self.offset.lock().expect("the clock's lock is never poisoned") = at - chrono::Utc::now();
+    }
+
+    /// The time source for `MarketClock::with_now`.
+    pub fn now_fn(&self) -> pxrelay::market_time::Now {
+        let clock = self.clone();
+        std::sync::Arc::new(move || clock.now())
+    }
+}
+
 /// The signed MNQ position at the simulator (long > 0).
 pub fn mnq_position(sim: &SimHandle) -> i64 {
     sim.positions()
@@ -112,7 +148,16 @@ pub fn temp_journal() -> std::path::PathBuf {
 /// Builds and serves pxrelay in live mode against `sim` with `env`, and waits until its warm-up is done (webhooks
 /// are accepted); a warm-up that fails (a refused login, an unknown symbol) is this call's error.
 pub async fn spawn_app(sim: SimHandle, env: HashMap<String, String>) -> anyhow::Result<TestApp> {
-    let mut app = start_app(sim, env).await?;
+    spawn_app_on_clock(sim, env, None).await
+}
+
+/// [`spawn_app`] with pxrelay's market time on `clock`.
+pub async fn spawn_app_on_clock(
+    sim: SimHandle,
+    env: HashMap<String, String>,
+    clock: Option<&TestClock>,
+) -> anyhow::Result<TestApp> {
+    let mut app = start_app_on_clock(sim, env, clock).await?;
     let mut stage = app.warmup.subscribe();
     let stopped = tokio::select! {
         r = stage.wait_for(|s| *s == Stage::Ready) => {
@@ -130,7 +175,19 @@ pub async fn spawn_app(sim: SimHandle, env: HashMap<String, String>) -> anyhow::
 /// Builds and serves pxrelay in live mode against `sim` with `env`; returns as soon as it listens, before the
 /// warm-up (the first token and what follows it) is done.
 pub async fn start_app(sim: SimHandle, env: HashMap<String, String>) -> anyhow::Result<TestApp> {
-    let settings = Settings::load(None, &env)?;
+    start_app_on_clock(sim, env, None).await
+}
+
+/// [`start_app`] with pxrelay's market time on `clock` (the trading day, the daily limits' day boundary).
+pub async fn start_app_on_clock(
+    sim: SimHandle,
+    env: HashMap<String, String>,
+    clock: Option<&TestClock>,
+) -> anyhow::Result<TestApp> {
+    let mut settings = Settings::load(None, &env)?;
+    if let Some(clock) = clock {
+        settings.market = settings.market.clone().with_now(clock.now_fn());
+    }
     let app = App::build(settings, Mode::Live).await?;
     let addr = app.local_addr();
     let gateway = app.state().gateway.clone();
