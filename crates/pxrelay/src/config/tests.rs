@@ -239,3 +239,26 @@ fn market_time_zone_and_session_open_are_read_and_checked() {
     assert!(text.contains("MARKET_TIMEZONE: `Chicago` is not accepted; expected an IANA time zone name"), "{text}");
     assert!(text.contains("SESSION_OPEN: `5pm` is not accepted; expected a 24-hour time HH:MM"), "{text}");
 }
+
+#[test]
+fn daily_limits_are_positive_amounts_and_the_action_is_flatten_or_block() {
+    let s = Settings::load(None, &env(&[])).unwrap();
+    assert_eq!(s.risk, crate::risk::RiskSettings::default(), "unset: no limit, flatten");
+    let s = Settings::load(
+        None,
+        &env(&[("DAILY_LOSS_LIMIT", "1000.50"), ("DAILY_LOSS_ACTION", "block"), ("DAILY_PROFIT_TARGET", "1500")]),
+    )
+    .unwrap();
+    assert_eq!(s.risk.loss_limit, Some("1000.50".parse().unwrap()));
+    assert_eq!(s.risk.action, crate::risk::BreachAction::Block);
+    assert_eq!(s.risk.profit_target, Some(rust_decimal::Decimal::from(1500)));
+    let err = Settings::load(
+        None,
+        &env(&[("DAILY_LOSS_LIMIT", "-500"), ("DAILY_LOSS_ACTION", "close"), ("DAILY_PROFIT_TARGET", "lots")]),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("DAILY_LOSS_LIMIT: `-500` is not accepted; expected an amount above 0"), "{text}");
+    assert!(text.contains("DAILY_LOSS_ACTION: `close` is not accepted; expected flatten or block"), "{text}");
+    assert!(text.contains("DAILY_PROFIT_TARGET: `lots` is not accepted"), "{text}");
+}

@@ -185,7 +185,14 @@ impl DailyRisk {
     ) -> Result<Self, JournalError> {
         let saved = journal.state(BLOCKS_STATE).await?;
         let risk = Self::new(settings, clock, journal, metrics);
-        let blocks: Vec<Block> = saved.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+        let blocks: Vec<Block> = match saved.map(|text| serde_json::from_str(&text)) {
+            None => Vec::new(),
+            Some(Ok(blocks)) => blocks,
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "the journal's daily risk blocks could not be read: none restored");
+                Vec::new()
+            }
+        };
         let today = risk.clock.trading_day(risk.clock.now());
         for block in blocks {
             if block.day == today && risk.settings.threshold(block.kind).is_some() {
@@ -297,47 +304,4 @@ impl DailyRisk {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings(limit: Option<i64>, target: Option<i64>) -> RiskSettings {
-        RiskSettings {
-            loss_limit: limit.map(Decimal::from),
-            action: BreachAction::Flatten,
-            profit_target: target.map(Decimal::from),
-        }
-    }
-
-    #[test]
-    fn a_loss_at_the_limit_breaks_it_and_a_profit_at_the_target_locks_the_day() {
-        let s = settings(Some(100), Some(300));
-        assert_eq!(s.breach(Decimal::from(-99)), None);
-        assert_eq!(s.breach(Decimal::from(-100)), Some((Kind::LossLimit, Decimal::from(100))));
-        assert_eq!(s.breach("-100.01".parse().unwrap()), Some((Kind::LossLimit, Decimal::from(100))));
-        assert_eq!(s.breach(Decimal::from(299)), None);
-        assert_eq!(s.breach(Decimal::from(300)), Some((Kind::ProfitTarget, Decimal::from(300))));
-        assert_eq!(settings(None, None).breach(Decimal::from(-1_000_000)), None);
-        assert!(!settings(None, None).is_active());
-    }
-
-    #[test]
-    fn the_action_reads_flatten_or_block() {
-        assert_eq!("Flatten".parse(), Ok(BreachAction::Flatten));
-        assert_eq!("block".parse(), Ok(BreachAction::Block));
-        assert_eq!("close".parse::<BreachAction>(), Err(()));
-    }
-
-    #[test]
-    fn the_reason_names_the_variable_the_amount_and_the_day_pnl() {
-        let block = Block {
-            account_id: AccountId::new(7),
-            day: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
-            kind: Kind::LossLimit,
-            threshold: Decimal::from(100),
-            day_pnl: "-104.50".parse().unwrap(),
-            at: Utc::now(),
-            action: BreachAction::Flatten,
-        };
-        assert_eq!(block.reason(), "daily loss limit (DAILY_LOSS_LIMIT) 100 reached: day P&L -104.50");
-    }
-}
+mod tests;
