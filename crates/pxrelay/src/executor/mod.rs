@@ -87,6 +87,15 @@ pub struct Guards {
     pub max_age: Duration,
 }
 
+/// Something that blocks entries on one account for a while: the daily loss limit and profit target
+/// (`crate::risk::DailyRisk`). A trait here, so the executor does not depend on the module that queues flattens
+/// into it.
+pub trait AccountBlock: std::fmt::Debug + Send + Sync {
+    /// `Some((why, todo))` while entries on `account` are refused: `why` names the rule (e.g. `daily loss limit
+    /// (DAILY_LOSS_LIMIT) 50 reached: day P&L -60.37`), `todo` is `""` or `"; <when entries are allowed again>"`.
+    fn refusal(&self, account: AccountId) -> Option<(String, String)>;
+}
+
 /// The executor task's state.
 #[derive(Debug)]
 pub struct Executor {
@@ -101,8 +110,8 @@ pub struct Executor {
     /// Starts `breakeven_after_ticks` watchers for the entries that carry it; `None` until
     /// [`Executor::with_breakeven`] (then the field is ignored with a warning).
     breakeven: Option<crate::breakeven::Watcher>,
-    /// The daily loss limit and profit target's blocks ([`crate::risk`]); `None` until [`Executor::with_risk`].
-    risk: Option<Arc<crate::risk::DailyRisk>>,
+    /// The daily loss limit and profit target's blocks (`crate::risk`); `None` until [`Executor::with_risk`].
+    risk: Option<Arc<dyn AccountBlock>>,
 }
 
 /// The path prefix of an outcome whose position came from the live account book.
@@ -131,8 +140,8 @@ impl Executor {
         self
     }
 
-    /// Refuses entries on an account the daily loss limit or profit target blocked ([`crate::risk`]).
-    pub fn with_risk(mut self, risk: Arc<crate::risk::DailyRisk>) -> Self {
+    /// Refuses entries on an account the daily loss limit or profit target blocked (`crate::risk::DailyRisk`).
+    pub fn with_risk(mut self, risk: Arc<dyn AccountBlock>) -> Self {
         self.risk = Some(risk);
         self
     }
@@ -416,7 +425,7 @@ impl Executor {
     }
 
     /// Why entries on `account` are refused now, if they are: the kill switch, the user hub's re-login pause
-    /// (another session on this login, [`crate::logout`]), or the account's daily risk block ([`crate::risk`]).
+    /// (another session on this login, [`crate::logout`]), or the account's daily risk block ([`AccountBlock`]).
     /// Exits are never refused.
     fn entry_refusal(&self, account: AccountId) -> Option<EntryRefusal> {
         EntryRefusal::now(&self.guards, &self.books.hub_status()).or_else(|| {

@@ -263,13 +263,6 @@ impl DailyRisk {
         self.clock.local(self.until(block)).format("%Y-%m-%d %H:%M %Z").to_string()
     }
 
-    /// Why entries on `account` are refused now and when they are allowed again (`None`: not blocked).
-    pub(crate) fn refusal(&self, account: AccountId) -> Option<(String, String)> {
-        let block = self.block_of(account)?;
-        let todo = format!("; entries are allowed again at {} (the next session open)", self.until_text(&block));
-        Some((block.reason(), todo))
-    }
-
     /// The day of `account` from its live book (`None` when the book is not live) with the positions at `marks`.
     pub fn day(&self, books: &Books, account: AccountId, marks: &HashMap<ContractId, Mark>) -> Option<DayPnl> {
         let start = self.clock.trading_day_start(self.clock.now());
@@ -300,6 +293,16 @@ impl DailyRisk {
             "blocked_reason": block.as_ref().map(Block::reason),
             "blocked_until": block.as_ref().map(|b| self.until(b)),
         })
+    }
+}
+
+/// The executor's entry refusal: the account's block in force, and when entries are allowed again (the next session
+/// open, in `MARKET_TIMEZONE`).
+impl crate::executor::AccountBlock for DailyRisk {
+    fn refusal(&self, account: AccountId) -> Option<(String, String)> {
+        let block = self.block_of(account)?;
+        let todo = format!("; entries are allowed again at {} (the next session open)", self.until_text(&block));
+        Some((block.reason(), todo))
     }
 }
 

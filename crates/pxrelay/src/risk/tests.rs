@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::executor::AccountBlock;
 use crate::mode::Mode;
 
 fn settings(limit: Option<i64>, target: Option<i64>) -> RiskSettings {
