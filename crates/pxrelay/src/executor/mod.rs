@@ -12,8 +12,8 @@
 //!
 //! Layout: this file (queue, guards, entries, closes, cancels) · [`reconcile`] (by `customTag`, also used at
 //! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check) ·
-//! `refusal` (why entries are refused now: the kill switch, the user hub's re-login pause or a time rule) ·
-//! [`sizing`] (dollar and percent risk → contracts and ticks) · [`breakeven`] (moving the stop-loss leg to
+//! `refusal` (why entries are refused now: the kill switch, the user hub's re-login pause, a time rule or a daily risk
+//! block) · [`sizing`] (dollar and percent risk → contracts and ticks) · [`breakeven`] (moving the stop-loss leg to
 //! break-even) and [`breakeven_watch`] (`breakeven_after_ticks`) · [`flatten`] (the risk flatten: cancel an
 //! account's working orders, close its positions).
 
@@ -91,6 +91,15 @@ pub struct Guards {
     pub hours: crate::hours::Hours,
 }
 
+/// Something that blocks entries on one account for a while: the daily loss limit and profit target
+/// (`crate::risk::DailyRisk`). A trait here, so the executor does not depend on the module that queues flattens
+/// into it.
+pub trait AccountBlock: std::fmt::Debug + Send + Sync {
+    /// `Some((why, todo))` while entries on `account` are refused: `why` names the rule (e.g. `daily loss limit
+    /// (DAILY_LOSS_LIMIT) 50 reached: day P&L -60.37`), `todo` is `""` or `"; <when entries are allowed again>"`.
+    fn refusal(&self, account: AccountId) -> Option<(String, String)>;
+}
+
 /// The executor task's state.
 #[derive(Debug)]
 pub struct Executor {
@@ -105,6 +114,8 @@ pub struct Executor {
     /// Starts `breakeven_after_ticks` watchers for the entries that carry it; `None` until
     /// [`Executor::with_breakeven`] (then the field is ignored with a warning).
     breakeven: Option<breakeven_watch::Watcher>,
+    /// The daily loss limit and profit target's blocks (`crate::risk`); `None` until [`Executor::with_risk`].
+    risk: Option<Arc<dyn AccountBlock>>,
 }
 
 /// The path prefix of an outcome whose position came from the live account book.
@@ -124,12 +135,18 @@ impl Executor {
         books: Arc<Books>,
         fills: Arc<Fills>,
     ) -> Self {
-        Self { gateway, journal, quotes, guards, metrics, books, fills, breakeven: None }
+        Self { gateway, journal, quotes, guards, metrics, books, fills, breakeven: None, risk: None }
     }
 
     /// Lets placed entries carrying `breakeven_after_ticks` start their watcher ([`breakeven_watch`]).
     pub fn with_breakeven(mut self, watcher: breakeven_watch::Watcher) -> Self {
         self.breakeven = Some(watcher);
+        self
+    }
+
+    /// Refuses entries on an account the daily loss limit or profit target blocked (`crate::risk::DailyRisk`).
+    pub fn with_risk(mut self, risk: Arc<dyn AccountBlock>) -> Self {
+        self.risk = Some(risk);
         self
     }
 
@@ -411,10 +428,14 @@ impl Executor {
         }
     }
 
-    /// Why entries are refused now, if they are: the kill switch, the user hub's re-login pause (another session
-    /// on this login, [`crate::logout`]) or a time rule ([`crate::hours`]). Exits are never refused.
-    fn entry_refusal(&self) -> Option<EntryRefusal> {
-        EntryRefusal::now(&self.guards, &self.books.hub_status())
+    /// Why entries on `account` are refused now, if they are: the kill switch, the user hub's re-login pause
+    /// (another session on this login, [`crate::logout`]), a time rule ([`crate::hours`]) or the account's daily risk
+    /// block ([`AccountBlock`]). Exits are never refused.
+    fn entry_refusal(&self, account: AccountId) -> Option<EntryRefusal> {
+        EntryRefusal::now(&self.guards, &self.books.hub_status()).or_else(|| {
+            let (why, todo) = self.risk.as_ref()?.refusal(account)?;
+            Some(EntryRefusal::new(why, todo))
+        })
     }
 
     /// After a plan was sent at market and the gateway took it, tells the book the position it leads to (a refused
@@ -425,7 +446,7 @@ impl Executor {
         if !market || !matches!(outcome.status, AlertStatus::Placed | AlertStatus::Closed) {
             return;
         }
-        let killed = plan.open.is_some() && self.entry_refusal().is_some();
+        let killed = plan.open.is_some() && self.entry_refusal(job.account_id).is_some();
         let to = if killed { 0 } else { plan.to };
         self.books.expect(job.account_id, &job.contract.id, to);
     }
@@ -448,7 +469,7 @@ impl Executor {
             if let Err(message) = plan.check_limit(self.guards.max_contracts) {
                 return Outcome::new(AlertStatus::Rejected, message, "guard");
             }
-            if let Some(refusal) = self.entry_refusal() {
+            if let Some(refusal) = self.entry_refusal(job.account_id) {
                 // The closing part alone: exits are always allowed.
                 let closing = plan::Plan { open: None, to: 0, ..*plan };
                 let closed = Box::pin(self.execute_plan(job, &closing)).await;
@@ -478,7 +499,7 @@ impl Executor {
             return placed;
         }
         // Read once: the refusal and its message must agree even if the switch or the pause changes meanwhile.
-        let refusal = plan.open.and_then(|_| self.entry_refusal());
+        let refusal = plan.open.and_then(|_| self.entry_refusal(job.account_id));
         let entry = match plan.open {
             None => None,
             Some(_) if refusal.is_some() => None,
