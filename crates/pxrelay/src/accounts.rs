@@ -11,6 +11,19 @@ use projectx::{Account, AccountId};
 /// for `Account/search`.
 const CACHE_FOR: Duration = Duration::from_secs(300);
 
+/// One account an alert trades, and how its size is scaled (issue 13).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    /// The account.
+    pub account: AccountId,
+    /// Its name on the platform.
+    pub name: String,
+    /// The size multiplier (`*N` in `ACCOUNT_GROUPS`; 1 for a plain account).
+    pub multiplier: rust_decimal::Decimal,
+    /// Whether the gateway lets it trade (`canTrade`).
+    pub can_trade: bool,
+}
+
 /// Picks accounts.
 #[derive(Debug)]
 pub struct Accounts {

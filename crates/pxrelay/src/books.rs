@@ -226,6 +226,11 @@ impl Books {
         Some(entry.book.position(contract))
     }
 
+    /// `account`'s name as its book last saw it (`Account/search`, `GatewayUserAccount`), if it has one.
+    pub fn account_name(&self, account: AccountId) -> Option<String> {
+        self.books.read().get(&account).and_then(|e| e.book.account()).map(|a| a.name.clone())
+    }
+
     /// The watched accounts.
     pub fn accounts(&self) -> Vec<AccountId> {
         self.books.read().keys().copied().collect()

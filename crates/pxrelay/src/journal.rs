@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_expired_and_content_key.sql"),
     include_str!("../migrations/0004_mode.sql"),
     include_str!("../migrations/0005_timeline.sql"),
+    include_str!("../migrations/0006_fanout.sql"),
 ];
 
 /// Journal failures. Opening failures name the file.
@@ -98,6 +99,8 @@ pub struct NewAlert {
     /// For an entry without an id or timestamp: its content key (`signal::content_key`) and the window within
     /// which an identical entry is a duplicate (`DUPLICATE_WINDOW_SECS`). `None`: only the id dedupes.
     pub content: Option<(String, Duration)>,
+    /// For one account's row of a fan-out: the parent alert (issue 13); `None` for an alert of its own.
+    pub parent_id: Option<String>,
 }
 
 /// A journal row.
@@ -148,6 +151,12 @@ pub struct StoredAlert {
     pub fills: Vec<timeline::Fill>,
     /// Everything that happened to the alert, in time order.
     pub timeline: Vec<TimelineEvent>,
+    /// For one account's row of a fan-out: the parent alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// For a fan-out's parent: each account's row (status, orders, timeline, fills), by account id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<StoredAlert>,
 }
 
 /// What the executor learned about an alert besides its outcome, stored with it ([`Journal::finish_with`]).
@@ -283,7 +292,8 @@ impl Journal {
             }
             tx.execute(
                 "INSERT OR REPLACE INTO alerts (alert_id, received_at, received_unix, raw_body, intent, contract_id,
-                 account_id, status, orders, content_key, mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '[]', ?9, ?10)",
+                 account_id, status, orders, content_key, mode, parent_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '[]', ?9, ?10, ?11)",
                 params![
                     alert.alert_id,
                     alert.received_at.to_rfc3339(),
@@ -295,6 +305,7 @@ impl Journal {
                     AlertStatus::Received.as_str(),
                     alert.content.as_ref().map(|(key, _)| key.as_str()),
                     mode.as_str(),
+                    alert.parent_id,
                 ],
             )?;
             // A reused id (outside the dedup window) starts a new timeline.
@@ -407,6 +418,30 @@ impl Journal {
         self.finish_with(alert_id, outcome, Execution::default()).await
     }
 
+    /// Stores a fan-out parent's outcome with its whole `answer` (every account's part), returned again for
+    /// duplicates.
+    pub async fn finish_answer(&self, alert_id: &str, outcome: &Outcome, answer: &Answer) -> Result<(), JournalError> {
+        let (id, outcome) = (alert_id.to_owned(), outcome.clone());
+        let response = serde_json::to_string(answer).map_err(|e| JournalError::Task(e.to_string()))?;
+        self.run(move |conn, _| {
+            conn.execute(
+                "UPDATE alerts SET status = ?2, path = ?3, orders = ?4, error = ?5, response = ?6, acked_at = ?7
+                 WHERE alert_id = ?1",
+                params![
+                    id,
+                    outcome.status.as_str(),
+                    outcome.path,
+                    serde_json::Value::Array(outcome.orders.clone()).to_string(),
+                    outcome.error(),
+                    response,
+                    Utc::now().to_rfc3339(),
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
     /// [`Journal::finish`], with what the executor learned on the way (kept when `None`).
     pub async fn finish_with(
         &self,
@@ -446,20 +481,29 @@ impl Journal {
         .await
     }
 
-    /// One alert, with its timeline.
+    /// One alert, with its timeline, and for a fan-out each account's row (`accounts`, with theirs).
     pub async fn get(&self, alert_id: &str) -> Result<Option<StoredAlert>, JournalError> {
         let id = alert_id.to_owned();
         self.run(move |conn, _| {
-            let Some((row, _)) = select_one(conn, &id)? else { return Ok(None) };
-            Ok(with_timelines(conn, vec![row])?.pop())
+            let Some((first, _)) = select_one(conn, &id)? else { return Ok(None) };
+            let Some(mut alert) = with_timelines(conn, vec![first])?.pop() else { return Ok(None) };
+            let mut stmt = conn.prepare(&format!("{SELECT} WHERE parent_id = ?1 ORDER BY account_id"))?;
+            let children = stmt.query_map(params![id], |r| row(r).map(|(a, _)| a))?;
+            let children = children.collect::<rusqlite::Result<Vec<_>>>()?;
+            drop(stmt);
+            alert.accounts = with_timelines(conn, children)?;
+            Ok(Some(alert))
         })
         .await
     }
 
-    /// The newest `limit` alerts, newest first.
+    /// The newest `limit` alerts, newest first (a fan-out's per-account rows are listed under their parent, by
+    /// [`Self::get`], not here).
     pub async fn list(&self, limit: u32) -> Result<Vec<StoredAlert>, JournalError> {
         self.run(move |conn, _| {
-            let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY received_unix DESC, rowid DESC LIMIT ?1"))?;
+            let mut stmt = conn.prepare(&format!(
+                "{SELECT} WHERE parent_id IS NULL ORDER BY received_unix DESC, rowid DESC LIMIT ?1"
+            ))?;
             let rows = stmt.query_map(params![limit], |r| row(r).map(|(a, _)| a))?;
             let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
             drop(stmt);
@@ -532,7 +576,7 @@ impl Journal {
 }
 
 const SELECT: &str = "SELECT alert_id, received_at, raw_body, intent, contract_id, account_id, status, path, orders,
-    error, sent_at, acked_at, response, received_unix, mode, reference_price, position_source FROM alerts";
+    error, sent_at, acked_at, response, received_unix, mode, reference_price, position_source, parent_id FROM alerts";
 
 /// Adds each row's timeline and what it sums up to.
 fn with_timelines(conn: &Connection, mut rows: Vec<StoredAlert>) -> rusqlite::Result<Vec<StoredAlert>> {
@@ -598,6 +642,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredAlert, i64)> {
             realized_pnl: None,
             fills: Vec::new(),
             timeline: Vec::new(),
+            parent_id: r.get(17)?,
+            accounts: Vec::new(),
         },
         r.get(13)?,
     ))
@@ -657,6 +703,7 @@ mod tests {
             contract_id: Some("CON.F.US.MNQ.Z25".into()),
             account_id: Some(AccountId::new(1)),
             content: None,
+            parent_id: None,
         }
     }
 

@@ -34,11 +34,14 @@ pub enum AlertStatus {
     Expired,
     /// `DRY_RUN`: the requests that would have been sent.
     DryRun,
+    /// A fan-out to several accounts where some accounts succeeded and some did not (each account's own status is
+    /// in the answer's `accounts`).
+    Partial,
 }
 
 impl AlertStatus {
     /// Every status, in the order of the list above.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Received,
         Self::Pending,
         Self::Placed,
@@ -50,6 +53,7 @@ impl AlertStatus {
         Self::Unknown,
         Self::Expired,
         Self::DryRun,
+        Self::Partial,
     ];
 
     /// The serialised name (`placed`, `dry_run`, …); also the `pxrelay_orders` metric label.
@@ -66,12 +70,19 @@ impl AlertStatus {
             Self::Unknown => "unknown",
             Self::Expired => "expired",
             Self::DryRun => "dry_run",
+            Self::Partial => "partial",
         }
     }
 
     /// Whether the outcome is a refusal or failure whose message belongs in the journal's `error` column.
     pub fn is_error(self) -> bool {
-        matches!(self, Self::Rejected | Self::Failed | Self::Unknown | Self::Expired)
+        matches!(self, Self::Rejected | Self::Failed | Self::Unknown | Self::Expired | Self::Partial)
+    }
+
+    /// Whether an account's outcome counts as done as asked (for a fan-out's overall status): placed, closed,
+    /// cancelled, nothing to do, or a dry run.
+    pub fn is_success(self) -> bool {
+        matches!(self, Self::Placed | Self::Closed | Self::Cancelled | Self::Noop | Self::DryRun)
     }
 }
 
@@ -131,6 +142,8 @@ pub struct Outcome {
     pub position_source: Option<PositionSource>,
     /// The reference price at arrival of the first order or close sent (journaled as `reference_price`).
     pub reference_price: Option<rust_decimal::Decimal>,
+    /// The account it was executed on (id and name): the answer's one-element `accounts` list.
+    pub account: Option<(projectx::AccountId, String)>,
 }
 
 impl Outcome {
@@ -143,6 +156,7 @@ impl Outcome {
             path: path.into(),
             position_source: None,
             reference_price: None,
+            account: None,
         }
     }
 
@@ -171,7 +185,26 @@ impl Outcome {
             orders: self.orders.clone(),
             message: self.message.clone(),
             duplicate: false,
+            accounts: self.account_answer().into_iter().collect(),
         }
+    }
+
+    /// The same outcome, executed on `account` (named `name`): its answer lists that one account.
+    pub fn for_account(mut self, account: projectx::AccountId, name: &str) -> Self {
+        self.account = Some((account, name.to_owned()));
+        self
+    }
+
+    /// This outcome as the part of an answer for its account, when the account is known.
+    pub fn account_answer(&self) -> Option<AccountAnswer> {
+        let (account_id, name) = self.account.clone()?;
+        Some(AccountAnswer {
+            account_id,
+            name,
+            status: self.status,
+            orders: self.orders.clone(),
+            message: self.message.clone(),
+        })
     }
 }
 
@@ -190,6 +223,86 @@ pub struct Answer {
     /// Whether this alert had been seen before (the answer is then the original one).
     #[serde(default)]
     pub duplicate: bool,
+    /// Each account's part (issue 13): one element for a single-account alert, one per account of a fan-out.
+    /// Answers journaled before accounts were listed read back with none.
+    #[serde(default)]
+    pub accounts: Vec<AccountAnswer>,
+}
+
+impl Answer {
+    /// The 202 answer of an alert whose outcome was not known within `WEBHOOK_WAIT_MS`.
+    pub fn pending(alert_id: String) -> Self {
+        Self {
+            alert_id,
+            status: AlertStatus::Pending,
+            orders: Vec::new(),
+            message: None,
+            duplicate: false,
+            accounts: Vec::new(),
+        }
+    }
+}
+
+/// One account's part of an answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountAnswer {
+    /// The account.
+    pub account_id: projectx::AccountId,
+    /// Its name on the platform.
+    pub name: String,
+    /// What became of the alert on this account.
+    pub status: AlertStatus,
+    /// This account's gateway order ids (or dry-run requests).
+    pub orders: Vec<Value>,
+    /// What happened there, for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The overall status of a fan-out from its accounts' statuses: all succeeded → `placed` if any account placed an
+/// order, else `closed` if any closed, else their common status (`cancelled`, `noop`, `dry_run`); none succeeded → their
+/// common status, `failed` when they differ; some of each → `partial`. `pending` while any account is still pending.
+pub fn overall(parts: &[AccountAnswer]) -> AlertStatus {
+    let statuses: Vec<AlertStatus> = parts.iter().map(|p| p.status).collect();
+    let common =
+        |fallback| statuses.first().copied().filter(|first| statuses.iter().all(|s| s == first)).unwrap_or(fallback);
+    if statuses.contains(&AlertStatus::Pending) {
+        return AlertStatus::Pending;
+    }
+    let ok = statuses.iter().filter(|s| s.is_success()).count();
+    if ok == statuses.len() {
+        [AlertStatus::Placed, AlertStatus::Closed]
+            .into_iter()
+            .find(|s| statuses.contains(s))
+            .unwrap_or(common(AlertStatus::Noop))
+    } else if ok == 0 {
+        common(AlertStatus::Failed)
+    } else {
+        AlertStatus::Partial
+    }
+}
+
+/// A fan-out answer's message: how many accounts ended how, and why each that did not succeed did not.
+pub fn summary(parts: &[AccountAnswer]) -> String {
+    let mut counts: Vec<(AlertStatus, usize)> = Vec::new();
+    for p in parts {
+        match counts.iter_mut().find(|(s, _)| *s == p.status) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((p.status, 1)),
+        }
+    }
+    let counted: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let failures: Vec<String> = parts
+        .iter()
+        .filter(|p| !p.status.is_success())
+        .map(|p| format!("{} ({}): {}", p.name, p.account_id, p.message.as_deref().unwrap_or(p.status.as_str())))
+        .collect();
+    let mut text = format!("{} accounts: {}", parts.len(), counted.join(", "));
+    if !failures.is_empty() {
+        text.push_str("; ");
+        text.push_str(&failures.join("; "));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -210,5 +323,32 @@ mod tests {
     fn only_refusals_and_failures_carry_an_error_text() {
         assert_eq!(Outcome::new(AlertStatus::Failed, "boom", "x").error().as_deref(), Some("boom"));
         assert_eq!(Outcome::new(AlertStatus::Placed, "order placed", "placed").error(), None);
+    }
+
+    fn parts(statuses: &[AlertStatus]) -> Vec<AccountAnswer> {
+        statuses
+            .iter()
+            .enumerate()
+            .map(|(i, s)| AccountAnswer {
+                account_id: projectx::AccountId::new(i as i32),
+                name: format!("A{i}"),
+                status: *s,
+                orders: Vec::new(),
+                message: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_overall_status_is_common_partial_or_the_strongest_success() {
+        use AlertStatus::*;
+        assert_eq!(overall(&parts(&[Placed, Placed, Placed])), Placed);
+        assert_eq!(overall(&parts(&[Placed, Noop])), Placed);
+        assert_eq!(overall(&parts(&[Closed, Noop])), Closed);
+        assert_eq!(overall(&parts(&[Noop, Noop])), Noop);
+        assert_eq!(overall(&parts(&[Placed, Rejected, Placed])), Partial);
+        assert_eq!(overall(&parts(&[Rejected, Rejected])), Rejected);
+        assert_eq!(overall(&parts(&[Rejected, Unknown])), Failed);
+        assert_eq!(overall(&parts(&[Placed, Pending])), Pending);
     }
 }

@@ -174,6 +174,7 @@ impl Watcher {
             contract_id: Some(watch.contract.id.clone()),
             account_id: Some(watch.account_id),
             content: None,
+            parent_id: None,
         };
         match self.journal.record(record).await {
             Ok(Recorded::New) => {}

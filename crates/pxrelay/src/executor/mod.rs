@@ -193,6 +193,8 @@ impl Executor {
             };
             outcome.path = format!("{words} -> {}", outcome.path);
         }
+        let name = self.books.account_name(job.account_id).unwrap_or_else(|| job.account_id.to_string());
+        outcome.account = Some((job.account_id, name));
         let execution =
             Execution { reference_price: outcome.reference_price, position_source: outcome.position_source };
         if let Err(e) = self.journal.finish_with(&job.alert_id, &outcome, execution).await {
@@ -568,6 +570,7 @@ impl Executor {
                 path: format!("{} then {}", closed.path, entered.path),
                 position_source: closed.position_source.or(entered.position_source),
                 reference_price: closed.reference_price.or(entered.reference_price),
+                account: closed.account.or(entered.account),
             },
             (Some(only), None) | (None, Some(only)) => only,
             (None, None) => unreachable!("a plan with neither part returned early"),

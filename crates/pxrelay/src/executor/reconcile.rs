@@ -106,7 +106,13 @@ pub async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
             return;
         }
     };
+    let mut parents = Vec::new();
     for row in rows {
+        // A fan-out's parent (no account of its own) is settled from its accounts' rows, once those are.
+        if row.account_id.is_none() && row.intent.is_some() && row.parent_id.is_none() {
+            parents.push(row.alert_id);
+            continue;
+        }
         let carries_tag = row.intent.as_ref().is_some_and(carries_tag);
         let outcome = match (row.sent_at.as_ref(), row.account_id) {
             (None, _) | (_, None) => Outcome::new(
@@ -149,6 +155,52 @@ pub async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
         if let Err(e) = journal.finish(&row.alert_id, &outcome).await {
             tracing::error!(alert.id = %row.alert_id, error = %e, "could not close out an interrupted alert");
         }
+    }
+    for parent in parents {
+        settle_parent(journal, &parent).await;
+    }
+}
+
+/// Finishes an interrupted fan-out's parent from its accounts' rows (each settled above like any alert): the overall
+/// status and each account's part, as the webhook would have answered.
+async fn settle_parent(journal: &Journal, parent: &str) {
+    let row = match journal.get(parent).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(alert.id = %parent, error = %e, "could not read an interrupted fan-out");
+            return;
+        }
+    };
+    let parts: Vec<crate::outcome::AccountAnswer> = row
+        .accounts
+        .iter()
+        .filter_map(|child| {
+            Some(crate::outcome::AccountAnswer {
+                account_id: child.account_id?,
+                name: child.account_id?.to_string(),
+                status: child.status,
+                orders: child.orders.as_array().cloned().unwrap_or_default(),
+                message: child.error.clone().or_else(|| child.path.clone()),
+            })
+        })
+        .collect();
+    let status = if parts.is_empty() { AlertStatus::Failed } else { crate::outcome::overall(&parts) };
+    let message = format!("pxrelay stopped during this fan-out; {}", crate::outcome::summary(&parts));
+    let orders: Vec<serde_json::Value> = parts.iter().flat_map(|p| p.orders.clone()).collect();
+    let outcome = Outcome::new(status, message.clone(), "interrupted fan-out -> settled from its accounts")
+        .with_orders(orders.clone());
+    let answer = crate::outcome::Answer {
+        alert_id: parent.to_owned(),
+        status,
+        orders,
+        message: Some(message),
+        duplicate: false,
+        accounts: parts,
+    };
+    tracing::warn!(alert.id = %parent, outcome = %status, "interrupted fan-out closed out");
+    if let Err(e) = journal.finish_answer(parent, &outcome, &answer).await {
+        tracing::error!(alert.id = %parent, error = %e, "could not close out an interrupted fan-out");
     }
 }
 

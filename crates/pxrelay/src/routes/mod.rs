@@ -6,6 +6,7 @@ use axum::Router;
 use crate::state::AppState;
 
 pub mod alerts;
+pub mod fanout;
 pub mod health;
 pub mod kill;
 pub mod metrics;

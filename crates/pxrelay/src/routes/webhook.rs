@@ -278,6 +278,7 @@ async fn record_and_wait(
         contract_id: Some(contract.id.clone()),
         account_id: Some(account_id),
         content,
+        parent_id: None,
     };
     // Recording and queueing run in their own task: if TradingView hangs up meanwhile (its 3 s), this handler is
     // dropped, but an alert that was journaled is always queued (or finished as failed), never left half done.
@@ -300,15 +301,14 @@ async fn record_and_wait(
         Ok(Ok(answer)) => (StatusCode::OK, Json(answer)),
         Ok(Err(_)) => return Err(ApiError::Internal("the executor stopped".to_owned())),
         Err(_) => {
-            let pending =
-                Answer { alert_id, status: AlertStatus::Pending, orders: vec![], message: None, duplicate: false };
+            let pending = Answer::pending(alert_id);
             (StatusCode::ACCEPTED, Json(pending))
         }
     };
     Ok(with_outcome(answer, WebhookOutcome::Accepted))
 }
 
-fn with_outcome(answer: impl IntoResponse, outcome: WebhookOutcome) -> Response {
+pub(super) fn with_outcome(answer: impl IntoResponse, outcome: WebhookOutcome) -> Response {
     let mut response = answer.into_response();
     response.extensions_mut().insert(outcome);
     response
@@ -326,6 +326,7 @@ async fn record_and_enqueue(hooks: Arc<WebhookState>, record: NewAlert, job: Job
                 orders: vec![],
                 message: None,
                 duplicate: true,
+                accounts: Vec::new(),
             });
             return Ok(Enqueued::Duplicate(answer));
         }
@@ -353,7 +354,7 @@ async fn record_and_enqueue(hooks: Arc<WebhookState>, record: NewAlert, job: Job
 
 /// The contract's best bid and ask now, from a fresh streamed quote (never the network): the slippage reference
 /// at arrival ([`reference::at_arrival`]).
-fn arrival_touch(state: &AppState, contract: &projectx::Contract) -> Option<reference::Touch> {
+pub(super) fn arrival_touch(state: &AppState, contract: &projectx::Contract) -> Option<reference::Touch> {
     let quote = state.quotes.market().quotes().get(&contract.id)?;
     (quote.received_at.elapsed() <= state.quotes.max_age())
         .then(|| reference::Touch { bid: quote.bid(), ask: quote.ask() })
