@@ -118,7 +118,9 @@ impl App {
             books.clone(),
             tracker.clone(),
             cancel.child_token(),
-        ));
+        ))
+        // Each account's lane holds as many waiting alerts as the shared queue (`WEBHOOK_QUEUE_CAPACITY`).
+        .with_lane_capacity(settings.webhook.queue_capacity);
         let executor = tracker.spawn(executor.run(queue, cancel.child_token()));
         let webhook = Arc::new(WebhookState {
             secret: settings.webhook.secret.clone(),
