@@ -65,30 +65,46 @@ pub async fn app_at(sim: &SimHandle, extra: &[(&str, &str)], clock: &TestClock) 
     spawn_app_with(sim.clone(), env, move |s| s.market = s.market.clone().with_now(now)).await.expect("pxrelay starts")
 }
 
-/// A settable market clock for tests of the time rules: it reads whatever instant was last [`TestClock::set`], so a
-/// test moves to 15:08 Chicago time without waiting.
-#[derive(Clone, Debug)]
-pub struct TestClock(std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>);
+/// pxrelay against `sim` with [`SECRET`] and the `extra` variables, its market time on `clock` (same as [`app_at`]).
+pub async fn app_on_clock(sim: &SimHandle, extra: &[(&str, &str)], clock: &TestClock) -> TestApp {
+    app_at(sim, extra, clock).await
+}
+
+/// A settable clock for pxrelay's market time ([`pxrelay::market_time::MarketClock::with_now`]): the system time
+/// plus an offset the test moves, so a test jumps to 15:08 Chicago time without waiting, and the simulator's fills
+/// (stamped with the system time) fall in the trading day the clock is in until the test moves it to another one.
+#[derive(Clone, Debug, Default)]
+pub struct TestClock {
+    offset: std::sync::Arc<std::sync::Mutex<chrono::TimeDelta>>,
+}
 
 impl TestClock {
-    /// A clock at `rfc3339` (e.g. `2026-12-01T22:30:00Z`, Tuesday 16:30 in Chicago).
+    /// A clock that reads `rfc3339` now (e.g. `2026-12-01T22:30:00Z`, Tuesday 16:30 in Chicago) and runs on.
     pub fn at(rfc3339: &str) -> Self {
-        Self(std::sync::Arc::new(std::sync::Mutex::new(Self::parse(rfc3339))))
+        let clock = Self::default();
+        clock.set(rfc3339);
+        clock
     }
 
-    /// Moves the clock to `rfc3339`.
+    /// The clock's current instant.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + *self.offset.lock().expect("the clock's lock is never poisoned")
+    }
+
+    /// Moves the clock so that it reads `rfc3339` now.
     pub fn set(&self, rfc3339: &str) {
-        *self.0.lock().expect("the test clock's lock") = Self::parse(rfc3339);
+        self.set_to(rfc3339.parse().expect("an RFC 3339 instant"));
+    }
+
+    /// Moves the clock so that it reads `at` now (and runs on from there).
+    pub fn set_to(&self, at: chrono::DateTime<chrono::Utc>) {
+        *self.offset.lock().expect("the clock's lock is never poisoned") = at - chrono::Utc::now();
     }
 
     /// The time source for `MarketClock::with_now`.
     pub fn now_fn(&self) -> pxrelay::market_time::Now {
-        let instant = self.0.clone();
-        std::sync::Arc::new(move || *instant.lock().expect("the test clock's lock"))
-    }
-
-    fn parse(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
-        rfc3339.parse().expect("an RFC 3339 instant")
+        let clock = self.clone();
+        std::sync::Arc::new(move || clock.now())
     }
 }
 

@@ -2,8 +2,9 @@
 //! task that consumes the hub's ordered update stream:
 //! - `Connected` → every book starts syncing (events are buffered), then each watched account gets a REST snapshot
 //!   (`Account/search`, `Order/searchOpen` joined with `Order/search` since 24 hours ago for the Suspended legs
-//!   searchOpen hides, `Position/searchOpen`, `Trade/search` since 24 hours ago) and goes live; a position the
-//!   snapshot finds flat that was open before (closed while the hub was away) has its legs tidied as on a flat event;
+//!   searchOpen hides, `Position/searchOpen`, `Trade/search` since the trading day's start, see below) and goes live;
+//!   a position the snapshot finds flat that was open before (closed while the hub was away) has its legs tidied as
+//!   on a flat event;
 //! - `Disconnected` → every book is down (reads fall back to REST);
 //! - account, order, position and trade events → the account's book.
 //!
@@ -11,9 +12,11 @@
 //! snapshot overtaken by a reconnect never makes a stale book live. The lock is a `parking_lot::RwLock`, never held
 //! across an await.
 //!
-//! "Today's" trades: the CME trading day starts at 17:00 America/Chicago the evening before, but the workspace has no
-//! time-zone database, so the snapshot asks for the trades of the last 24 hours (`realized_pnl_today`,
-//! `fees_today` in `/status` are over that window).
+//! "Today's" trades: the CME trading day starts at `SESSION_OPEN` (17:00 America/Chicago) the evening before
+//! ([`MarketClock`]), so the snapshot asks `Trade/search` from the earlier of 24 hours ago and the trading day's
+//! start (a day can last 25 hours across a daylight-saving change): the day is always complete, which the daily loss
+//! limit needs ([`crate::risk`] counts only the trades since the day's start). `realized_pnl_today` and `fees_today`
+//! in `/status` are over every trade the book holds (that window, plus the fills since).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -28,11 +31,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::legs::{self, CancelOnFlat};
+use crate::market_time::MarketClock;
 use crate::metrics::Metrics;
 use crate::pnl::{self, Mark};
 use crate::provenance::{self, OpenedBy};
 
-/// How far back the snapshot's `Trade/search` reaches (see the module docs).
+/// How far back the snapshot's `Trade/search` reaches at least (see the module docs): the earlier of this and the
+/// trading day's start.
 const TRADES_SINCE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// Snapshot attempts after a (re)connect before the book is left not live (REST reads) until the next one.
@@ -77,16 +82,19 @@ pub struct Books {
     resyncs: tokio::sync::watch::Sender<u64>,
     /// Fills on every alert: told of each order and trade event ([`Books::attach_fills`]; none in some tests).
     fills: std::sync::OnceLock<Arc<crate::fills::Fills>>,
+    /// The trading day, for how far back a snapshot reads trades.
+    clock: MarketClock,
 }
 
 impl Books {
-    /// Books fed by `hub` (snapshots and cancels through `gateway`), cancelling on flat per `cancel_on_flat`. Start
-    /// the feeding task with [`Books::run`].
+    /// Books fed by `hub` (snapshots and cancels through `gateway`), cancelling on flat per `cancel_on_flat`, with
+    /// snapshots reading the trades of `clock`'s trading day. Start the feeding task with [`Books::run`].
     pub fn new(
         hub: UserHub,
         gateway: projectx::Client,
         cancel_on_flat: CancelOnFlat,
         metrics: Arc<Metrics>,
+        clock: MarketClock,
     ) -> Arc<Self> {
         Arc::new(Self {
             hub,
@@ -99,6 +107,7 @@ impl Books {
             orphans: RwLock::new(BTreeMap::new()),
             resyncs: tokio::sync::watch::Sender::new(0),
             fills: std::sync::OnceLock::new(),
+            clock,
         })
     }
 
@@ -254,6 +263,19 @@ impl Books {
         let books = self.books.read();
         let book = &books.get(&account).filter(|e| e.book.is_live())?.book;
         Some((book.positions().cloned().collect(), book.working_orders().cloned().collect()))
+    }
+
+    /// `account`'s trades since `since` and its open positions, `None` unless that book is live (the daily loss
+    /// limit's inputs, [`crate::risk::day`]).
+    pub fn live_day(
+        &self,
+        account: AccountId,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Option<(Vec<projectx::Trade>, Vec<projectx::Position>)> {
+        let books = self.books.read();
+        let book = &books.get(&account).filter(|e| e.book.is_live())?.book;
+        let trades = book.trades().filter(|t| t.creation_timestamp >= since).cloned().collect();
+        Some((trades, book.positions().cloned().collect()))
     }
 
     /// pxrelay just sent an order (or a close) that leaves `contract` at `position` once done (see
@@ -474,7 +496,8 @@ impl Books {
 
     async fn take_snapshot(&self, account: AccountId) -> Result<Snapshot, projectx::Error> {
         let g = &self.gateway;
-        let since = chrono::Utc::now() - TRADES_SINCE;
+        let now = self.clock.now();
+        let since = (now - TRADES_SINCE).min(self.clock.trading_day_start(now));
         let (accounts, open, searched, positions, trades) = tokio::try_join!(
             g.accounts(true),
             g.open_orders(account),

@@ -45,6 +45,8 @@ pub struct Settings {
     pub market: crate::market_time::MarketClock,
     /// The time rules entries follow (`MARKET_HOURS`, `TRADING_WINDOWS`, `FLAT_BY`), read in `market`'s zone.
     pub hours: crate::hours::HoursRules,
+    /// Daily risk: `DAILY_LOSS_LIMIT`, `DAILY_LOSS_ACTION`, `DAILY_PROFIT_TARGET` ([`crate::risk`]).
+    pub risk: crate::risk::RiskSettings,
     /// The HTTP listener.
     pub http: HttpSettings,
     /// Logging.
@@ -270,6 +272,11 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
         r.time_of_day(SESSION_OPEN).unwrap_or(crate::market_time::DEFAULT_SESSION_OPEN),
     );
     let hours = r.hours(mode, market.session_open);
+    let risk = crate::risk::RiskSettings {
+        loss_limit: r.money(DAILY_LOSS_LIMIT),
+        action: r.try_parse(DAILY_LOSS_ACTION, "flatten or block").unwrap_or_default(),
+        profit_target: r.money(DAILY_PROFIT_TARGET),
+    };
     let http = HttpSettings {
         host: r.try_parse(HOST, "an IP address such as 0.0.0.0 or 127.0.0.1").unwrap_or(IpAddr::from([0, 0, 0, 0])),
         port: r.parse(PORT, "a port number 0-65535"),
@@ -289,7 +296,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&filter) {
         r.problems.push(format!("{}: `{filter}` is not a valid filter: {e}", RUST_LOG.name()));
     }
-    Settings { mode, gateway, feed, webhook, market, hours, http, log: LogSettings { format, filter } }
+    Settings { mode, gateway, feed, webhook, market, hours, risk, http, log: LogSettings { format, filter } }
 }
 
 impl Reader<'_> {
@@ -302,6 +309,21 @@ impl Reader<'_> {
             TRADINGVIEW_TIMEOUT_MS / 1000
         );
         self.number_where(Var::WEBHOOK_WAIT_MS, 1, |ms| (1..TRADINGVIEW_TIMEOUT_MS).contains(&ms), &accepted)
+    }
+
+    /// An optional amount of money above zero (`DAILY_LOSS_LIMIT`: `500`, `1000.50`); unset is `None`.
+    fn money(&mut self, var: Var) -> Option<rust_decimal::Decimal> {
+        let text = self.opt(var)?;
+        match text.parse::<rust_decimal::Decimal>() {
+            Ok(amount) if amount > rust_decimal::Decimal::ZERO => Some(amount),
+            _ => {
+                self.problems.push(format!(
+                    "{}: `{text}` is not accepted; expected an amount above 0 in the account's currency, such as 1000",
+                    var.name()
+                ));
+                None
+            }
+        }
     }
 
     /// `PXRELAY_MODE`: `live` or `sim` (any case); `None` after recording a problem.

@@ -23,6 +23,8 @@
 //! - [`accounts`]: account selection.
 //! - [`logout`]: another session on the same login (repeated `GatewayLogout`): the entry refusal, the `/ready` and
 //!   `/status` texts, the error log when the user hub's re-login pause starts.
+//! - [`risk`]: the daily loss limit and profit target (`DAILY_LOSS_LIMIT`, `DAILY_PROFIT_TARGET`): the day's P&L,
+//!   the monitor that blocks (and flattens) an account once per breach, blocks kept in the journal for the day.
 //! - [`quotes`]: [`quotes::QuoteService`]: symbol → contract → streamed quote, or 1-minute bars when stale.
 //! - [`state`]: [`state::AppState`] and [`state::Mode`].
 //! - [`telemetry`]: JSON or pretty logs. [`shutdown`]: SIGTERM/SIGINT.
@@ -47,6 +49,7 @@ pub mod outcome;
 pub mod pnl;
 pub mod provenance;
 pub mod quotes;
+pub mod risk;
 pub mod routes;
 pub mod shutdown;
 pub mod signal;

@@ -78,6 +78,13 @@ pub struct RoleLabel {
     pub role: &'static str,
 }
 
+/// A daily risk breach's kind label (`loss_limit`, `profit_target`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// `loss_limit` or `profit_target` ([`crate::risk::Kind`]).
+    pub kind: &'static str,
+}
+
 /// HTTP request labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -111,6 +118,8 @@ pub struct Metrics {
     pub slippage: Histogram,
     /// Positions read over REST because the account's book was not live.
     pub position_rest_fallbacks: Counter,
+    /// Daily risk breaches (`DAILY_LOSS_LIMIT`, `DAILY_PROFIT_TARGET`), by kind.
+    pub risk_breaches: Family<KindLabel, Counter>,
 }
 
 /// Slippage buckets in ticks: a futures market order usually fills within a tick or two of the touch; negative
@@ -163,8 +172,15 @@ impl Metrics {
             "Positions read over REST (Position/searchOpen) because the account's book was not live",
             position_rest_fallbacks.clone(),
         );
+        let risk_breaches = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "daily_risk_breaches",
+            "Accounts blocked for the day by DAILY_LOSS_LIMIT (loss_limit) or DAILY_PROFIT_TARGET (profit_target)",
+            risk_breaches.clone(),
+        );
         Arc::new(Self {
             registry: parking_lot::RwLock::new(registry),
+            risk_breaches,
             fills,
             slippage,
             position_rest_fallbacks,
@@ -204,6 +220,11 @@ impl Metrics {
         if n > 0 {
             self.orphan_cancels.get_or_create(&ResultLabel { result }).inc_by(n as u64);
         }
+    }
+
+    /// Counts a daily risk breach of `kind` (`loss_limit`, `profit_target`).
+    pub fn risk_breach(&self, kind: &'static str) {
+        self.risk_breaches.get_or_create(&KindLabel { kind }).inc();
     }
 
     /// Counts a fill of an alert's own order (`role`), and its slippage in ticks when known.

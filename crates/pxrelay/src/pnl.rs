@@ -2,7 +2,9 @@
 //! `positions[].open_pnl`). Realized P&L is the gateway's own (`Trade.profitAndLoss`); only the open part is
 //! computed here, the way the platform does: ticks moved times the contract's tick value.
 
-use projectx::Position;
+use std::collections::HashMap;
+
+use projectx::{ContractId, Position};
 use rust_decimal::Decimal;
 
 use projectx::book::signed_size;
@@ -30,6 +32,28 @@ pub fn open_pnl(position: &Position, mark: &Mark) -> Option<Decimal> {
     }
     let ticks = (price - position.average_price) / mark.tick_size;
     Some((ticks * mark.tick_value * Decimal::from(signed_size(position))).round_dp(2))
+}
+
+/// The marks of `contracts`: the contract (resolved by id, cached) and the last price in the quote cache (a
+/// subscribed contract: `QUOTE_SYMBOLS`, one `/quote` asked for, or an open position the risk monitor watches). A
+/// contract that does not resolve is left out (its positions show no symbol or open P&L).
+pub async fn marks(
+    quotes: &crate::quotes::QuoteService,
+    contracts: impl IntoIterator<Item = ContractId>,
+) -> HashMap<ContractId, Mark> {
+    let mut marks = HashMap::new();
+    for id in contracts {
+        let Ok(contract) = quotes.resolver().resolve(id.as_str()).await else { continue };
+        let price = quotes.market().quotes().get(&id).and_then(|q| q.last());
+        let mark = Mark {
+            symbol: contract.name.clone(),
+            tick_size: contract.tick_size,
+            tick_value: contract.tick_value,
+            price,
+        };
+        marks.insert(id, mark);
+    }
+    marks
 }
 
 #[cfg(test)]

@@ -96,6 +96,16 @@ impl App {
         if settings.webhook.secret.is_none() {
             tracing::warn!("WEBHOOK_SECRET is not set: every webhook is refused (503)");
         }
+        // Blocks of today's trading day (DAILY_LOSS_LIMIT, DAILY_PROFIT_TARGET) hold across a restart.
+        let risk = crate::risk::DailyRisk::restore(
+            settings.risk.clone(),
+            settings.market.clone(),
+            journal.clone(),
+            metrics.clone(),
+        )
+        .await
+        .context("reading the daily risk blocks")?;
+        let risk = Arc::new(risk);
         // The executor gets no job before the warm-up finished: webhooks are refused (503 `not_ready`) until then.
         let (jobs, queue) = mpsc::channel(settings.webhook.queue_capacity);
         let books = start_books(&settings, &gateway, &metrics, &cancel, &tracker);
@@ -120,8 +130,16 @@ impl App {
             cancel.child_token(),
         ))
         // Each account's lane holds as many waiting alerts as the shared queue (`WEBHOOK_QUEUE_CAPACITY`).
-        .with_lane_capacity(settings.webhook.queue_capacity);
+        .with_lane_capacity(settings.webhook.queue_capacity)
+        .with_risk(risk.clone());
         let executor = tracker.spawn(executor.run(queue, cancel.child_token()));
+        let monitor = crate::risk::monitor::Monitor {
+            risk: risk.clone(),
+            books: books.clone(),
+            quotes: quotes.clone(),
+            jobs: jobs.clone(),
+        };
+        tracker.spawn(monitor.run(cancel.child_token()));
         let webhook = Arc::new(WebhookState {
             secret: settings.webhook.secret.clone(),
             ip_allowlist: settings.webhook.ip_allowlist,
@@ -163,6 +181,7 @@ impl App {
             webhook,
             metrics,
             books,
+            risk,
             warmup: warm,
             shutdown: cancel.clone(),
             started: tokio::time::Instant::now(),
@@ -338,7 +357,13 @@ pub fn start_books(
         let _ = task.await;
     });
     tracker.spawn(crate::logout::watch(hub.clone(), cancel.child_token()));
-    let books = crate::books::Books::new(hub, gateway.clone(), settings.webhook.cancel_on_flat, metrics.clone());
+    let books = crate::books::Books::new(
+        hub,
+        gateway.clone(),
+        settings.webhook.cancel_on_flat,
+        metrics.clone(),
+        settings.market.clone(),
+    );
     tracker.spawn(books.clone().run(cancel.child_token(), tracker.clone()));
     books
 }

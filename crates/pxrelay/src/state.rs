@@ -28,6 +28,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The live account books (user hub): positions, working orders, today's P&L per watched account.
     pub books: Arc<crate::books::Books>,
+    /// The daily loss limit and profit target: limits and blocks per account (`/status.accounts[].risk`).
+    pub risk: Arc<crate::risk::DailyRisk>,
     /// The startup steps that need the gateway: until they are done, webhooks are refused with 503 `not_ready`.
     pub warmup: Arc<crate::warmup::Warmup>,
     /// Fires when the process starts stopping: new alerts are refused with 503.

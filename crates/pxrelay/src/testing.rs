@@ -69,6 +69,12 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
     });
     let metrics = crate::metrics::Metrics::new();
     let books = crate::startup::start_books(&settings, &gateway, &metrics, &cancel, &tracker);
+    let risk = std::sync::Arc::new(crate::risk::DailyRisk::new(
+        settings.risk.clone(),
+        settings.market.clone(),
+        webhook.journal.clone(),
+        metrics.clone(),
+    ));
     crate::state::AppState {
         mode,
         gateway,
@@ -76,6 +82,7 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
         webhook,
         metrics,
         books,
+        risk,
         warmup: std::sync::Arc::new(crate::warmup::Warmup::finished(vec![])),
         shutdown: cancel,
         started: tokio::time::Instant::now(),

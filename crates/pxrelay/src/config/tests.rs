@@ -282,3 +282,26 @@ fn a_flat_by_not_before_the_session_open_is_a_problem_naming_both() {
     }
     assert!(Settings::load(None, &env(&[("FLAT_BY", "16:59")])).is_ok());
 }
+
+#[test]
+fn daily_limits_are_positive_amounts_and_the_action_is_flatten_or_block() {
+    let s = Settings::load(None, &env(&[])).unwrap();
+    assert_eq!(s.risk, crate::risk::RiskSettings::default(), "unset: no limit, flatten");
+    let s = Settings::load(
+        None,
+        &env(&[("DAILY_LOSS_LIMIT", "1000.50"), ("DAILY_LOSS_ACTION", "block"), ("DAILY_PROFIT_TARGET", "1500")]),
+    )
+    .unwrap();
+    assert_eq!(s.risk.loss_limit, Some("1000.50".parse().unwrap()));
+    assert_eq!(s.risk.action, crate::risk::BreachAction::Block);
+    assert_eq!(s.risk.profit_target, Some(rust_decimal::Decimal::from(1500)));
+    let err = Settings::load(
+        None,
+        &env(&[("DAILY_LOSS_LIMIT", "-500"), ("DAILY_LOSS_ACTION", "close"), ("DAILY_PROFIT_TARGET", "lots")]),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("DAILY_LOSS_LIMIT: `-500` is not accepted; expected an amount above 0"), "{text}");
+    assert!(text.contains("DAILY_LOSS_ACTION: `close` is not accepted; expected flatten or block"), "{text}");
+    assert!(text.contains("DAILY_PROFIT_TARGET: `lots` is not accepted"), "{text}");
+}

@@ -11,10 +11,11 @@
 //! carries where the position was read (`book`, or `rest` when the user hub was not live: counted in
 //! `pxrelay_position_rest_fallbacks_total`) and the reference price, both journaled with it.
 //!
-//! Layout: this file (guards, entries, closes, cancels) · [`lanes`] (the dispatcher and the per-account lanes) · [`reconcile`] (by `customTag`, also used at
-//! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check) ·
-//! `refusal` (why entries are refused now: the kill switch, the user hub's re-login pause or a time rule) ·
-//! [`sizing`] (dollar and percent risk → contracts and ticks) · [`breakeven`] (moving the stop-loss leg to
+//! Layout: this file (guards, entries, closes, cancels) · [`lanes`] (the dispatcher and the per-account lanes) ·
+//! [`reconcile`] (by `customTag`, also used at startup) · [`reference`] (the entry reference price for price
+//! brackets, also used by the webhook's pre-check) ·
+//! `refusal` (why entries are refused now: the kill switch, the user hub's re-login pause, a time rule or a daily risk
+//! block) · [`sizing`] (dollar and percent risk → contracts and ticks) · [`breakeven`] (moving the stop-loss leg to
 //! break-even) and [`breakeven_watch`] (`breakeven_after_ticks`) · [`flatten`] (the risk flatten: cancel an
 //! account's working orders, close its positions).
 
@@ -94,6 +95,15 @@ pub struct Guards {
     pub hours: crate::hours::Hours,
 }
 
+/// Something that blocks entries on one account for a while: the daily loss limit and profit target
+/// (`crate::risk::DailyRisk`). A trait here, so the executor does not depend on the module that queues flattens
+/// into it.
+pub trait AccountBlock: std::fmt::Debug + Send + Sync {
+    /// `Some((why, todo))` while entries on `account` are refused: `why` names the rule (e.g. `daily loss limit
+    /// (DAILY_LOSS_LIMIT) 50 reached: day P&L -60.37`), `todo` is `""` or `"; <when entries are allowed again>"`.
+    fn refusal(&self, account: AccountId) -> Option<(String, String)>;
+}
+
 /// The executor task's state.
 #[derive(Debug)]
 pub struct Executor {
@@ -110,6 +120,8 @@ pub struct Executor {
     breakeven: Option<breakeven_watch::Watcher>,
     /// Room for waiting jobs in each account's lane ([`Executor::with_lane_capacity`]).
     lane_capacity: usize,
+    /// The daily loss limit and profit target's blocks (`crate::risk`); `None` until [`Executor::with_risk`].
+    risk: Option<Arc<dyn AccountBlock>>,
 }
 
 /// Waiting jobs per account lane unless [`Executor::with_lane_capacity`] says otherwise.
@@ -141,6 +153,7 @@ impl Executor {
             books,
             fills,
             breakeven: None,
+            risk: None,
             lane_capacity: DEFAULT_LANE_CAPACITY,
         }
     }
@@ -148,6 +161,12 @@ impl Executor {
     /// Lets placed entries carrying `breakeven_after_ticks` start their watcher ([`breakeven_watch`]).
     pub fn with_breakeven(mut self, watcher: breakeven_watch::Watcher) -> Self {
         self.breakeven = Some(watcher);
+        self
+    }
+
+    /// Refuses entries on an account the daily loss limit or profit target blocked (`crate::risk::DailyRisk`).
+    pub fn with_risk(mut self, risk: Arc<dyn AccountBlock>) -> Self {
+        self.risk = Some(risk);
         self
     }
 
@@ -415,10 +434,14 @@ impl Executor {
         }
     }
 
-    /// Why entries are refused now, if they are: the kill switch, the user hub's re-login pause (another session
-    /// on this login, [`crate::logout`]) or a time rule ([`crate::hours`]). Exits are never refused.
-    fn entry_refusal(&self) -> Option<EntryRefusal> {
-        EntryRefusal::now(&self.guards, &self.books.hub_status())
+    /// Why entries on `account` are refused now, if they are: the kill switch, the user hub's re-login pause
+    /// (another session on this login, [`crate::logout`]), a time rule ([`crate::hours`]) or the account's daily risk
+    /// block ([`AccountBlock`]). Exits are never refused.
+    fn entry_refusal(&self, account: AccountId) -> Option<EntryRefusal> {
+        EntryRefusal::now(&self.guards, &self.books.hub_status()).or_else(|| {
+            let (why, todo) = self.risk.as_ref()?.refusal(account)?;
+            Some(EntryRefusal::new(why, todo))
+        })
     }
 
     /// After a plan was sent at market and the gateway took it, tells the book the position it leads to (a refused
@@ -429,7 +452,7 @@ impl Executor {
         if !market || !matches!(outcome.status, AlertStatus::Placed | AlertStatus::Closed) {
             return;
         }
-        let killed = plan.open.is_some() && self.entry_refusal().is_some();
+        let killed = plan.open.is_some() && self.entry_refusal(job.account_id).is_some();
         let to = if killed { 0 } else { plan.to };
         self.books.expect(job.account_id, &job.contract.id, to);
     }
@@ -452,7 +475,7 @@ impl Executor {
             if let Err(message) = plan.check_limit(self.guards.max_contracts) {
                 return Outcome::new(AlertStatus::Rejected, message, "guard");
             }
-            if let Some(refusal) = self.entry_refusal() {
+            if let Some(refusal) = self.entry_refusal(job.account_id) {
                 // The closing part alone: exits are always allowed.
                 let closing = plan::Plan { open: None, to: 0, ..*plan };
                 let closed = Box::pin(self.execute_plan(job, &closing)).await;
@@ -482,7 +505,7 @@ impl Executor {
             return placed;
         }
         // Read once: the refusal and its message must agree even if the switch or the pause changes meanwhile.
-        let refusal = plan.open.and_then(|_| self.entry_refusal());
+        let refusal = plan.open.and_then(|_| self.entry_refusal(job.account_id));
         let entry = match plan.open {
             None => None,
             Some(_) if refusal.is_some() => None,

@@ -32,6 +32,11 @@ impl EntryRefusal {
         Some(Self { why: refusal.why, todo: format!("; {}", refusal.until) })
     }
 
+    /// A refusal for another reason (the daily loss limit, [`crate::risk`]): `why`, and `todo` (`""` or `"; …"`).
+    pub(crate) fn new(why: String, todo: String) -> Self {
+        Self { why, todo }
+    }
+
     /// `"<why>: <what> (exits are still allowed)<todo>"`, e.g. `what` = `"entries are refused"`.
     pub(crate) fn text(&self, what: &str) -> String {
         format!("{}: {what} (exits are still allowed){}", self.why, self.todo)

@@ -2,19 +2,17 @@
 //! `hours`: `market_open`, `window_open`, `flat_by_block`, `next_entry_allowed_at`), how far startup is
 //! (`startup`), the token's expiry and refresh count, the market hub and its subscriptions, the user hub (and, on
 //! top, `user_hub_pause`: `null`, or why re-login is paused because another session uses this login and what to
-//! do), webhook counters, the journal file, uptime, version. Never shows a token or a secret.
+//! do), webhook counters, the journal file, uptime, version; each account's daily risk (`accounts[].risk`: day P&L,
+//! limit, room left, block; [`crate::risk::DailyRisk::status`]). Never shows a token or a secret.
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use std::collections::HashMap;
-
-use projectx::ContractId;
+use projectx::AccountId;
 
 use crate::metrics::WebhookOutcome;
-use crate::pnl::Mark;
 use crate::state::AppState;
 
 /// `/status`.
@@ -22,30 +20,18 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/status", get(status))
 }
 
-/// The marks of the contracts with open positions: the contract (resolved by id, cached) and the last price in the
-/// quote cache (a subscribed contract: `QUOTE_SYMBOLS`, or one `/quote` asked for). A contract that does not resolve
-/// is left out (its positions show no symbol or open P&L).
-async fn marks(state: &AppState) -> HashMap<ContractId, Mark> {
-    let mut marks = HashMap::new();
-    for id in state.books.position_contracts() {
-        let Ok(contract) = state.quotes.resolver().resolve(id.as_str()).await else { continue };
-        let price = state.quotes.market().quotes().get(&id).and_then(|q| q.last());
-        let mark = Mark {
-            symbol: contract.name.clone(),
-            tick_size: contract.tick_size,
-            tick_value: contract.tick_value,
-            price,
-        };
-        marks.insert(id, mark);
-    }
-    marks
-}
-
 async fn status(State(state): State<AppState>) -> Json<Value> {
     let token = state.gateway.tokens().status();
     let hooks = &state.webhook;
     let m = &state.metrics;
     let user_hub = state.books.hub_status();
+    let marks = crate::pnl::marks(&state.quotes, state.books.position_contracts()).await;
+    let mut accounts = state.books.status(&marks);
+    for account in &mut accounts {
+        if let Some(id) = account["id"].as_i64().and_then(|id| i32::try_from(id).ok()) {
+            account["risk"] = state.risk.status(&state.books, AccountId::new(id), &marks);
+        }
+    }
     Json(json!({
         "mode": state.mode.as_str(),
         "dry_run": hooks.guards.dry_run,
@@ -59,7 +45,7 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
         "market": state.quotes.market().status(),
         "user_hub_pause": crate::logout::status_entry(&user_hub),
         "user_hub": user_hub,
-        "accounts": state.books.status(&marks(&state).await),
+        "accounts": accounts,
         "webhooks": WebhookOutcome::ALL
             .into_iter()
             .map(|o| (o.as_str().to_owned(), Value::from(m.webhook_count(o))))
