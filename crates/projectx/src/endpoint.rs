@@ -34,13 +34,16 @@ pub struct Endpoint {
     pub kind: Kind,
     /// Rate budget.
     pub bucket: Bucket,
+    /// A money-moving call that only reduces risk (a position close, an order cancel): it may use the exit part of
+    /// the rate budget's reserve ([`crate::Priority::Exit`]), which entries cannot take.
+    pub reduces_risk: bool,
     /// `errorCode` names, indexed by code.
     codes: &'static [&'static str],
 }
 
 impl Endpoint {
     const fn new(path: &'static str, kind: Kind, codes: &'static [&'static str]) -> Self {
-        Self { path, kind, bucket: Bucket::General, codes }
+        Self { path, kind, bucket: Bucket::General, reduces_risk: false, codes }
     }
 
     /// The documented name of `code` for this endpoint, or `"Unknown"` for a code the docs do not list.
@@ -125,11 +128,14 @@ pub const ORDER_MODIFY: Endpoint = Endpoint::new(
     ],
 );
 /// `POST /api/Order/cancel`.
-pub const ORDER_CANCEL: Endpoint = Endpoint::new(
-    "/api/Order/cancel",
-    Kind::Mutation,
-    &["Success", "AccountNotFound", "OrderNotFound", "Rejected", "Pending", "UnknownError", "AccountRejected"],
-);
+pub const ORDER_CANCEL: Endpoint = Endpoint {
+    reduces_risk: true,
+    ..Endpoint::new(
+        "/api/Order/cancel",
+        Kind::Mutation,
+        &["Success", "AccountNotFound", "OrderNotFound", "Rejected", "Pending", "UnknownError", "AccountRejected"],
+    )
+};
 /// `POST /api/Order/search`.
 pub const ORDER_SEARCH: Endpoint = Endpoint::new("/api/Order/search", Kind::Read, ACCOUNT_NOT_FOUND);
 /// `POST /api/Order/searchOpen`.
@@ -137,38 +143,44 @@ pub const ORDER_SEARCH_OPEN: Endpoint = Endpoint::new("/api/Order/searchOpen", K
 /// `POST /api/Position/searchOpen`.
 pub const POSITION_SEARCH_OPEN: Endpoint = Endpoint::new("/api/Position/searchOpen", Kind::Read, ACCOUNT_NOT_FOUND);
 /// `POST /api/Position/closeContract`.
-pub const POSITION_CLOSE: Endpoint = Endpoint::new(
-    "/api/Position/closeContract",
-    Kind::Mutation,
-    &[
-        "Success",
-        "AccountNotFound",
-        "PositionNotFound",
-        "ContractNotFound",
-        "ContractNotActive",
-        "OrderRejected",
-        "OrderPending",
-        "UnknownError",
-        "AccountRejected",
-    ],
-);
+pub const POSITION_CLOSE: Endpoint = Endpoint {
+    reduces_risk: true,
+    ..Endpoint::new(
+        "/api/Position/closeContract",
+        Kind::Mutation,
+        &[
+            "Success",
+            "AccountNotFound",
+            "PositionNotFound",
+            "ContractNotFound",
+            "ContractNotActive",
+            "OrderRejected",
+            "OrderPending",
+            "UnknownError",
+            "AccountRejected",
+        ],
+    )
+};
 /// `POST /api/Position/partialCloseContract` (note the numbering shifted against `closeContract`).
-pub const POSITION_PARTIAL_CLOSE: Endpoint = Endpoint::new(
-    "/api/Position/partialCloseContract",
-    Kind::Mutation,
-    &[
-        "Success",
-        "AccountNotFound",
-        "PositionNotFound",
-        "ContractNotFound",
-        "ContractNotActive",
-        "InvalidCloseSize",
-        "OrderRejected",
-        "OrderPending",
-        "UnknownError",
-        "AccountRejected",
-    ],
-);
+pub const POSITION_PARTIAL_CLOSE: Endpoint = Endpoint {
+    reduces_risk: true,
+    ..Endpoint::new(
+        "/api/Position/partialCloseContract",
+        Kind::Mutation,
+        &[
+            "Success",
+            "AccountNotFound",
+            "PositionNotFound",
+            "ContractNotFound",
+            "ContractNotActive",
+            "InvalidCloseSize",
+            "OrderRejected",
+            "OrderPending",
+            "UnknownError",
+            "AccountRejected",
+        ],
+    )
+};
 /// `POST /api/Trade/search`.
 pub const TRADE_SEARCH: Endpoint = Endpoint::new("/api/Trade/search", Kind::Read, ACCOUNT_NOT_FOUND);
 
@@ -190,5 +202,30 @@ mod tests {
     fn only_bars_use_the_history_budget() {
         assert_eq!(RETRIEVE_BARS.bucket, Bucket::History);
         assert_eq!(ORDER_PLACE.bucket, Bucket::General);
+    }
+
+    #[test]
+    fn only_closes_and_cancels_count_as_reducing_risk() {
+        let reducing: Vec<&str> = [
+            &LOGIN_KEY,
+            &VALIDATE,
+            &ACCOUNT_SEARCH,
+            &ORDER_PLACE,
+            &ORDER_MODIFY,
+            &ORDER_CANCEL,
+            &ORDER_SEARCH_OPEN,
+            &POSITION_SEARCH_OPEN,
+            &POSITION_CLOSE,
+            &POSITION_PARTIAL_CLOSE,
+        ]
+        .into_iter()
+        .filter(|ep| ep.reduces_risk)
+        .map(|ep| ep.path)
+        .collect();
+        assert_eq!(
+            reducing,
+            ["/api/Order/cancel", "/api/Position/closeContract", "/api/Position/partialCloseContract"]
+        );
+        assert!(reducing.iter().all(|p| p.starts_with("/api/")) && ORDER_CANCEL.kind == Kind::Mutation);
     }
 }

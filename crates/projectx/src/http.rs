@@ -89,6 +89,7 @@ impl Http {
         }
         let priority = match ep.kind {
             Kind::Auth => Priority::Auth,
+            Kind::Mutation if ep.reduces_risk => Priority::Exit,
             Kind::Mutation => Priority::Mutation,
             Kind::Read => Priority::Normal,
         };

@@ -7,7 +7,11 @@
 //! The window is padded by a small slack (5 %, at least 250 ms): we count a call when it leaves, the gateway when
 //! it arrives, and a first call delayed by connection setup would otherwise let a later call on a warm connection
 //! land inside the gateway's window. 5 % of the budget is kept for login/validate and a further 10 % for
-//! money-moving calls, so a client saturated with reads can still refresh its token and place orders. A 429 that still arrives pauses every budget until its `Retry-After` has passed.
+//! money-moving calls, so a client saturated with reads can still refresh its token and place orders; the top half of
+//! that 10 % is kept for calls that only reduce risk (position closes and order cancels, [`Priority::Exit`]), so when
+//! a wave of orders cannot all fit, entries stop at 90 % of the budget and the closes and cancels still go out.
+//! Waiters are not queued: below those marks calls are admitted in whatever order they ask, and a waiter wakes when
+//! the slot it needs frees. A 429 that still arrives pauses every budget until its `Retry-After` has passed.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -35,8 +39,12 @@ impl RateLimit {
 pub enum Priority {
     /// Reads: everything but the reserves.
     Normal,
-    /// Money-moving calls: may use the 10 % kept for them, so reads (quotes, searches) can never starve an order.
+    /// Money-moving calls: may use the first half of the 10 % kept for them, so reads (quotes, searches) can never
+    /// starve an order.
     Mutation,
+    /// Money-moving calls that only reduce risk (closes, cancels): may use the whole 10 %, so entries can never
+    /// starve an exit.
+    Exit,
     /// Login and validate: may use every slot, so a busy client can always refresh its token.
     Auth,
 }
@@ -49,8 +57,11 @@ pub struct RateBudget {
     window: Duration,
     /// Slots only [`Priority::Auth`] calls may take (5 % of the limit).
     reserve: usize,
-    /// Further slots [`Priority::Mutation`] and [`Priority::Auth`] calls may take (10 % of the limit).
+    /// Further slots [`Priority::Mutation`], [`Priority::Exit`] and [`Priority::Auth`] calls may take (10 % of the
+    /// limit).
     mutation_reserve: usize,
+    /// The part of `mutation_reserve` only [`Priority::Exit`] and [`Priority::Auth`] calls may take (5 % of the limit).
+    exit_reserve: usize,
     /// Send times of the calls inside the current window (oldest first) and the 429 pause. A sync lock held for a
     /// few statements, never across an await: waiters compute their wake-up time, release it and sleep.
     state: parking_lot::Mutex<State>,
@@ -73,6 +84,7 @@ impl RateBudget {
             window,
             reserve: limit.requests as usize / 20,
             mutation_reserve: limit.requests as usize / 10,
+            exit_reserve: limit.requests as usize / 20,
             state: parking_lot::Mutex::new(State {
                 sent: VecDeque::with_capacity(limit.requests as usize),
                 paused_until: None,
@@ -90,7 +102,8 @@ impl RateBudget {
         let all = self.limit.requests as usize;
         let capacity = match priority {
             Priority::Normal => all - self.reserve - self.mutation_reserve,
-            Priority::Mutation => all - self.reserve,
+            Priority::Mutation => all - self.reserve - self.exit_reserve,
+            Priority::Exit => all - self.reserve,
             Priority::Auth => all,
         };
         loop {
@@ -154,7 +167,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn orders_and_token_refreshes_have_reserves_reads_cannot_take() {
+    async fn orders_exits_and_token_refreshes_have_reserves_the_others_cannot_take() {
         let budget = RateBudget::new(RateLimit { requests: 40, window: Duration::from_secs(60) });
         for _ in 0..34 {
             budget.acquire(Priority::Normal).await;
@@ -162,14 +175,49 @@ mod tests {
         let blocked = tokio::time::timeout(Duration::from_secs(1), budget.acquire(Priority::Normal)).await;
         assert!(blocked.is_err(), "reads stop at 85 %");
         let start = Instant::now();
-        for _ in 0..4 {
+        for _ in 0..2 {
             budget.acquire(Priority::Mutation).await;
         }
         assert_eq!(start.elapsed(), Duration::ZERO, "orders use their reserve at once");
         let blocked = tokio::time::timeout(Duration::from_secs(1), budget.acquire(Priority::Mutation)).await;
-        assert!(blocked.is_err(), "orders stop at 95 %");
+        assert!(blocked.is_err(), "entries stop at 90 %");
+        let start = Instant::now();
+        for _ in 0..2 {
+            budget.acquire(Priority::Exit).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "closes and cancels go on past the entries' mark");
+        let blocked = tokio::time::timeout(Duration::from_secs(1), budget.acquire(Priority::Exit)).await;
+        assert!(blocked.is_err(), "exits stop at 95 %");
         budget.acquire(Priority::Auth).await;
         budget.acquire(Priority::Auth).await;
         assert_eq!(start.elapsed(), Duration::from_secs(1), "the last two slots are the token's (after the 1 s probe)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_a_wave_does_not_fit_a_waiting_exit_goes_before_a_waiting_entry() {
+        let budget = std::sync::Arc::new(RateBudget::new(RateLimit { requests: 40, window: Duration::from_secs(60) }));
+        let start = Instant::now();
+        // 95 % taken, one call a second: the oldest slots free first.
+        for _ in 0..38 {
+            budget.acquire(Priority::Auth).await;
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        let entry = tokio::spawn({
+            let budget = budget.clone();
+            async move {
+                budget.acquire(Priority::Mutation).await;
+                start.elapsed()
+            }
+        });
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let exit = tokio::spawn({
+            let budget = budget.clone();
+            async move {
+                budget.acquire(Priority::Exit).await;
+                start.elapsed()
+            }
+        });
+        let (entry, exit) = (entry.await.unwrap(), exit.await.unwrap());
+        assert!(exit < entry, "the exit asked 10 s later and still went first: exit {exit:?}, entry {entry:?}");
     }
 }

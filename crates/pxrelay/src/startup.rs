@@ -128,8 +128,10 @@ impl App {
             books.clone(),
             tracker.clone(),
             cancel.child_token(),
-        ));
-        let executor = executor.with_risk(risk.clone());
+        ))
+        // Each account's lane holds as many waiting alerts as the shared queue (`WEBHOOK_QUEUE_CAPACITY`).
+        .with_lane_capacity(settings.webhook.queue_capacity)
+        .with_risk(risk.clone());
         let executor = tracker.spawn(executor.run(queue, cancel.child_token()));
         let monitor = crate::risk::monitor::Monitor {
             risk: risk.clone(),

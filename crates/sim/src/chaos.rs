@@ -1,5 +1,5 @@
 //! Misbehaviour on demand: scripted failures (before or after the request is processed), added
-//! latency, and the sliding-window rate limiter that answers 429. All state sits behind
+//! latency (for every request or per [`Scope`]), and the sliding-window rate limiter that answers 429. All state sits behind
 //! `parking_lot` mutexes held for a statement; times use `tokio::time::Instant` so tests with paused
 //! time can advance through `fail_for` windows and rate-limit windows.
 
@@ -24,6 +24,15 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// How narrow the scope is: a path beats the auth group, which beats every request.
+    fn specificity(&self) -> u8 {
+        match self {
+            Self::All => 0,
+            Self::Auth => 1,
+            Self::Path(_) => 2,
+        }
+    }
+
     fn matches(&self, path: &str) -> bool {
         match self {
             Self::All => true,
@@ -71,8 +80,9 @@ pub(crate) struct Chaos {
 struct ChaosState {
     /// Rules in insertion order; the first matching live rule wins.
     rules: Vec<Rule>,
-    /// Added before every answer.
-    latency: Duration,
+    /// Added before the answers of matching requests, one entry per scope (setting a scope again
+    /// replaces its entry). The most specific matching scope wins: `Path`, then `Auth`, then `All`.
+    latencies: Vec<(Scope, Duration)>,
 }
 
 impl Chaos {
@@ -89,12 +99,18 @@ impl Chaos {
         self.push(scope, status, Trigger::NextAfterProcessing(n));
     }
 
-    pub(crate) fn set_latency(&self, d: Duration) {
-        self.state.lock().latency = d;
+    pub(crate) fn set_latency(&self, scope: Scope, d: Duration) {
+        let mut state = self.state.lock();
+        state.latencies.retain(|(s, _)| *s != scope);
+        state.latencies.push((scope, d));
     }
 
-    pub(crate) fn latency(&self) -> Duration {
-        self.state.lock().latency
+    /// The latency added to an answer to `path`: that of the most specific matching scope
+    /// (`Path`, then `Auth`, then `All`), zero when none matches.
+    pub(crate) fn latency(&self, path: &str) -> Duration {
+        let state = self.state.lock();
+        let matching = state.latencies.iter().filter(|(scope, _)| scope.matches(path));
+        matching.max_by_key(|(scope, _)| scope.specificity()).map_or(Duration::ZERO, |(_, d)| *d)
     }
 
     pub(crate) fn clear(&self) {
@@ -238,5 +254,24 @@ mod tests {
         assert_eq!(chaos.after("/api/Order/place", t0), None);
         let after_window = Instant::now() + Duration::from_secs(5);
         assert_eq!(chaos.before("/api/Order/place", after_window), None);
+    }
+
+    #[test]
+    fn the_most_specific_latency_applies_and_setting_a_scope_again_replaces_it() {
+        let chaos = Chaos::default();
+        let ms = Duration::from_millis;
+        assert_eq!(chaos.latency("/api/Order/place"), Duration::ZERO);
+        chaos.set_latency(Scope::Path("/api/Order/place".into()), ms(150));
+        assert_eq!(chaos.latency("/api/Order/place"), ms(150));
+        assert_eq!(chaos.latency("/api/Position/closeContract"), Duration::ZERO, "other paths are not slowed");
+        chaos.set_latency(Scope::All, ms(20));
+        chaos.set_latency(Scope::Auth, ms(40));
+        assert_eq!(chaos.latency("/api/Order/place"), ms(150), "the path's own latency wins over every request's");
+        assert_eq!(chaos.latency("/api/Auth/loginKey"), ms(40));
+        assert_eq!(chaos.latency("/api/Account/search"), ms(20));
+        chaos.set_latency(Scope::Path("/api/Order/place".into()), Duration::ZERO);
+        assert_eq!(chaos.latency("/api/Order/place"), Duration::ZERO, "a zero path latency exempts that path");
+        chaos.clear();
+        assert_eq!(chaos.latency("/api/Account/search"), Duration::ZERO);
     }
 }

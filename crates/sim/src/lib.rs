@@ -213,12 +213,31 @@ impl SimHandle {
         self.shared().chaos.fail_next_after_processing(n, status, scope);
     }
 
-    /// Delay added before every answer (including 401, 429 and injected failures).
+    /// Delay added before every answer (including 401, 429 and injected failures); a latency set
+    /// for a narrower scope ([`SimHandle::set_latency_for`]) wins for its requests.
     pub fn set_latency(&self, d: Duration) {
-        self.shared().chaos.set_latency(d);
+        self.shared().chaos.set_latency(Scope::All, d);
     }
 
-    /// Removes every failure rule and the latency.
+    /// Delay added before the answers of the requests in `scope` only, e.g.
+    /// `set_latency_for(Scope::Path("/api/Order/place".into()), 150 ms)`. The request is processed
+    /// first (an order's `created` is its arrival), then the answer waits. Each scope has one
+    /// latency (setting it again replaces it; zero removes the slowdown for that scope); the most
+    /// specific matching scope applies: `Path`, then `Auth`, then `All`.
+    pub fn set_latency_for(&self, scope: Scope, d: Duration) {
+        self.shared().chaos.set_latency(scope, d);
+    }
+
+    /// Makes an account tradable or not, like a firm blocking it (or a daily loss limit reached):
+    /// while `false`, `Order/place` is refused with `AccountRejected` (code 10, the order stored
+    /// as Rejected), position closes with `AccountRejected`, and `onlyActiveAccounts: true`
+    /// searches hide it. User-hub subscribers get a `GatewayUserAccount` with the new `canTrade`.
+    /// Returns false (and changes nothing) for an unknown account.
+    pub fn set_can_trade(&self, account_id: i32, can_trade: bool) -> bool {
+        self.shared().set_can_trade(account_id, can_trade)
+    }
+
+    /// Removes every failure rule and every latency.
     pub fn clear_chaos(&self) {
         self.shared().chaos.clear();
     }

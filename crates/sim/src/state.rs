@@ -16,7 +16,7 @@ use crate::auth::Tokens;
 use crate::chaos::{Chaos, RateLimiter};
 use crate::config::{SimConfig, UserEventTiming};
 use crate::counters::Counters;
-use crate::exchange::{Book, Exchange};
+use crate::exchange::{Book, Exchange, UserEvent};
 use crate::hub::{Hubs, Receipt};
 use crate::market::Market;
 
@@ -90,6 +90,19 @@ impl Shared {
         }
         let events = std::mem::take(&mut exchange.book.events);
         self.hubs.registry().publish_user_events(&events, self.hubs.user_event_shape)
+    }
+
+    /// Sets an account's `canTrade` and publishes the account to the user hub; false if unknown.
+    pub(crate) fn set_can_trade(&self, account_id: i32, can_trade: bool) -> bool {
+        let mut exchange = self.exchange.lock();
+        let Some(account) = exchange.book.accounts.iter_mut().find(|a| a.id == account_id) else {
+            return false;
+        };
+        account.can_trade = can_trade;
+        let account = account.clone();
+        exchange.book.events.push(UserEvent::Account(account));
+        self.publish_events(&mut exchange);
+        true
     }
 
     /// Sets a contract's last price, publishes the quote delta, then fills the working orders the

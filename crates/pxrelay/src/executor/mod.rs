@@ -1,5 +1,6 @@
-//! The order executor: one task fed by a bounded queue, executing alerts **one at a time in arrival order** so a
-//! reverse's close lands before its entry and an ambiguous outcome is reconciled before anything else is sent.
+//! The order executor: one task fed by a bounded queue, executing each account's alerts **one at a time in arrival
+//! order** so a reverse's close lands before its entry and an ambiguous outcome is reconciled before anything else is
+//! sent on that account; different accounts run concurrently, each on its own lane ([`lanes`]).
 //!
 //! Money-moving calls are never retried. After an ambiguous outcome (timeout after sending, 5xx, reset) the order
 //! is looked up by its `customTag` ([`reconcile`]; a close by the position) and the path taken is journaled. Every
@@ -10,8 +11,9 @@
 //! carries where the position was read (`book`, or `rest` when the user hub was not live: counted in
 //! `pxrelay_position_rest_fallbacks_total`) and the reference price, both journaled with it.
 //!
-//! Layout: this file (queue, guards, entries, closes, cancels) · [`reconcile`] (by `customTag`, also used at
-//! startup) · [`reference`] (the entry reference price for price brackets, also used by the webhook's pre-check) ·
+//! Layout: this file (guards, entries, closes, cancels) · [`lanes`] (the dispatcher and the per-account lanes) ·
+//! [`reconcile`] (by `customTag`, also used at startup) · [`reference`] (the entry reference price for price
+//! brackets, also used by the webhook's pre-check) ·
 //! `refusal` (why entries are refused now: the kill switch, the user hub's re-login pause, a time rule or a daily risk
 //! block) · [`sizing`] (dollar and percent risk → contracts and ticks) · [`breakeven`] (moving the stop-loss leg to
 //! break-even) and [`breakeven_watch`] (`breakeven_after_ticks`) · [`flatten`] (the risk flatten: cancel an
@@ -20,6 +22,7 @@
 pub mod breakeven;
 pub mod breakeven_watch;
 pub mod flatten;
+pub mod lanes;
 pub mod plan;
 pub mod reconcile;
 pub mod reference;
@@ -45,7 +48,8 @@ use crate::quotes::QuoteService;
 use crate::signal::{self, Action, Intent, OrderKind};
 use refusal::EntryRefusal;
 
-/// What the executor queue carries: an alert, or a risk flatten ([`flatten`]), executed one at a time in order.
+/// What the executor queue carries: an alert, or a risk flatten ([`flatten`]), executed one at a time in order per
+/// account ([`lanes`]).
 #[derive(Debug)]
 pub enum Work {
     /// An alert.
@@ -114,9 +118,14 @@ pub struct Executor {
     /// Starts `breakeven_after_ticks` watchers for the entries that carry it; `None` until
     /// [`Executor::with_breakeven`] (then the field is ignored with a warning).
     breakeven: Option<breakeven_watch::Watcher>,
+    /// Room for waiting jobs in each account's lane ([`Executor::with_lane_capacity`]).
+    lane_capacity: usize,
     /// The daily loss limit and profit target's blocks (`crate::risk`); `None` until [`Executor::with_risk`].
     risk: Option<Arc<dyn AccountBlock>>,
 }
+
+/// Waiting jobs per account lane unless [`Executor::with_lane_capacity`] says otherwise.
+pub const DEFAULT_LANE_CAPACITY: usize = 64;
 
 /// The path prefix of an outcome whose position came from the live account book.
 pub const POSITION_FROM_BOOK: &str = "position from the book";
@@ -135,7 +144,18 @@ impl Executor {
         books: Arc<Books>,
         fills: Arc<Fills>,
     ) -> Self {
-        Self { gateway, journal, quotes, guards, metrics, books, fills, breakeven: None, risk: None }
+        Self {
+            gateway,
+            journal,
+            quotes,
+            guards,
+            metrics,
+            books,
+            fills,
+            breakeven: None,
+            risk: None,
+            lane_capacity: DEFAULT_LANE_CAPACITY,
+        }
     }
 
     /// Lets placed entries carrying `breakeven_after_ticks` start their watcher ([`breakeven_watch`]).
@@ -150,32 +170,18 @@ impl Executor {
         self
     }
 
-    /// Executes jobs until `cancel` fires; then stops taking new ones and finishes those already queued.
-    pub async fn run(self, mut jobs: mpsc::Receiver<Work>, cancel: CancellationToken) {
-        loop {
-            let job = tokio::select! {
-                biased;
-                () = cancel.cancelled() => {
-                    jobs.close();
-                    break;
-                }
-                job = jobs.recv() => match job {
-                    Some(job) => job,
-                    None => return,
-                },
-            };
-            self.work(job).await;
-        }
-        while let Some(job) = jobs.recv().await {
-            self.work(job).await;
-        }
+    /// How many jobs of any kind may wait in each account's lane (default [`DEFAULT_LANE_CAPACITY`]); protective
+    /// work has [`lanes::PROTECTIVE_RESERVE`] more places ([`lanes`]).
+    pub fn with_lane_capacity(mut self, capacity: usize) -> Self {
+        self.lane_capacity = capacity.max(1);
+        self
     }
 
-    async fn work(&self, work: Work) {
-        match work {
-            Work::Alert(job) => self.handle(*job).await,
-            Work::Flatten(job) => self.flatten(job).await,
-        }
+    /// Executes jobs until `cancel` fires; then stops taking new ones and finishes those already queued. Jobs run
+    /// one at a time per account, in arrival order; accounts run concurrently ([`lanes`]).
+    pub async fn run(self, jobs: mpsc::Receiver<Work>, cancel: CancellationToken) {
+        let capacity = self.lane_capacity;
+        lanes::dispatch(Arc::new(self), jobs, capacity, cancel).await;
     }
 
     async fn handle(&self, mut job: Job) {

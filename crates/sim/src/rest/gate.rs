@@ -2,7 +2,8 @@
 //! count the call → chaos `fail_next`/`fail_for` (answered unprocessed) → rate limits (429 with
 //! `Retry-After`) → bearer auth (bare 401 with `WWW-Authenticate: Bearer`; login and ping are public)
 //! → the handler → chaos `fail_next_after_processing` (processed, answer replaced) → count 401/429
-//! answers → added latency. Injected and refused answers have empty bodies.
+//! answers → added latency (that of the most specific `Scope` set for the path). Injected and refused
+//! answers have empty bodies.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +44,7 @@ pub(super) async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, ne
         }
     };
     shared.counters.lock().record_answer(response.status());
-    let latency = shared.chaos.latency();
+    let latency = shared.chaos.latency(&path);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

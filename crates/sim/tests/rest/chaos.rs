@@ -104,3 +104,21 @@ async fn ping_latency_and_shutdown() {
     }
     assert!(refused, "the server stops accepting connections");
 }
+
+#[tokio::test]
+async fn a_latency_for_one_path_slows_only_that_path_after_processing() {
+    let t = spawn_default().await;
+    let token = t.login().await;
+    t.sim.set_latency_for(Scope::Path("/api/Order/place".into()), Duration::from_millis(150));
+    let started = tokio::time::Instant::now();
+    t.call("/api/Account/search", &token, json!({ "onlyActiveAccounts": true })).await;
+    assert!(started.elapsed() < Duration::from_millis(150), "other paths answer at once");
+    let started = tokio::time::Instant::now();
+    let placed = t.place(&token, market_order(MNQ, 0, 1)).await;
+    let waited = started.elapsed();
+    assert_eq!(placed["success"], true, "{placed}");
+    assert!(waited >= Duration::from_millis(150), "Order/place waited {waited:?}");
+    let order = t.sim.orders().pop().expect("the order is recorded");
+    let answered = chrono::Utc::now() - order.created;
+    assert!(answered >= chrono::TimeDelta::milliseconds(150), "the order was created before the wait: {answered}");
+}

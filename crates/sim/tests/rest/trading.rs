@@ -118,3 +118,25 @@ async fn limit_orders_rest_and_can_be_modified_and_cancelled() {
     let no_account = t.call("/api/Order/searchOpen", &token, json!({ "accountId": 1 })).await;
     assert_eq!(no_account["errorCode"], 1);
 }
+
+#[tokio::test]
+async fn twenty_paper_accounts_trade_on_their_own_and_one_can_be_made_untradable() {
+    let t = spawn_sim(SimConfig::default().with_paper_accounts(20)).await;
+    let token = t.login().await;
+    let listed = t.call("/api/Account/search", &token, json!({ "onlyActiveAccounts": true })).await;
+    assert_eq!(listed["accounts"].as_array().map(Vec::len), Some(20), "{listed}");
+    assert_eq!(listed["accounts"][19]["name"], "SIM-PAPER-20");
+    let order = |account: i32| json!({ "accountId": account, "contractId": MNQ, "type": 2, "side": 0, "size": 1 });
+    assert!(t.sim.set_can_trade(9007, false));
+    assert!(!t.sim.set_can_trade(1234, false), "an unknown account is reported");
+    let refused = t.place(&token, order(9007)).await;
+    assert_eq!((refused["success"].clone(), refused["errorCode"].clone()), (json!(false), json!(10)), "{refused}");
+    assert_eq!(t.place(&token, order(9008)).await["success"], true, "the other accounts still trade");
+    let active = t.call("/api/Account/search", &token, json!({ "onlyActiveAccounts": true })).await;
+    assert_eq!(active["accounts"].as_array().map(Vec::len), Some(19), "an untradable account is not active");
+    let all = t.call("/api/Account/search", &token, json!({ "onlyActiveAccounts": false })).await;
+    let blocked = all["accounts"].as_array().unwrap().iter().find(|a| a["id"] == 9007).cloned();
+    assert_eq!(blocked.map(|a| a["canTrade"].clone()), Some(json!(false)));
+    assert!(t.sim.set_can_trade(9007, true));
+    assert_eq!(t.place(&token, order(9007)).await["success"], true, "tradable again");
+}
