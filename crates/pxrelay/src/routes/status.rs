@@ -2,7 +2,7 @@
 //! `hours`: `market_open`, `window_open`, `flat_by_block`, `next_entry_allowed_at`), how far startup is
 //! (`startup`), the token's expiry and refresh count, the market hub and its subscriptions, the user hub (and, on
 //! top, `user_hub_pause`: `null`, or why re-login is paused because another session uses this login and what to
-//! do), webhook counters, the journal file, uptime, version. Never shows a token or a secret.
+//! do), the watched accounts (`accounts[]`: every configured account, with `can_trade` and `groups`), webhook counters, the journal file, uptime, version. Never shows a token or a secret.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -41,6 +41,27 @@ async fn marks(state: &AppState) -> HashMap<ContractId, Mark> {
     marks
 }
 
+/// The account books ([`crate::books::Books::status`]), each with `groups` (its `ACCOUNT_GROUPS` groups) and, until
+/// its book has had a snapshot, `name` and `can_trade` from the cached account listing.
+async fn accounts(state: &AppState) -> Vec<Value> {
+    let mut accounts = state.books.status(&marks(state).await);
+    let described = state.webhook.accounts.describe().await;
+    for entry in &mut accounts {
+        let id = entry["id"].as_i64().and_then(|id| i32::try_from(id).ok()).map(projectx::AccountId::new);
+        let info = id.and_then(|id| described.get(&id));
+        if let Some(info) = info {
+            if entry["name"].is_null() {
+                entry["name"] = Value::from(info.name.clone());
+            }
+            if entry["can_trade"].is_null() {
+                entry["can_trade"] = Value::from(info.can_trade);
+            }
+        }
+        entry["groups"] = info.map(|i| Value::from(i.groups.clone())).unwrap_or_else(|| Value::Array(Vec::new()));
+    }
+    accounts
+}
+
 async fn status(State(state): State<AppState>) -> Json<Value> {
     let token = state.gateway.tokens().status();
     let hooks = &state.webhook;
@@ -59,7 +80,7 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
         "market": state.quotes.market().status(),
         "user_hub_pause": crate::logout::status_entry(&user_hub),
         "user_hub": user_hub,
-        "accounts": state.books.status(&marks(&state).await),
+        "accounts": accounts(&state).await,
         "webhooks": WebhookOutcome::ALL
             .into_iter()
             .map(|o| (o.as_str().to_owned(), Value::from(m.webhook_count(o))))
