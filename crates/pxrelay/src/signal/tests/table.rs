@@ -4,18 +4,18 @@ use super::{Action, Distance, Intent, OrderKind, buy, dec, parse};
 use crate::signal::Sentiment;
 
 enum Expect {
-    Ok(Intent),
+    Ok(Box<Intent>),
     Err(&'static str),
 }
 
 fn ok(change: impl FnOnce(&mut Intent)) -> Expect {
     let mut intent = buy();
     change(&mut intent);
-    Expect::Ok(intent)
+    Expect::Ok(Box::new(intent))
 }
 
 fn same() -> Expect {
-    Expect::Ok(buy())
+    Expect::Ok(Box::new(buy()))
 }
 
 /// Sets what an alert naming accounts parses to: `account` as given, and the names.
@@ -258,7 +258,7 @@ fn payload_table() {
         let json = body(extra);
         let got = parse(&json);
         let fine = match (&expect, &got) {
-            (Expect::Ok(want), Ok(intent)) => want == intent,
+            (Expect::Ok(want), Ok(intent)) => **want == *intent,
             (Expect::Err(field), Err(e)) => e.field == *field && !e.message.is_empty(),
             _ => false,
         };
