@@ -100,10 +100,11 @@ impl Accounts {
         Ok(checked)
     }
 
-    /// What `/status` adds to each account: its name, whether it can trade (per the listing) and the groups it is
-    /// in, by id. Empty when the listing fails (the status page must not fail with the gateway).
-    pub async fn describe(&self) -> HashMap<AccountId, AccountInfo> {
-        let Ok(list) = self.list().await else { return HashMap::new() };
+    /// What `/status` adds to each account: its name, whether it can trade and the groups it is in, by id, from
+    /// the last account listing (fresh or not; made at startup by the account check). Never asks the gateway:
+    /// `/status` must answer at once during a gateway or login outage. Empty before the first listing.
+    pub fn describe(&self) -> HashMap<AccountId, AccountInfo> {
+        let Some(list) = self.cache.last(&()) else { return HashMap::new() };
         list.iter()
             .map(|a| {
                 let groups = self.settings.groups.groups_of(|configured| resolve::names(a, configured));

@@ -42,10 +42,10 @@ async fn marks(state: &AppState) -> HashMap<ContractId, Mark> {
 }
 
 /// The account books ([`crate::books::Books::status`]), each with `groups` (its `ACCOUNT_GROUPS` groups) and, until
-/// its book has had a snapshot, `name` and `can_trade` from the cached account listing.
+/// its book has had a snapshot, `name` and `can_trade` from the last account listing (never a gateway call).
 async fn accounts(state: &AppState) -> Vec<Value> {
     let mut accounts = state.books.status(&marks(state).await);
-    let described = state.webhook.accounts.describe().await;
+    let described = state.webhook.accounts.describe();
     for entry in &mut accounts {
         let id = entry["id"].as_i64().and_then(|id| i32::try_from(id).ok()).map(projectx::AccountId::new);
         let info = id.and_then(|id| described.get(&id));
