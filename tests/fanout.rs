@@ -128,7 +128,7 @@ async fn a_fan_out_to_ten_accounts_places_in_overlapping_calls_and_a_duplicate_s
     // Every account's book watched and live first (startup watches configured accounts), then 150 ms per place.
     until_live(&app, 10).await;
     sim.set_latency_for(Scope::Path("/api/Order/place".into()), Duration::from_millis(150));
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let (code, answer) = app.alert(alert(json!({"action": "buy", "account": "ten", "id": "t-1"}))).await;
     let took = started.elapsed();
     assert_eq!((code, &answer["status"]), (200, &json!("placed")), "{answer}");

@@ -168,6 +168,11 @@ impl LimitsById {
         let _ = self.0.set(by_id);
     }
 
+    /// Whether any account's overrides satisfy `f` (false before they are set).
+    pub fn any(&self, f: impl Fn(&AccountLimits) -> bool) -> bool {
+        self.0.get().is_some_and(|m| m.values().any(f))
+    }
+
     /// The overrides of `account`; all `None` when it has none.
     pub fn get(&self, account: AccountId) -> AccountLimits {
         self.0.get().and_then(|m| m.get(&account).copied()).unwrap_or_default()

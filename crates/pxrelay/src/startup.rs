@@ -107,7 +107,8 @@ impl App {
             metrics.clone(),
         )
         .await
-        .context("reading the daily risk blocks")?;
+        .context("reading the daily risk blocks")?
+        .with_limits(account_limits.clone());
         let risk = Arc::new(risk);
         // The executor gets no job before the warm-up finished: webhooks are refused (503 `not_ready`) until then.
         let (jobs, queue) = mpsc::channel(settings.webhook.queue_capacity);

@@ -168,12 +168,22 @@ pub struct DailyRisk {
     /// Blocks by account; written by [`DailyRisk::record`] (the monitor) and pruned when their day is over; read
     /// by the executor and `/status`. A sync lock held for a statement, never across an await.
     blocks: parking_lot::Mutex<BTreeMap<AccountId, Block>>,
+    /// `ACCOUNT_LIMITS` by id: an account's own `daily_loss_limit`, `daily_profit_target`, `daily_loss_action`
+    /// replace the globals for it ([`DailyRisk::settings_for`]). Filled by the warm-up's account check.
+    limits: Arc<crate::accounts::LimitsById>,
 }
 
 impl DailyRisk {
     /// No blocks yet.
     pub fn new(settings: RiskSettings, clock: MarketClock, journal: Journal, metrics: Arc<Metrics>) -> Self {
-        Self { settings, clock, journal, metrics, blocks: parking_lot::Mutex::new(BTreeMap::new()) }
+        Self {
+            settings,
+            clock,
+            journal,
+            metrics,
+            blocks: parking_lot::Mutex::new(BTreeMap::new()),
+            limits: Arc::default(),
+        }
     }
 
     /// [`Self::new`] with the journal's blocks for the current trading day whose rule is still set.
@@ -195,7 +205,9 @@ impl DailyRisk {
         };
         let today = risk.clock.trading_day(risk.clock.now());
         for block in blocks {
-            if block.day == today && risk.settings.threshold(block.kind).is_some() {
+            // Per-account limits are not known yet (the warm-up reads them): today's blocks are kept, and one whose
+            // limit is no longer set is dropped when it is next read ([`DailyRisk::block_of`]).
+            if block.day == today {
                 tracing::warn!(account.id = %block.account_id, reason = %block.reason(), "daily risk block restored from the journal: entries are refused until the next session open");
                 risk.blocks.lock().insert(block.account_id, block);
             }
@@ -203,9 +215,34 @@ impl DailyRisk {
         Ok(risk)
     }
 
-    /// The settings.
+    /// The global settings (`DAILY_*`).
     pub fn settings(&self) -> &RiskSettings {
         &self.settings
+    }
+
+    /// The same state reading per-account overrides from `limits` (`ACCOUNT_LIMITS`).
+    pub fn with_limits(self, limits: Arc<crate::accounts::LimitsById>) -> Self {
+        Self { limits, ..self }
+    }
+
+    /// Whether any account has a daily limit: the globals, or an `ACCOUNT_LIMITS` entry.
+    pub fn is_active(&self) -> bool {
+        self.settings.is_active()
+            || self.limits.any(|l| l.daily_loss_limit.is_some() || l.daily_profit_target.is_some())
+    }
+
+    /// `account`'s settings: its `ACCOUNT_LIMITS` values where it has them, else the globals.
+    pub fn settings_for(&self, account: AccountId) -> RiskSettings {
+        let own = self.limits.get(account);
+        RiskSettings {
+            loss_limit: own.daily_loss_limit.or(self.settings.loss_limit),
+            profit_target: own.daily_profit_target.or(self.settings.profit_target),
+            action: match own.daily_loss_action {
+                Some(crate::config::DailyLossAction::Flatten) => BreachAction::Flatten,
+                Some(crate::config::DailyLossAction::Block) => BreachAction::Block,
+                None => self.settings.action,
+            },
+        }
     }
 
     /// The market clock (trading day, session open).
@@ -218,10 +255,12 @@ impl DailyRisk {
         let today = self.clock.trading_day(self.clock.now());
         let mut blocks = self.blocks.lock();
         match blocks.get(&account) {
-            Some(block) if block.day == today => Some(block.clone()),
+            Some(block) if block.day == today && self.settings_for(account).threshold(block.kind).is_some() => {
+                Some(block.clone())
+            }
             Some(_) => {
                 blocks.remove(&account);
-                tracing::info!(account.id = %account, "a new trading day: the daily risk block has ended");
+                tracing::info!(account.id = %account, "a new trading day, or its limit is no longer set: the daily risk block has ended");
                 None
             }
             None => None,
@@ -233,10 +272,11 @@ impl DailyRisk {
         if self.block_of(account).is_some() {
             return None;
         }
-        let (kind, threshold) = self.settings.breach(day_pnl)?;
+        let settings = self.settings_for(account);
+        let (kind, threshold) = settings.breach(day_pnl)?;
         let at = self.clock.now();
         let day = self.clock.trading_day(at);
-        Some(Block { account_id: account, day, kind, threshold, day_pnl, at, action: self.settings.action })
+        Some(Block { account_id: account, day, kind, threshold, day_pnl, at, action: settings.action })
     }
 
     /// Puts `block` in force: journaled first (so a restart keeps it), then in memory, logged at `error` and
@@ -277,7 +317,8 @@ impl DailyRisk {
     pub fn status(&self, books: &Books, account: AccountId, marks: &HashMap<ContractId, Mark>) -> Value {
         let day = self.day(books, account, marks);
         let total = day.as_ref().and_then(DayPnl::total);
-        let room_left = self.settings.loss_limit.zip(total).map(|(limit, pnl)| (limit + pnl).max(Decimal::ZERO));
+        let settings = self.settings_for(account);
+        let room_left = settings.loss_limit.zip(total).map(|(limit, pnl)| (limit + pnl).max(Decimal::ZERO));
         let block = self.block_of(account);
         json!({
             "day_pnl": total,
@@ -285,9 +326,9 @@ impl DailyRisk {
             "fees": day.as_ref().map(|d| d.fees),
             "open_pnl": day.as_ref().and_then(|d| d.open),
             "day_start": self.clock.trading_day_start(self.clock.now()),
-            "limit": self.settings.loss_limit,
-            "profit_target": self.settings.profit_target,
-            "action": self.settings.action.as_str(),
+            "limit": settings.loss_limit,
+            "profit_target": settings.profit_target,
+            "action": settings.action.as_str(),
             "room_left": room_left,
             "blocked": block.is_some(),
             "blocked_reason": block.as_ref().map(Block::reason),
