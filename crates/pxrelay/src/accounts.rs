@@ -162,6 +162,12 @@ pub struct AccountInfo {
 #[derive(Debug, Default)]
 pub struct LimitsById(OnceLock<HashMap<AccountId, AccountLimits>>);
 
+impl crate::executor::ContractCaps for LimitsById {
+    fn max_contracts(&self, account: AccountId) -> Option<u32> {
+        self.get(account).max_contracts
+    }
+}
+
 impl LimitsById {
     /// Per-account overrides by id (a test or the startup check; a second call is ignored).
     pub fn set(&self, by_id: HashMap<AccountId, AccountLimits>) {

@@ -69,6 +69,27 @@ impl FromStr for BreachAction {
     }
 }
 
+/// One account's own daily settings (`ACCOUNT_LIMITS` `daily_loss_limit`, `daily_profit_target`,
+/// `daily_loss_action`); `None` fields fall back to the globals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccountRisk {
+    /// The account's own loss limit.
+    pub loss_limit: Option<Decimal>,
+    /// The account's own profit target.
+    pub profit_target: Option<Decimal>,
+    /// The account's own breach action.
+    pub action: Option<BreachAction>,
+}
+
+/// Where per-account daily settings come from (the startup adapts `ACCOUNT_LIMITS` to it), so this module does not
+/// depend on the account configuration's modules.
+pub trait RiskOverrides: std::fmt::Debug + Send + Sync {
+    /// `account`'s own settings.
+    fn for_account(&self, account: AccountId) -> AccountRisk;
+    /// Whether any account has a daily loss limit or profit target of its own.
+    fn any_daily_limit(&self) -> bool;
+}
+
 /// `DAILY_LOSS_LIMIT`, `DAILY_LOSS_ACTION`, `DAILY_PROFIT_TARGET`. Unset limits are `None`: nothing is checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RiskSettings {
@@ -168,22 +189,15 @@ pub struct DailyRisk {
     /// Blocks by account; written by [`DailyRisk::record`] (the monitor) and pruned when their day is over; read
     /// by the executor and `/status`. A sync lock held for a statement, never across an await.
     blocks: parking_lot::Mutex<BTreeMap<AccountId, Block>>,
-    /// `ACCOUNT_LIMITS` by id: an account's own `daily_loss_limit`, `daily_profit_target`, `daily_loss_action`
-    /// replace the globals for it ([`DailyRisk::settings_for`]). Filled by the warm-up's account check.
-    limits: Arc<crate::accounts::LimitsById>,
+    /// Per-account overrides (`ACCOUNT_LIMITS`): an account's own values replace the globals for it
+    /// ([`DailyRisk::settings_for`]). None until [`DailyRisk::with_limits`].
+    limits: Option<Arc<dyn RiskOverrides>>,
 }
 
 impl DailyRisk {
     /// No blocks yet.
     pub fn new(settings: RiskSettings, clock: MarketClock, journal: Journal, metrics: Arc<Metrics>) -> Self {
-        Self {
-            settings,
-            clock,
-            journal,
-            metrics,
-            blocks: parking_lot::Mutex::new(BTreeMap::new()),
-            limits: Arc::default(),
-        }
+        Self { settings, clock, journal, metrics, blocks: parking_lot::Mutex::new(BTreeMap::new()), limits: None }
     }
 
     /// [`Self::new`] with the journal's blocks for the current trading day whose rule is still set.
@@ -221,27 +235,22 @@ impl DailyRisk {
     }
 
     /// The same state reading per-account overrides from `limits` (`ACCOUNT_LIMITS`).
-    pub fn with_limits(self, limits: Arc<crate::accounts::LimitsById>) -> Self {
-        Self { limits, ..self }
+    pub fn with_limits(self, limits: Arc<dyn RiskOverrides>) -> Self {
+        Self { limits: Some(limits), ..self }
     }
 
     /// Whether any account has a daily limit: the globals, or an `ACCOUNT_LIMITS` entry.
     pub fn is_active(&self) -> bool {
-        self.settings.is_active()
-            || self.limits.any(|l| l.daily_loss_limit.is_some() || l.daily_profit_target.is_some())
+        self.settings.is_active() || self.limits.as_ref().is_some_and(|l| l.any_daily_limit())
     }
 
     /// `account`'s settings: its `ACCOUNT_LIMITS` values where it has them, else the globals.
     pub fn settings_for(&self, account: AccountId) -> RiskSettings {
-        let own = self.limits.get(account);
+        let own = self.limits.as_ref().map(|l| l.for_account(account)).unwrap_or_default();
         RiskSettings {
-            loss_limit: own.daily_loss_limit.or(self.settings.loss_limit),
-            profit_target: own.daily_profit_target.or(self.settings.profit_target),
-            action: match own.daily_loss_action {
-                Some(crate::config::DailyLossAction::Flatten) => BreachAction::Flatten,
-                Some(crate::config::DailyLossAction::Block) => BreachAction::Block,
-                None => self.settings.action,
-            },
+            loss_limit: own.loss_limit.or(self.settings.loss_limit),
+            profit_target: own.profit_target.or(self.settings.profit_target),
+            action: own.action.unwrap_or(self.settings.action),
         }
     }
 
