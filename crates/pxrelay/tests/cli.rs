@@ -20,6 +20,9 @@ fn pxrelay() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pxrelay"));
     // A clean environment: nothing from the developer's shell or a .env file can change the outcome.
     cmd.env_clear().current_dir(env!("CARGO_TARGET_TMPDIR")).env("HOST", "127.0.0.1").env("PORT", "0");
+    // Live mode against the simulator, whose market never closes: no CME hours (a weekend run would refuse every
+    // entry; tests/hours.rs covers them on a test clock).
+    cmd.env("MARKET_HOURS", "always");
     // Each run its own journal: two relays must never share one (the second would refuse to start).
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
