@@ -345,6 +345,7 @@ impl Books {
                     "id": id,
                     "name": account.map(|a| a.name.clone()),
                     "balance": account.map(|a| a.balance),
+                    "can_trade": account.map(|a| a.can_trade),
                     "live": book.is_live(),
                     "realized_pnl_today": book.realized_pnl(),
                     "open_pnl": open_pnl,

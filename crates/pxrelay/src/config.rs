@@ -4,6 +4,7 @@
 //! reports **all** problems at once, each naming its variable, before anything binds a port. Secrets are
 //! `SecretString`: the derived `Debug` of these structs shows `[REDACTED]` for them.
 
+mod accounts;
 mod database;
 mod read;
 mod vars;
@@ -23,6 +24,7 @@ use read::Reader;
 
 use crate::mode::Mode;
 pub use crate::mode::{LIVE_JOURNAL, SIM_JOURNAL, default_journal};
+pub use accounts::{AccountGroup, AccountGroups, AccountLimits, DailyLossAction, LimitsTable, Member};
 pub use vars::{ENV_KEYS, RAILWAY_ENVIRONMENT, Var};
 
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
@@ -41,6 +43,8 @@ pub struct Settings {
     pub feed: FeedSettings,
     /// Webhooks, journal and execution guards.
     pub webhook: WebhookSettings,
+    /// Account groups and per-account limits.
+    pub accounts: AccountSettings,
     /// Market time: the time zone and session open the time rules are read in.
     pub market: crate::market_time::MarketClock,
     /// The time rules entries follow (`MARKET_HOURS`, `TRADING_WINDOWS`, `FLAT_BY`), read in `market`'s zone.
@@ -130,6 +134,16 @@ pub struct WebhookSettings {
     pub queue_capacity: usize,
     /// An alert older than this when its turn comes is not sent.
     pub max_alert_age: Duration,
+}
+
+/// Account groups (fan-out targets) and per-account guards. Accounts are named as configured (name or id); whether
+/// each exists is checked at startup against the login's accounts (`crate::warmup`).
+#[derive(Clone, Debug, Default)]
+pub struct AccountSettings {
+    /// `ACCOUNT_GROUPS`: named sets of accounts with size multipliers, for an alert's `account`/`accounts`.
+    pub groups: AccountGroups,
+    /// `ACCOUNT_LIMITS`: per-account overrides of `MAX_CONTRACTS` and the daily risk settings.
+    pub limits: LimitsTable,
 }
 
 /// The HTTP listener.
@@ -266,6 +280,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
         queue_capacity: r.number(WEBHOOK_QUEUE_CAPACITY, 1) as usize,
         max_alert_age: r.secs(MAX_ALERT_AGE_SECS, 1),
     };
+    let accounts = AccountSettings { groups: r.account_groups(), limits: r.account_limits() };
     let market = crate::market_time::MarketClock::new(
         r.try_parse(MARKET_TIMEZONE, "an IANA time zone name such as America/Chicago or America/New_York")
             .unwrap_or(crate::market_time::DEFAULT_TIMEZONE),
@@ -296,7 +311,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&filter) {
         r.problems.push(format!("{}: `{filter}` is not a valid filter: {e}", RUST_LOG.name()));
     }
-    Settings { mode, gateway, feed, webhook, market, hours, risk, http, log: LogSettings { format, filter } }
+    Settings { mode, gateway, feed, webhook, accounts, market, hours, risk, http, log: LogSettings { format, filter } }
 }
 
 impl Reader<'_> {

@@ -83,9 +83,12 @@ impl App {
         if kill_switch {
             tracing::warn!(saved = saved.as_deref().unwrap_or("never set"), "kill switch is on: entries are refused");
         }
+        // ACCOUNT_LIMITS by id: resolved by the warm-up's account check, read by the guards.
+        let account_limits = Arc::new(crate::accounts::LimitsById::default());
         let guards = Arc::new(Guards {
             kill_switch: AtomicBool::new(kill_switch),
             max_contracts: settings.webhook.max_contracts,
+            account_limits: account_limits.clone(),
             dry_run: settings.webhook.dry_run,
             max_age: settings.webhook.max_alert_age,
             hours: crate::hours::Hours::new(settings.market.clone(), settings.hours.clone()),
@@ -148,7 +151,10 @@ impl App {
             journal: journal.clone(),
             jobs,
             guards,
-            accounts: Arc::new(Accounts::new(gateway.clone(), settings.webhook.account.clone())),
+            accounts: Arc::new(
+                Accounts::new(gateway.clone(), settings.webhook.account.clone())
+                    .with_settings(settings.accounts.clone(), account_limits),
+            ),
         });
 
         let addr = SocketAddr::new(settings.http.host, settings.http.port);

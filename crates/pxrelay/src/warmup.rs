@@ -3,11 +3,14 @@
 //!
 //! In order: the first session token (`ensure_valid_token()`: transient failures such as a 503 are retried with
 //! backoff; a definitive refusal ends the warm-up), the `QUOTE_SYMBOLS` subscriptions, the recovery of alerts the
-//! previous run left unfinished, and the resolution of `ALLOWED_SYMBOLS`. Until all of it is done, `/ready` is 503
+//! previous run left unfinished, the check that every account `ACCOUNT_GROUPS`, `ACCOUNT_LIMITS` and
+//! `PROJECT_X_ACCOUNT` name exists (an unknown one is a [`ConfigError`]: exit 78; one that cannot trade is fine,
+//! `/status` shows it), and the resolution of `ALLOWED_SYMBOLS`. Until all of it is done, `/ready` is 503
 //! naming the step it waits for and every webhook is refused with 503 `not_ready` before anything is journaled, so
 //! the executor gets nothing to run. A definitive refusal, or a symbol the gateway does not list (a
-//! [`ConfigError`]: exit 78), ends the warm-up with an error and the process exits with it. Once ready, the default
-//! account's book is watched in the background ([`crate::books`]; positions are read over REST until it is live).
+//! [`ConfigError`]: exit 78), ends the warm-up with an error and the process exits with it. Once ready, the book of
+//! every configured account (else the default account's) is watched in the background ([`crate::books`]; positions
+//! are read over REST until it is live), so `/status.accounts[]` lists each.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -33,6 +36,8 @@ pub enum Stage {
     QuoteSymbols,
     /// Closing out the alerts the previous run left unfinished.
     Recovery,
+    /// Checking that every configured account exists.
+    Accounts,
     /// Resolving `ALLOWED_SYMBOLS` to products.
     AllowedSymbols,
     /// Done: webhooks are accepted.
@@ -40,12 +45,13 @@ pub enum Stage {
 }
 
 impl Stage {
-    /// `token`, `quote_symbols`, `recovery`, `allowed_symbols` or `ready` (shown by `/status` and `/ready`).
+    /// `token`, `quote_symbols`, `recovery`, `accounts`, `allowed_symbols` or `ready` (shown by `/status` and `/ready`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Token => "token",
             Self::QuoteSymbols => "quote_symbols",
             Self::Recovery => "recovery",
+            Self::Accounts => "accounts",
             Self::AllowedSymbols => "allowed_symbols",
             Self::Ready => "ready",
         }
@@ -59,6 +65,9 @@ impl Stage {
             }
             Self::QuoteSymbols => "the QUOTE_SYMBOLS subscriptions",
             Self::Recovery => "the recovery of alerts the previous run left unfinished",
+            Self::Accounts => {
+                "the check of the configured accounts (ACCOUNT_GROUPS, ACCOUNT_LIMITS, PROJECT_X_ACCOUNT)"
+            }
             Self::AllowedSymbols => "the resolution of ALLOWED_SYMBOLS",
             Self::Ready => "nothing",
         }
@@ -153,7 +162,7 @@ pub struct Steps {
     pub quotes: Arc<QuoteService>,
     /// The journal, for the recovery of unfinished alerts.
     pub journal: Journal,
-    /// Account selection: the default account's book is watched once the warm-up is done.
+    /// Account selection: the configured accounts are checked, and their books watched once the warm-up is done.
     pub accounts: Arc<crate::accounts::Accounts>,
     /// The account books.
     pub books: Arc<crate::books::Books>,
@@ -203,13 +212,34 @@ async fn run_steps(
             tracing::error!(error = %e, "could not read the orders placed before the restart: their positions show as foreign")
         }
     }
+    warmup.advance(Stage::Accounts);
+    let configured = configured_accounts(&accounts).await?;
     warmup.advance(Stage::AllowedSymbols);
     let products = allowed_products(&quotes, &allowed_symbols).await?;
     warmup.finish(products);
     tracing::info!("ready: webhooks are accepted");
     settle_unknown_on_resync(journal, gateway, books.clone(), tracker, cancel);
-    watch_default_account(accounts, books, tracker, cancel);
+    watch_accounts(accounts, configured, books, tracker, cancel);
     Ok(())
+}
+
+/// Every account `ACCOUNT_GROUPS`, `ACCOUNT_LIMITS` and `PROJECT_X_ACCOUNT` name (to watch), once checked: an
+/// unknown one is a [`ConfigError`] naming it and its variable; a failed listing is retried with backoff.
+async fn configured_accounts(accounts: &crate::accounts::Accounts) -> anyhow::Result<Vec<projectx::AccountId>> {
+    let backoff = Backoff::default();
+    let mut attempt = 0;
+    loop {
+        match accounts.check_configured().await {
+            Ok(Ok(ids)) => return Ok(ids),
+            Ok(Err(problems)) => return Err(ConfigError { problems }.into()),
+            Err(e) => {
+                attempt += 1;
+                let delay = backoff.delay(attempt);
+                tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "could not check the configured accounts yet");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
 }
 
 /// How far back the journal's order ids are loaded at startup ([`crate::books::Books::seed_placed`]): positions
@@ -242,11 +272,13 @@ fn settle_unknown_on_resync(
     });
 }
 
-/// Watches the default account's book in the background (the user hub's first connect must not hold up
-/// readiness; until the book is live, positions are read over REST). No default account (several tradable accounts
-/// and no `PROJECT_X_ACCOUNT`) → nothing is watched until an alert picks one.
-fn watch_default_account(
+/// Watches the books of the `configured` accounts in the background, or without any, the default account's (the
+/// user hub's first connect must not hold up readiness; until a book is live, positions are read over REST). No
+/// configured and no default account (several tradable accounts and no `PROJECT_X_ACCOUNT`) → nothing is watched
+/// until an alert picks one.
+fn watch_accounts(
     accounts: Arc<crate::accounts::Accounts>,
+    configured: Vec<projectx::AccountId>,
     books: Arc<crate::books::Books>,
     tracker: &TaskTracker,
     cancel: &CancellationToken,
@@ -254,6 +286,12 @@ fn watch_default_account(
     let cancel = cancel.child_token();
     tracker.spawn(async move {
         let watch = async {
+            if !configured.is_empty() {
+                for account in configured {
+                    books.watch(account).await;
+                }
+                return;
+            }
             match accounts.pick(None).await {
                 Ok(account) => books.watch(account).await,
                 Err(e) => tracing::info!(reason = %e, "no default account: books are watched as alerts pick accounts"),

@@ -36,6 +36,18 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The raw value, for the settings a `--config` file may give as a table (`ACCOUNT_GROUPS`, `ACCOUNT_LIMITS`);
+    /// `None` when unset or a blank string.
+    pub(super) fn raw(&mut self, var: Var) -> Option<config::Value> {
+        self.read.insert(var);
+        let value = self.config.get::<config::Value>(var.key()).ok()?;
+        match &value.kind {
+            config::ValueKind::Nil => None,
+            config::ValueKind::String(s) if s.trim().is_empty() => None,
+            _ => Some(value),
+        }
+    }
+
     /// A required value parsed with `FromStr`; the type's default (unused: a problem is recorded) otherwise.
     pub(super) fn parse<T: std::str::FromStr + Default>(&mut self, var: Var, accepted: &str) -> T {
         self.try_parse(var, accepted).unwrap_or_default()

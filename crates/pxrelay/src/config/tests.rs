@@ -305,3 +305,64 @@ fn daily_limits_are_positive_amounts_and_the_action_is_flatten_or_block() {
     assert!(text.contains("DAILY_LOSS_ACTION: `close` is not accepted; expected flatten or block"), "{text}");
     assert!(text.contains("DAILY_PROFIT_TARGET: `lots` is not accepted"), "{text}");
 }
+
+#[test]
+fn account_groups_and_limits_are_read_from_the_environment() {
+    let s = Settings::load(
+        None,
+        &env(&[
+            ("ACCOUNT_GROUPS", "evals=50KTC-1234*1,50KTC-5678*2;funded=PA-9012*0.5"),
+            ("ACCOUNT_LIMITS", "50KTC-1234:max_contracts=2,daily_loss_limit=1000;PA-9012:daily_loss_action=flatten"),
+        ]),
+    )
+    .unwrap();
+    let evals = s.accounts.groups.get("evals").unwrap();
+    assert_eq!(evals.members.iter().map(|m| m.multiplier.to_string()).collect::<Vec<_>>(), ["1", "2"]);
+    assert_eq!(s.accounts.groups.get("funded").unwrap().members[0].multiplier.to_string(), "0.5");
+    assert_eq!(s.accounts.limits.for_account("50KTC-1234").max_contracts, Some(2));
+    assert_eq!(s.accounts.limits.for_account("PA-9012").daily_loss_action, Some(DailyLossAction::Flatten));
+    let none = Settings::load(None, &env(&[])).unwrap();
+    assert!(none.accounts.groups.is_empty() && none.accounts.limits.is_empty());
+}
+
+#[test]
+fn bad_account_groups_and_limits_are_problems_naming_the_variable() {
+    let err =
+        Settings::load(None, &env(&[("ACCOUNT_GROUPS", "evals=A*0"), ("ACCOUNT_LIMITS", "A:max=1")])).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.problems.len(), 2, "{text}");
+    assert!(err.problems[0].starts_with("ACCOUNT_GROUPS: group `evals`: multiplier `*0`"), "{text}");
+    assert!(err.problems[1].starts_with("ACCOUNT_LIMITS: `A`: `max` is not a per-account setting"), "{text}");
+}
+
+#[test]
+fn account_groups_and_limits_can_be_toml_tables_and_the_variable_replaces_the_table() {
+    let dir = std::env::temp_dir().join(format!("pxrelay-config-accounts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("accounts.toml");
+    std::fs::write(
+        &path,
+        "[accounts.groups]\nevals = [\"50KTC-1234*1\", \"50KTC-5678*2\"]\nfunded = \"PA-9012*0.5, PA-3456\"\n\n\
+         [accounts.limits.\"50KTC-1234\"]\nmax_contracts = 2\ndaily_loss_limit = 1000.5\n\
+         [accounts.limits.PA-9012]\ndaily_loss_action = \"block\"\n",
+    )
+    .unwrap();
+    let s = Settings::load(Some(&path), &env(&[])).unwrap();
+    let names =
+        |g: &str| s.accounts.groups.get(g).unwrap().members.iter().map(|m| m.account.clone()).collect::<Vec<_>>();
+    assert_eq!(names("evals"), ["50KTC-1234", "50KTC-5678"]);
+    assert_eq!(names("funded"), ["PA-9012", "PA-3456"]);
+    assert_eq!(s.accounts.groups.get("evals").unwrap().members[1].multiplier.to_string(), "2");
+    let limits = s.accounts.limits.for_account("50KTC-1234");
+    assert_eq!(
+        (limits.max_contracts, limits.daily_loss_limit.map(|d| d.to_string())),
+        (Some(2), Some("1000.5".into()))
+    );
+    assert_eq!(s.accounts.limits.for_account("PA-9012").daily_loss_action, Some(DailyLossAction::Block));
+    let env_wins = Settings::load(Some(&path), &env(&[("ACCOUNT_GROUPS", "solo=PA-3456")])).unwrap();
+    assert!(env_wins.accounts.groups.get("evals").is_none(), "the variable replaces the file's table");
+    assert!(env_wins.accounts.groups.get("solo").is_some());
+    std::fs::write(&path, "[accounts.limits.A]\nmax_contracts = 0\n").unwrap();
+    let err = Settings::load(Some(&path), &env(&[])).unwrap_err();
+    assert!(err.problems[0].starts_with("ACCOUNT_LIMITS: `A`: max_contracts=`0` is not accepted"), "{err}");
+}

@@ -76,6 +76,8 @@ settings_table! {
     ALLOWED_SYMBOLS => webhook.allowed_symbols,
     KILL_SWITCH => webhook.kill_switch,
     PROJECT_X_ACCOUNT => webhook.account,
+    ACCOUNT_GROUPS => accounts.groups,
+    ACCOUNT_LIMITS => accounts.limits,
     DATABASE_URL => webhook.database_url,
     DEDUP_WINDOW_SECS => webhook.dedup_window_secs,
     DUPLICATE_WINDOW_SECS => webhook.duplicate_window_secs,

@@ -85,14 +85,24 @@ pub struct Job {
 pub struct Guards {
     /// Refuse entries, allow exits.
     pub kill_switch: AtomicBool,
-    /// Most contracts per order and per resulting position.
+    /// Most contracts per order and per resulting position (`MAX_CONTRACTS`); an account's `ACCOUNT_LIMITS`
+    /// `max_contracts` replaces it ([`Guards::max_contracts_for`]).
     pub max_contracts: u32,
+    /// `ACCOUNT_LIMITS` by account id (filled by the warm-up's account check, before any alert runs).
+    pub account_limits: Arc<crate::accounts::LimitsById>,
     /// Send nothing; answer with the requests.
     pub dry_run: bool,
     /// An alert that waited longer than this (queue, gateway outage) is not sent: an old signal is not a signal.
     pub max_age: Duration,
     /// The time rules on the market clock (`MARKET_HOURS`, `FLAT_BY`, `TRADING_WINDOWS`): entries refused outside.
     pub hours: crate::hours::Hours,
+}
+
+impl Guards {
+    /// The contract cap of `account`: its `ACCOUNT_LIMITS` `max_contracts`, else `MAX_CONTRACTS`.
+    pub fn max_contracts_for(&self, account: AccountId) -> u32 {
+        self.account_limits.get(account).max_contracts.unwrap_or(self.max_contracts)
+    }
 }
 
 /// Something that blocks entries on one account for a while: the daily loss limit and profit target
@@ -302,7 +312,13 @@ impl Executor {
         };
         let reference = reference::bracket_reference(&job.intent, fresh_market_price).await.price();
         let contract = &job.contract;
-        sizing::size(&job.intent, contract.tick_size, contract.tick_value, reference, self.guards.max_contracts)
+        sizing::size(
+            &job.intent,
+            contract.tick_size,
+            contract.tick_value,
+            reference,
+            self.guards.max_contracts_for(job.account_id),
+        )
     }
 
     /// After an entry was placed: starts its break-even watcher when it carries `breakeven_after_ticks`.
@@ -474,7 +490,7 @@ impl Executor {
                 no_brackets && intent.action != Action::Reverse && intent.order == OrderKind::Market,
             )
         {
-            if let Err(message) = plan.check_limit(self.guards.max_contracts) {
+            if let Err(message) = plan.check_limit(self.guards.max_contracts_for(job.account_id)) {
                 return Outcome::new(AlertStatus::Rejected, message, "guard");
             }
             if let Some(refusal) = self.entry_refusal(job.account_id) {
@@ -512,7 +528,7 @@ impl Executor {
             None => None,
             Some(_) if refusal.is_some() => None,
             Some(open) => {
-                if let Err(message) = plan.check_limit(self.guards.max_contracts) {
+                if let Err(message) = plan.check_limit(self.guards.max_contracts_for(job.account_id)) {
                     return Outcome::new(AlertStatus::Rejected, message, "guard");
                 }
                 let leg = if plan.close.is_some() { 2 } else { 1 };

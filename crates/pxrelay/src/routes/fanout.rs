@@ -20,7 +20,6 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use projectx::AccountId;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -43,12 +42,12 @@ pub fn child_id(parent: &str, account: AccountId) -> String {
 pub fn scaled(intent: &Intent, multiplier: Decimal, account: AccountId) -> Result<Intent, String> {
     let mut scaled = intent.clone();
     scaled.account = Some(account.to_string());
+    scaled.accounts = Vec::new();
     if multiplier == Decimal::ONE {
         return Ok(scaled);
     }
-    let times = |n: Decimal| (n * multiplier).trunc();
-    scaled.quantity = times(Decimal::from(intent.quantity)).to_u32().unwrap_or(0);
-    scaled.target_position = intent.target_position.map(|t| times(Decimal::from(t)).to_i64().unwrap_or(0));
+    scaled.quantity = crate::accounts::scaled(intent.quantity, multiplier);
+    scaled.target_position = intent.target_position.map(|t| crate::accounts::scaled_target(t, multiplier));
     scaled.risk_usd = intent.risk_usd.map(|r| (r * multiplier).round_dp(2));
     let sized_by_quantity = intent.is_entry() && intent.target_position.is_none() && intent.risk_usd.is_none();
     if sized_by_quantity && scaled.quantity == 0 {

@@ -2,8 +2,9 @@
 //! `hours`: `market_open`, `window_open`, `flat_by_block`, `next_entry_allowed_at`), how far startup is
 //! (`startup`), the token's expiry and refresh count, the market hub and its subscriptions, the user hub (and, on
 //! top, `user_hub_pause`: `null`, or why re-login is paused because another session uses this login and what to
-//! do), webhook counters, the journal file, uptime, version; each account's daily risk (`accounts[].risk`: day P&L,
-//! limit, room left, block; [`crate::risk::DailyRisk::status`]). Never shows a token or a secret.
+//! do), the watched accounts (`accounts[]`: every configured account, with `can_trade` and `groups`, and its daily
+//! risk, `risk`: day P&L, limit, room left, block; [`crate::risk::DailyRisk::status`]), webhook counters, the journal
+//! file, uptime, version. Never shows a token or a secret.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -20,6 +21,26 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/status", get(status))
 }
 
+/// `name`, `can_trade` and `groups` for each account entry of [`crate::books::Books::status`]: `groups` (its
+/// `ACCOUNT_GROUPS` groups) and, until its book has had a snapshot, `name` and `can_trade` from the last account
+/// listing (never a gateway call).
+fn describe_accounts(state: &AppState, accounts: &mut [Value]) {
+    let described = state.webhook.accounts.describe();
+    for entry in accounts {
+        let id = entry["id"].as_i64().and_then(|id| i32::try_from(id).ok()).map(projectx::AccountId::new);
+        let info = id.and_then(|id| described.get(&id));
+        if let Some(info) = info {
+            if entry["name"].is_null() {
+                entry["name"] = Value::from(info.name.clone());
+            }
+            if entry["can_trade"].is_null() {
+                entry["can_trade"] = Value::from(info.can_trade);
+            }
+        }
+        entry["groups"] = info.map(|i| Value::from(i.groups.clone())).unwrap_or_else(|| Value::Array(Vec::new()));
+    }
+}
+
 async fn status(State(state): State<AppState>) -> Json<Value> {
     let token = state.gateway.tokens().status();
     let hooks = &state.webhook;
@@ -27,6 +48,7 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
     let user_hub = state.books.hub_status();
     let marks = crate::pnl::marks(&state.quotes, state.books.position_contracts()).await;
     let mut accounts = state.books.status(&marks);
+    describe_accounts(&state, &mut accounts);
     for account in &mut accounts {
         if let Some(id) = account["id"].as_i64().and_then(|id| i32::try_from(id).ok()) {
             account["risk"] = state.risk.status(&state.books, AccountId::new(id), &marks);

@@ -203,54 +203,24 @@ async fn accept(
     arrived: tokio::time::Instant,
 ) -> Result<Response, ApiError> {
     let deadline = arrived + state.webhook.wait;
-    let (contract, account_id) =
+    let (contract, mut targets) =
         tokio::time::timeout_at(deadline, prepare(state, &intent)).await.map_err(|_| ApiError::GatewaySlow)??;
-    record_and_wait(state, intent, redacted, arrived, contract, account_id).await
-}
-
-/// What recording and queueing an alert came to.
-enum Enqueued {
-    /// Journaled and handed to the executor.
-    Queued,
-    /// Seen before: the original answer.
-    Duplicate(Answer),
-    /// Journaled and finished without the executor (too old by its own timestamp).
-    Finished(Answer),
-}
-
-/// Resolves the contract and the account and checks what can be checked before recording.
-async fn prepare(
-    state: &AppState,
-    intent: &signal::Intent,
-) -> Result<(Arc<projectx::Contract>, projectx::AccountId), ApiError> {
-    let hooks = &state.webhook;
-    let contract = match state.quotes.resolver().resolve(&intent.symbol).await {
-        Ok(c) => c,
-        Err(e) if e.is_client_error() => return Err(ApiError::UnknownAlertSymbol(format!("symbol: {e}"))),
-        Err(e) => return Err(ApiError::Gateway(format!("could not resolve the symbol: {e}"))),
-    };
-    let allowed = state.warmup.allowed_products()?;
-    if !allowed.is_empty() && !contract.symbol_id.as_ref().is_some_and(|p| allowed.iter().any(|a| a == p)) {
-        return Err(ApiError::SymbolNotAllowed(format!("symbol: {} is not in ALLOWED_SYMBOLS", intent.symbol)));
+    check_clock(&intent)?;
+    if targets.len() > 1 {
+        return super::fanout::record_and_wait(state, intent, redacted, arrived, contract, targets).await;
     }
-    precheck_brackets(state, intent, &contract).await.map_err(|e| ApiError::BadPayload(e.to_string()))?;
-    let account_id = hooks
-        .accounts
-        .pick(intent.account.as_deref())
-        .await
-        .map_err(|m| ApiError::BadAccount(format!("account: {m}")))?;
-    Ok((contract, account_id))
+    let target = targets.pop().ok_or_else(|| ApiError::BadAccount("account: no account to trade".to_owned()))?;
+    if !target.can_trade {
+        return Err(ApiError::BadAccount(format!(
+            "account: `{}` ({}) cannot trade (inactive, blocked by its firm, or past its daily loss at the gateway)",
+            target.name, target.account
+        )));
+    }
+    record_and_wait(state, intent, redacted, arrived, contract, target.account).await
 }
 
-async fn record_and_wait(
-    state: &AppState,
-    intent: signal::Intent,
-    redacted: String,
-    arrived: tokio::time::Instant,
-    contract: Arc<projectx::Contract>,
-    account_id: projectx::AccountId,
-) -> Result<Response, ApiError> {
-    let hooks = &state.webhook;
+/// Refuses an alert whose own timestamp is ahead of this server's clock by more than [`crate::executor::FUTURE_SKEW`].
+fn check_clock(intent: &signal::Intent) -> Result<(), ApiError> {
     let received_at = Utc::now();
     if let Some(sent_at) = intent.sent_at
         && sent_at - received_at > crate::executor::FUTURE_SKEW
@@ -263,6 +233,54 @@ async fn record_and_wait(
             crate::executor::FUTURE_SKEW.num_seconds()
         )));
     }
+    Ok(())
+}
+
+/// What recording and queueing an alert came to.
+enum Enqueued {
+    /// Journaled and handed to the executor.
+    Queued,
+    /// Seen before: the original answer.
+    Duplicate(Answer),
+    /// Journaled and finished without the executor (too old by its own timestamp).
+    Finished(Answer),
+}
+
+/// Resolves the contract and the accounts (a group, a list, one account, or the default: [`crate::accounts::Accounts::targets`])
+/// and checks what can be checked before recording.
+async fn prepare(
+    state: &AppState,
+    intent: &signal::Intent,
+) -> Result<(Arc<projectx::Contract>, Vec<crate::accounts::Target>), ApiError> {
+    let hooks = &state.webhook;
+    let contract = match state.quotes.resolver().resolve(&intent.symbol).await {
+        Ok(c) => c,
+        Err(e) if e.is_client_error() => return Err(ApiError::UnknownAlertSymbol(format!("symbol: {e}"))),
+        Err(e) => return Err(ApiError::Gateway(format!("could not resolve the symbol: {e}"))),
+    };
+    let allowed = state.warmup.allowed_products()?;
+    if !allowed.is_empty() && !contract.symbol_id.as_ref().is_some_and(|p| allowed.iter().any(|a| a == p)) {
+        return Err(ApiError::SymbolNotAllowed(format!("symbol: {} is not in ALLOWED_SYMBOLS", intent.symbol)));
+    }
+    precheck_brackets(state, intent, &contract).await.map_err(|e| ApiError::BadPayload(e.to_string()))?;
+    let targets = hooks
+        .accounts
+        .targets(&intent.requested_accounts())
+        .await
+        .map_err(|m| ApiError::BadAccount(format!("account: {m}")))?;
+    Ok((contract, targets))
+}
+
+async fn record_and_wait(
+    state: &AppState,
+    intent: signal::Intent,
+    redacted: String,
+    arrived: tokio::time::Instant,
+    contract: Arc<projectx::Contract>,
+    account_id: projectx::AccountId,
+) -> Result<Response, ApiError> {
+    let hooks = &state.webhook;
+    let received_at = Utc::now();
     static RECEIPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let key = signal::alert_key(&intent, received_at, RECEIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let alert_id = key.alert_id;

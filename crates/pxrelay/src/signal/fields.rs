@@ -17,7 +17,6 @@ const TRAIL_PRICE: [&str; 2] = ["trail_price", "trailPrice"];
 /// PickMyTrade and TradersPost put a limit or stop order's price in `price`; only read when the specific field
 /// is absent and the order type needs a price (for market orders `price` is informational and ignored).
 const GENERIC_PRICE: [&str; 1] = ["price"];
-const ACCOUNT: [&str; 3] = ["account", "account_id", "accountId"];
 const ALERT_ID: [&str; 3] = ["id", "alert_id", "signal_id"];
 /// The position to end on (`{{strategy.position_size}}`, signed).
 const TARGET: [&str; 2] = ["target_position", "position_size"];
@@ -43,7 +42,7 @@ const ADVANCE_TP_SL: &str = "advance_tp_sl";
 /// Every top-level name [`intent`] reads or validates, except the brackets (`brackets::NAMES`) and the secret
 /// fields (taken out before, see `body`).
 pub(super) fn names() -> impl Iterator<Item = &'static str> {
-    let read: [&[&'static str]; 16] = [
+    let read: [&[&'static str]; 17] = [
         &SYMBOL,
         &ACTION,
         &SENTIMENT,
@@ -53,7 +52,8 @@ pub(super) fn names() -> impl Iterator<Item = &'static str> {
         &STOP_PRICE,
         &TRAIL_PRICE,
         &GENERIC_PRICE,
-        &ACCOUNT,
+        &super::accounts::ACCOUNT,
+        &super::accounts::ACCOUNTS,
         &ALERT_ID,
         &TIMESTAMP,
         &TARGET,
@@ -67,7 +67,6 @@ pub(super) fn names() -> impl Iterator<Item = &'static str> {
 /// TradingView tickers are short (`COMEX_MINI:MGC1!` is 16); anything much longer is not a symbol.
 const MAX_SYMBOL_CHARS: usize = 40;
 const MAX_ALERT_ID_CHARS: usize = 64;
-const MAX_ACCOUNT_CHARS: usize = 64;
 
 const ACTIONS_ACCEPTED: &str =
     "buy, long, sell, short, exit, close, flat, flatten, reverse, cancel, breakeven, move_to_breakeven";
@@ -176,7 +175,7 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
     // a strategy template usually sends the same fields with its exit orders, where they mean nothing.
     let stop_loss = brackets::stop_loss(obj)?;
     let take_profit = brackets::take_profit(obj)?;
-    let account = pick(obj, &ACCOUNT, |f, v| identifier(f, v, MAX_ACCOUNT_CHARS))?.map(|(_, a)| a);
+    let (account, accounts) = super::accounts::read(obj)?;
     let alert_id = pick(obj, &ALERT_ID, |f, v| identifier(f, v, MAX_ALERT_ID_CHARS))?.map(|(_, id)| id);
     let sent_at = match TIMESTAMP.iter().find_map(|&f| obj.get(f).map(|v| (f, v))) {
         Some((field, v)) => timestamp(field, v)?,
@@ -196,6 +195,7 @@ pub(super) fn intent(obj: &Object) -> Result<Intent, SignalError> {
         stop_loss,
         take_profit,
         account,
+        accounts,
         alert_id,
         target_position,
         sent_at,

@@ -17,9 +17,10 @@
 //! reads (`stoploss`). Both are refused naming the field to use instead (`names`).
 //!
 //! Layout: `body` (envelope, secret, redaction) · `values` (typed readers, alias agreement) · `fields` (the intent)
-//! · `names` (misspelled and look-alike field names) · `brackets` (stop loss / take profit) · `ids` (alert ids,
+//! · `accounts` (which accounts and groups) · `names` (misspelled and look-alike field names) · `brackets` (stop loss / take profit) · `ids` (alert ids,
 //! custom tags).
 
+mod accounts;
 mod body;
 mod brackets;
 mod fields;
@@ -96,8 +97,14 @@ pub struct Intent {
     pub stop_loss: Option<Distance>,
     /// Profit target; `None` when not given, zero, or the intent is not an entry.
     pub take_profit: Option<Distance>,
-    /// Account name or id as given; `None` means the configured default.
+    /// `account` (or `account_id`/`accountId`) as given, trimmed: an account name or id, an `ACCOUNT_GROUPS`
+    /// group, or a comma-separated list of them; for `accounts: [..]`, its names joined with `,`. `None` means the
+    /// configured default. Fan-out reads [`Intent::requested_accounts`].
     pub account: Option<String>,
+    /// The names in `account`/`accounts`, in order (not yet resolved: `crate::accounts::Accounts::targets`);
+    /// empty means the default. Journal rows written before it have none: read [`Intent::requested_accounts`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
     /// The sender's alert id (≤ 64 printable characters); `None` means one is derived ([`alert_key`]).
     pub alert_id: Option<String>,
     /// `target_position` (`position_size`, TradingView's `{{strategy.position_size}}`): the signed position (long > 0,
@@ -125,6 +132,16 @@ pub struct Intent {
 }
 
 impl Intent {
+    /// The account names, ids and groups the alert asked for ([`Intent::accounts`]; for an intent journaled before
+    /// that field, `account` split at commas); empty means the default.
+    pub fn requested_accounts(&self) -> Vec<String> {
+        if !self.accounts.is_empty() {
+            return self.accounts.clone();
+        }
+        let text = self.account.as_deref().unwrap_or("");
+        text.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect()
+    }
+
     /// Whether this intent may open or add to a position (and so may carry brackets).
     pub fn is_entry(&self) -> bool {
         matches!(self.action, Action::Buy | Action::Sell | Action::Reverse | Action::Target) && !self.close_only

@@ -35,6 +35,7 @@ fn buy() -> Intent {
         stop_loss: None,
         take_profit: None,
         account: None,
+        accounts: Vec::new(),
         alert_id: None,
         target_position: None,
         sent_at: None,
@@ -200,4 +201,19 @@ fn order_kind_maps_to_gateway_types_and_reference_prices() {
     assert_eq!(Action::Buy.side(), Some(projectx::OrderSide::Bid));
     assert_eq!(Action::Sell.side(), Some(projectx::OrderSide::Ask));
     assert_eq!(Action::Exit.side(), None);
+}
+
+#[test]
+fn an_intent_journaled_before_the_accounts_field_still_reads_and_names_its_account() {
+    let mut old = serde_json::to_value(Intent { account: Some("evals, PA-9012".into()), ..buy() }).unwrap();
+    assert!(old.get("accounts").is_none(), "an empty list is not written");
+    old.as_object_mut().unwrap().remove("accounts");
+    let read: Intent = serde_json::from_value(old).unwrap();
+    assert!(read.accounts.is_empty());
+    assert_eq!(read.requested_accounts(), ["evals", "PA-9012"]);
+    assert!(buy().requested_accounts().is_empty(), "none: the default");
+    let parsed = parse(r#"{"symbol":"MNQ1!","action":"buy","accounts":["evals",12345]}"#).unwrap();
+    assert_eq!(parsed.requested_accounts(), ["evals", "12345"]);
+    let back: Intent = serde_json::from_str(&serde_json::to_string(&parsed).unwrap()).unwrap();
+    assert_eq!(back, parsed, "the list round-trips through the journal's JSON");
 }

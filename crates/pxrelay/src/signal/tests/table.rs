@@ -4,18 +4,24 @@ use super::{Action, Distance, Intent, OrderKind, buy, dec, parse};
 use crate::signal::Sentiment;
 
 enum Expect {
-    Ok(Intent),
+    Ok(Box<Intent>),
     Err(&'static str),
 }
 
 fn ok(change: impl FnOnce(&mut Intent)) -> Expect {
     let mut intent = buy();
     change(&mut intent);
-    Expect::Ok(intent)
+    Expect::Ok(Box::new(intent))
 }
 
 fn same() -> Expect {
-    Expect::Ok(buy())
+    Expect::Ok(Box::new(buy()))
+}
+
+/// Sets what an alert naming accounts parses to: `account` as given, and the names.
+fn accounts(intent: &mut Intent, account: &str, names: &[&str]) {
+    intent.account = Some(account.to_owned());
+    intent.accounts = names.iter().map(|n| (*n).to_owned()).collect();
 }
 
 fn err(field: &'static str) -> Expect {
@@ -213,9 +219,21 @@ fn rows() -> Vec<(&'static str, Expect)> {
         (r#""advance_tp_sl":[]"#, same()),
         (r#""multiple_accounts":[{"account_id":"X","quantity_multiplier":1}],"pyramid":true,"note":"{{timenow}}""#, same()),
         // Account and alert id.
-        (r#""account":"PRAC-V2-1234""#, ok(|i| i.account = Some("PRAC-V2-1234".into()))),
-        (r#""account_id":12345"#, ok(|i| i.account = Some("12345".into()))),
-        (r#""accountId":"12345""#, ok(|i| i.account = Some("12345".into()))),
+        (r#""account":"PRAC-V2-1234""#, ok(|i| accounts(i, "PRAC-V2-1234", &["PRAC-V2-1234"]))),
+        (r#""account_id":12345"#, ok(|i| accounts(i, "12345", &["12345"]))),
+        (r#""accountId":"12345""#, ok(|i| accounts(i, "12345", &["12345"]))),
+        (r#""account":" evals , PA-9012 ""#, ok(|i| accounts(i, "evals , PA-9012", &["evals", "PA-9012"]))),
+        (r#""accounts":["evals"," PA-9012 ",12345]"#, ok(|i| accounts(i, "evals,PA-9012,12345", &["evals", "PA-9012", "12345"]))),
+        (r#""accounts":"evals,PA-9012""#, ok(|i| accounts(i, "evals,PA-9012", &["evals", "PA-9012"]))),
+        (r#""accounts":[]"#, same()),
+        (r#""accounts":null"#, same()),
+        (r#""accounts":["evals",""]"#, err("accounts")),
+        (r#""accounts":[["evals"]]"#, err("accounts")),
+        (r#""accounts":[true]"#, err("accounts")),
+        (r#""accounts":{"evals":1}"#, err("accounts")),
+        (r#""account":"evals,,PA-9012""#, err("account")),
+        (r#""account":"A","accounts":["B"]"#, err("accounts")),
+        (r#""account_id":"A","accounts":"B""#, err("accounts")),
         (r#""account":"""#, same()),
         (r#""account":"A","account_id":"B""#, err("account")),
         (r#""id":"abc-1""#, ok(|i| i.alert_id = Some("abc-1".into()))),
@@ -240,7 +258,7 @@ fn payload_table() {
         let json = body(extra);
         let got = parse(&json);
         let fine = match (&expect, &got) {
-            (Expect::Ok(want), Ok(intent)) => want == intent,
+            (Expect::Ok(want), Ok(intent)) => **want == *intent,
             (Expect::Err(field), Err(e)) => e.field == *field && !e.message.is_empty(),
             _ => false,
         };
