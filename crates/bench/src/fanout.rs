@@ -32,7 +32,7 @@ const GROUP: &str = "bench";
 
 pub(crate) async fn run(binary: &PathBuf, scale: Scale) -> anyhow::Result<Vec<Row>> {
     let sizes: &[u16] = scale.pick(&[1, 10, 50], &[1, 10]);
-    let rounds = scale.pick(20, 3);
+    let rounds = scale.pick(50, 3);
     let mut rows = Vec::new();
     for &n in sizes {
         rows.push(figure(binary, n, rounds).await?);
@@ -66,11 +66,13 @@ async fn figure(binary: &PathBuf, n: u16, rounds: usize) -> anyhow::Result<Row> 
         floor_rounds.push(direct(&floor_client, n, &format!("fan{n}-f{r}")).await?);
     }
     let orders = sim.orders();
-    let mut relay_lat = last_arrivals(&orders, &relay_rounds, n, &mut problems);
-    let mut floor_lat = last_arrivals(&orders, &floor_rounds, n, &mut problems);
+    let (mut relay_first, mut relay_lat) = arrivals(&orders, &relay_rounds, n, &mut problems);
+    let (mut floor_first, mut floor_lat) = arrivals(&orders, &floor_rounds, n, &mut problems);
 
     let (r50, _, rmax) = summary(&mut relay_lat);
     let (f50, _, fmax) = summary(&mut floor_lat);
+    let (rfirst50, _, _) = summary(&mut relay_first);
+    let (ffirst50, _, _) = summary(&mut floor_first);
     let (a50, _, _) = summary(&mut answers);
     let mut row = Row::new(
         format!(
@@ -82,7 +84,9 @@ async fn figure(binary: &PathBuf, n: u16, rounds: usize) -> anyhow::Result<Row> 
     .ratio(r50.as_secs_f64(), f50.as_secs_f64())
     .notes(format!(
         "ratio at p50; one alert naming a group of {n} (`ACCOUNT_GROUPS`), each account one market order; \
-         answer (all accounts placed) p50 {}",
+         first account's `Order/place` p50 {} (floor {}); answer (all accounts placed) p50 {}",
+        ms(rfirst50),
+        ms(ffirst50),
         ms(a50)
     ));
     if !problems.is_empty() {
@@ -175,16 +179,21 @@ async fn direct(client: &projectx::Client, n: u16, id: &str) -> anyhow::Result<R
     Ok(Round { sent, tags: HashSet::from([tag]) })
 }
 
-/// Per round, its start → the latest `created` among its orders. A round that did not leave exactly one order on
-/// each of the `n` accounts is a correctness problem.
-fn last_arrivals(orders: &[SimOrder], rounds: &[Round], n: u16, problems: &mut Vec<String>) -> Vec<Duration> {
+/// Per round, its start → the earliest and → the latest `created` among its orders. A round that did not leave
+/// exactly one accepted order on each of the `n` accounts is a correctness problem (and has no sample).
+fn arrivals(
+    orders: &[SimOrder],
+    rounds: &[Round],
+    n: u16,
+    problems: &mut Vec<String>,
+) -> (Vec<Duration>, Vec<Duration>) {
     let mut by_tag: HashMap<&str, Vec<&SimOrder>> = HashMap::new();
     for order in orders {
         if let Some(tag) = &order.custom_tag {
             by_tag.entry(tag.as_str()).or_default().push(order);
         }
     }
-    let mut latencies = Vec::with_capacity(rounds.len());
+    let (mut first, mut last) = (Vec::with_capacity(rounds.len()), Vec::with_capacity(rounds.len()));
     for round in rounds {
         let mine: Vec<&SimOrder> =
             round.tags.iter().flat_map(|t| by_tag.get(t.as_str()).into_iter().flatten()).copied().collect();
@@ -199,11 +208,15 @@ fn last_arrivals(orders: &[SimOrder], rounds: &[Round], n: u16, problems: &mut V
             ));
             continue;
         }
-        if let Some(last) = mine.iter().map(|o| o.created).max() {
-            latencies.push((last - round.sent).to_std().unwrap_or(Duration::ZERO));
+        let since_sent = |at: DateTime<Utc>| (at - round.sent).to_std().unwrap_or(Duration::ZERO);
+        if let (Some(earliest), Some(latest)) =
+            (mine.iter().map(|o| o.created).min(), mine.iter().map(|o| o.created).max())
+        {
+            first.push(since_sent(earliest));
+            last.push(since_sent(latest));
         }
     }
-    latencies
+    (first, last)
 }
 
 #[cfg(test)]
