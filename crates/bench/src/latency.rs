@@ -36,29 +36,30 @@ pub(crate) async fn run(binary: &PathBuf, scale: Scale) -> anyhow::Result<Vec<Ro
     let one = [("steady 100/s", Pattern::Steady { per_second: 100 }), ("burst", Pattern::Burst)];
     // Each group of figures has its own simulator and relay; one that fails is a broken row, and the other still runs.
     for (accounts, patterns) in [(1, &one[..]), (SPREAD, &[("burst across 10 accounts", Pattern::Burst)][..])] {
-        match figures(binary, n, accounts, patterns).await {
-            Ok(figures) => rows.extend(figures),
-            Err(e) => {
-                let mut row =
-                    Row::new(format!("1. alert → `Order/place` received, {accounts} account(s)"), "failed", "—")
-                        .notes(e.to_string());
-                row.broken = Some(format!("figure 1 on {accounts} account(s): {e}"));
-                rows.push(row);
-            }
+        if let Err(e) = figures(binary, n, accounts, patterns, &mut rows).await {
+            let mut row = Row::new(format!("1. alert → `Order/place` received, {accounts} account(s)"), "failed", "—")
+                .notes(e.to_string());
+            row.broken = Some(format!("figure 1 on {accounts} account(s): {e}"));
+            rows.push(row);
         }
     }
     Ok(rows)
 }
 
-/// The rows for each `(label, pattern)` on a simulator with `accounts` paper accounts (alert i trades account
-/// i mod `accounts`).
-async fn figures(binary: &PathBuf, n: usize, accounts: u16, patterns: &[(&str, Pattern)]) -> anyhow::Result<Vec<Row>> {
+/// Pushes a row for each `(label, pattern)` on a simulator with `accounts` paper accounts (alert i trades account
+/// i mod `accounts`); the rows measured before a failure stay in `rows`.
+async fn figures(
+    binary: &PathBuf,
+    n: usize,
+    accounts: u16,
+    patterns: &[(&str, Pattern)],
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
     let sim = child::sim(projectx_sim::SimConfig::default().with_paper_accounts(accounts)).await?;
     let relay = Relay::start(binary, &child::env(&sim))?;
     let http = reqwest::Client::new();
     let token = sim.issue_token(Duration::from_secs(3600));
     let ctx = Ctx { http: &http, relay: &relay, sim: &sim, token: &token, accounts };
-    let mut rows = Vec::new();
     // Warm both paths (connections, token, contract cache, every account's lane) before measuring.
     ctx.send("warm", 20, Pattern::Steady { per_second: 200 }, Target::Relay).await?;
     ctx.send("warmf", 20, Pattern::Steady { per_second: 200 }, Target::Floor).await?;
@@ -87,7 +88,7 @@ async fn figures(binary: &PathBuf, n: usize, accounts: u16, patterns: &[(&str, P
             )),
         );
     }
-    Ok(rows)
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
