@@ -162,10 +162,21 @@ pub struct AccountInfo {
 #[derive(Debug, Default)]
 pub struct LimitsById(OnceLock<HashMap<AccountId, AccountLimits>>);
 
+impl crate::executor::ContractCaps for LimitsById {
+    fn max_contracts(&self, account: AccountId) -> Option<u32> {
+        self.get(account).max_contracts
+    }
+}
+
 impl LimitsById {
     /// Per-account overrides by id (a test or the startup check; a second call is ignored).
     pub fn set(&self, by_id: HashMap<AccountId, AccountLimits>) {
         let _ = self.0.set(by_id);
+    }
+
+    /// Whether any account's overrides satisfy `f` (false before they are set).
+    pub fn any(&self, f: impl Fn(&AccountLimits) -> bool) -> bool {
+        self.0.get().is_some_and(|m| m.values().any(f))
     }
 
     /// The overrides of `account`; all `None` when it has none.

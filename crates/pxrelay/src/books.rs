@@ -505,7 +505,8 @@ impl Books {
         let now = self.clock.now();
         let since = (now - TRADES_SINCE).min(self.clock.trading_day_start(now));
         let (accounts, open, searched, positions, trades) = tokio::try_join!(
-            g.accounts(true),
+            // Every account, not only the active ones: a blocked account keeps its name and shows `canTrade: false`.
+            g.accounts(false),
             g.open_orders(account),
             g.search_orders(account, since, None),
             g.open_positions(account),

@@ -107,7 +107,8 @@ impl App {
             metrics.clone(),
         )
         .await
-        .context("reading the daily risk blocks")?;
+        .context("reading the daily risk blocks")?
+        .with_limits(Arc::new(LimitsAsRisk(account_limits.clone())));
         let risk = Arc::new(risk);
         // The executor gets no job before the warm-up finished: webhooks are refused (503 `not_ready`) until then.
         let (jobs, queue) = mpsc::channel(settings.webhook.queue_capacity);
@@ -392,4 +393,26 @@ pub fn client_config(g: &GatewaySettings) -> projectx::ClientConfig {
         ..projectx::TokenSettings::default()
     };
     cfg
+}
+
+/// `ACCOUNT_LIMITS` (by id, filled by the warm-up's account check) as the daily risk's per-account overrides.
+#[derive(Debug)]
+struct LimitsAsRisk(Arc<crate::accounts::LimitsById>);
+
+impl crate::risk::RiskOverrides for LimitsAsRisk {
+    fn for_account(&self, account: projectx::AccountId) -> crate::risk::AccountRisk {
+        let own = self.0.get(account);
+        crate::risk::AccountRisk {
+            loss_limit: own.daily_loss_limit,
+            profit_target: own.daily_profit_target,
+            action: own.daily_loss_action.map(|a| match a {
+                crate::config::DailyLossAction::Flatten => crate::risk::BreachAction::Flatten,
+                crate::config::DailyLossAction::Block => crate::risk::BreachAction::Block,
+            }),
+        }
+    }
+
+    fn any_daily_limit(&self) -> bool {
+        self.0.any(|l| l.daily_loss_limit.is_some() || l.daily_profit_target.is_some())
+    }
 }

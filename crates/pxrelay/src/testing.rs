@@ -49,7 +49,7 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
     let guards = std::sync::Arc::new(crate::executor::Guards {
         kill_switch: AtomicBool::new(false),
         max_contracts: 1,
-        account_limits: std::sync::Arc::default(),
+        account_limits: std::sync::Arc::new(crate::executor::NoCaps),
         dry_run: true,
         max_age: std::time::Duration::from_secs(30),
         hours: crate::hours::Hours::new(

@@ -88,8 +88,8 @@ pub struct Guards {
     /// Most contracts per order and per resulting position (`MAX_CONTRACTS`); an account's `ACCOUNT_LIMITS`
     /// `max_contracts` replaces it ([`Guards::max_contracts_for`]).
     pub max_contracts: u32,
-    /// `ACCOUNT_LIMITS` by account id (filled by the warm-up's account check, before any alert runs).
-    pub account_limits: Arc<crate::accounts::LimitsById>,
+    /// `ACCOUNT_LIMITS`' `max_contracts` by account (filled by the warm-up's account check, before any alert runs).
+    pub account_limits: Arc<dyn ContractCaps>,
     /// Send nothing; answer with the requests.
     pub dry_run: bool,
     /// An alert that waited longer than this (queue, gateway outage) is not sent: an old signal is not a signal.
@@ -101,7 +101,24 @@ pub struct Guards {
 impl Guards {
     /// The contract cap of `account`: its `ACCOUNT_LIMITS` `max_contracts`, else `MAX_CONTRACTS`.
     pub fn max_contracts_for(&self, account: AccountId) -> u32 {
-        self.account_limits.get(account).max_contracts.unwrap_or(self.max_contracts)
+        self.account_limits.max_contracts(account).unwrap_or(self.max_contracts)
+    }
+}
+
+/// Per-account contract caps (`ACCOUNT_LIMITS` `max_contracts`): a trait here so the executor does not depend on the
+/// account configuration's modules (`crate::accounts::LimitsById` implements it).
+pub trait ContractCaps: std::fmt::Debug + Send + Sync {
+    /// `account`'s own cap, if it has one.
+    fn max_contracts(&self, account: AccountId) -> Option<u32>;
+}
+
+/// No per-account caps: `MAX_CONTRACTS` applies to every account.
+#[derive(Debug, Default)]
+pub struct NoCaps;
+
+impl ContractCaps for NoCaps {
+    fn max_contracts(&self, _: AccountId) -> Option<u32> {
+        None
     }
 }
 

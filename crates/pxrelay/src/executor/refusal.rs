@@ -67,7 +67,7 @@ mod tests {
         Guards {
             kill_switch: AtomicBool::new(kill_switch),
             max_contracts: 1,
-            account_limits: Arc::default(),
+            account_limits: Arc::new(crate::executor::NoCaps),
             dry_run: false,
             max_age: Duration::ZERO,
             hours,

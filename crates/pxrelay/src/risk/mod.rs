@@ -69,6 +69,27 @@ impl FromStr for BreachAction {
     }
 }
 
+/// One account's own daily settings (`ACCOUNT_LIMITS` `daily_loss_limit`, `daily_profit_target`,
+/// `daily_loss_action`); `None` fields fall back to the globals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccountRisk {
+    /// The account's own loss limit.
+    pub loss_limit: Option<Decimal>,
+    /// The account's own profit target.
+    pub profit_target: Option<Decimal>,
+    /// The account's own breach action.
+    pub action: Option<BreachAction>,
+}
+
+/// Where per-account daily settings come from (the startup adapts `ACCOUNT_LIMITS` to it), so this module does not
+/// depend on the account configuration's modules.
+pub trait RiskOverrides: std::fmt::Debug + Send + Sync {
+    /// `account`'s own settings.
+    fn for_account(&self, account: AccountId) -> AccountRisk;
+    /// Whether any account has a daily loss limit or profit target of its own.
+    fn any_daily_limit(&self) -> bool;
+}
+
 /// `DAILY_LOSS_LIMIT`, `DAILY_LOSS_ACTION`, `DAILY_PROFIT_TARGET`. Unset limits are `None`: nothing is checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RiskSettings {
@@ -168,12 +189,15 @@ pub struct DailyRisk {
     /// Blocks by account; written by [`DailyRisk::record`] (the monitor) and pruned when their day is over; read
     /// by the executor and `/status`. A sync lock held for a statement, never across an await.
     blocks: parking_lot::Mutex<BTreeMap<AccountId, Block>>,
+    /// Per-account overrides (`ACCOUNT_LIMITS`): an account's own values replace the globals for it
+    /// ([`DailyRisk::settings_for`]). None until [`DailyRisk::with_limits`].
+    limits: Option<Arc<dyn RiskOverrides>>,
 }
 
 impl DailyRisk {
     /// No blocks yet.
     pub fn new(settings: RiskSettings, clock: MarketClock, journal: Journal, metrics: Arc<Metrics>) -> Self {
-        Self { settings, clock, journal, metrics, blocks: parking_lot::Mutex::new(BTreeMap::new()) }
+        Self { settings, clock, journal, metrics, blocks: parking_lot::Mutex::new(BTreeMap::new()), limits: None }
     }
 
     /// [`Self::new`] with the journal's blocks for the current trading day whose rule is still set.
@@ -195,7 +219,9 @@ impl DailyRisk {
         };
         let today = risk.clock.trading_day(risk.clock.now());
         for block in blocks {
-            if block.day == today && risk.settings.threshold(block.kind).is_some() {
+            // Per-account limits are not known yet (the warm-up reads them): today's blocks are kept, and one whose
+            // limit is no longer set is dropped when it is next read ([`DailyRisk::block_of`]).
+            if block.day == today {
                 tracing::warn!(account.id = %block.account_id, reason = %block.reason(), "daily risk block restored from the journal: entries are refused until the next session open");
                 risk.blocks.lock().insert(block.account_id, block);
             }
@@ -203,9 +229,29 @@ impl DailyRisk {
         Ok(risk)
     }
 
-    /// The settings.
+    /// The global settings (`DAILY_*`).
     pub fn settings(&self) -> &RiskSettings {
         &self.settings
+    }
+
+    /// The same state reading per-account overrides from `limits` (`ACCOUNT_LIMITS`).
+    pub fn with_limits(self, limits: Arc<dyn RiskOverrides>) -> Self {
+        Self { limits: Some(limits), ..self }
+    }
+
+    /// Whether any account has a daily limit: the globals, or an `ACCOUNT_LIMITS` entry.
+    pub fn is_active(&self) -> bool {
+        self.settings.is_active() || self.limits.as_ref().is_some_and(|l| l.any_daily_limit())
+    }
+
+    /// `account`'s settings: its `ACCOUNT_LIMITS` values where it has them, else the globals.
+    pub fn settings_for(&self, account: AccountId) -> RiskSettings {
+        let own = self.limits.as_ref().map(|l| l.for_account(account)).unwrap_or_default();
+        RiskSettings {
+            loss_limit: own.loss_limit.or(self.settings.loss_limit),
+            profit_target: own.profit_target.or(self.settings.profit_target),
+            action: own.action.unwrap_or(self.settings.action),
+        }
     }
 
     /// The market clock (trading day, session open).
@@ -218,10 +264,12 @@ impl DailyRisk {
         let today = self.clock.trading_day(self.clock.now());
         let mut blocks = self.blocks.lock();
         match blocks.get(&account) {
-            Some(block) if block.day == today => Some(block.clone()),
+            Some(block) if block.day == today && self.settings_for(account).threshold(block.kind).is_some() => {
+                Some(block.clone())
+            }
             Some(_) => {
                 blocks.remove(&account);
-                tracing::info!(account.id = %account, "a new trading day: the daily risk block has ended");
+                tracing::info!(account.id = %account, "a new trading day, or its limit is no longer set: the daily risk block has ended");
                 None
             }
             None => None,
@@ -233,10 +281,11 @@ impl DailyRisk {
         if self.block_of(account).is_some() {
             return None;
         }
-        let (kind, threshold) = self.settings.breach(day_pnl)?;
+        let settings = self.settings_for(account);
+        let (kind, threshold) = settings.breach(day_pnl)?;
         let at = self.clock.now();
         let day = self.clock.trading_day(at);
-        Some(Block { account_id: account, day, kind, threshold, day_pnl, at, action: self.settings.action })
+        Some(Block { account_id: account, day, kind, threshold, day_pnl, at, action: settings.action })
     }
 
     /// Puts `block` in force: journaled first (so a restart keeps it), then in memory, logged at `error` and
@@ -277,7 +326,8 @@ impl DailyRisk {
     pub fn status(&self, books: &Books, account: AccountId, marks: &HashMap<ContractId, Mark>) -> Value {
         let day = self.day(books, account, marks);
         let total = day.as_ref().and_then(DayPnl::total);
-        let room_left = self.settings.loss_limit.zip(total).map(|(limit, pnl)| (limit + pnl).max(Decimal::ZERO));
+        let settings = self.settings_for(account);
+        let room_left = settings.loss_limit.zip(total).map(|(limit, pnl)| (limit + pnl).max(Decimal::ZERO));
         let block = self.block_of(account);
         json!({
             "day_pnl": total,
@@ -285,9 +335,9 @@ impl DailyRisk {
             "fees": day.as_ref().map(|d| d.fees),
             "open_pnl": day.as_ref().and_then(|d| d.open),
             "day_start": self.clock.trading_day_start(self.clock.now()),
-            "limit": self.settings.loss_limit,
-            "profit_target": self.settings.profit_target,
-            "action": self.settings.action.as_str(),
+            "limit": settings.loss_limit,
+            "profit_target": settings.profit_target,
+            "action": settings.action.as_str(),
             "room_left": room_left,
             "blocked": block.is_some(),
             "blocked_reason": block.as_ref().map(Block::reason),

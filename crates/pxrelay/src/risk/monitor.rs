@@ -46,9 +46,8 @@ pub struct Monitor {
 impl Monitor {
     /// Checks every [`CHECK_EVERY`] until `cancel`; returns at once when no limit is set.
     pub async fn run(self, cancel: CancellationToken) {
-        if !self.risk.settings().is_active() {
-            return;
-        }
+        // With neither global limits nor any `ACCOUNT_LIMITS` daily limit there is nothing to watch. The per-account
+        // limits are known once the warm-up has checked the accounts, so the first ticks may pass before that.
         let mut watched: HashSet<ContractId> = HashSet::new();
         let mut every = tokio::time::interval(CHECK_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -57,6 +56,9 @@ impl Monitor {
                 biased;
                 () = cancel.cancelled() => return,
                 _ = every.tick() => {}
+            }
+            if !self.risk.is_active() {
+                continue;
             }
             let contracts = self.books.position_contracts();
             for contract in &contracts {
@@ -74,6 +76,9 @@ impl Monitor {
             }
             let marks = crate::pnl::marks(&self.quotes, contracts).await;
             for account in self.books.accounts() {
+                if !self.risk.settings_for(account).is_active() {
+                    continue;
+                }
                 let Some(pnl) = self.risk.day(&self.books, account, &marks).and_then(|d| d.total()) else { continue };
                 let Some(block) = self.risk.breach(account, pnl) else { continue };
                 let (action, by) = (block.action, block.reason());

@@ -95,3 +95,38 @@ async fn a_block_is_restored_the_same_trading_day_and_ends_at_the_next_session_o
         DailyRisk::restore(settings(Some(100), None), clock_at(&now), journal, Metrics::new()).await.unwrap();
     assert_eq!(next_day.block_of(account), None);
 }
+
+/// Fixed per-account overrides.
+#[derive(Debug)]
+struct Overrides(std::collections::HashMap<AccountId, AccountRisk>);
+
+impl RiskOverrides for Overrides {
+    fn for_account(&self, account: AccountId) -> AccountRisk {
+        self.0.get(&account).copied().unwrap_or_default()
+    }
+
+    fn any_daily_limit(&self) -> bool {
+        self.0.values().any(|r| r.loss_limit.is_some() || r.profit_target.is_some())
+    }
+}
+
+#[test]
+fn an_accounts_own_limits_replace_the_globals_for_it_only() {
+    let now = Arc::new(parking_lot::Mutex::new("2026-12-01T16:00:00Z".parse::<DateTime<Utc>>().unwrap()));
+    let (own, other) = (AccountId::new(1), AccountId::new(2));
+    let tight =
+        AccountRisk { loss_limit: Some(Decimal::from(50)), action: Some(BreachAction::Block), ..Default::default() };
+    let limits = Arc::new(Overrides(std::collections::HashMap::from([(own, tight)])));
+    let risk = DailyRisk::new(settings(Some(500), None), clock_at(&now), journal(), Metrics::new())
+        .with_limits(limits.clone());
+    assert!(risk.is_active());
+    assert_eq!(risk.settings_for(own).loss_limit, Some(Decimal::from(50)));
+    assert_eq!(risk.settings_for(own).action, BreachAction::Block);
+    assert_eq!(risk.settings_for(other), settings(Some(500), None), "the globals for an account without its own");
+    let block = risk.breach(own, Decimal::from(-60)).expect("past its own $50");
+    assert_eq!((block.threshold, block.action), (Decimal::from(50), BreachAction::Block));
+    assert_eq!(risk.breach(other, Decimal::from(-60)), None, "within the global $500");
+    // Only an ACCOUNT_LIMITS daily limit, no global one: still active.
+    let risk = DailyRisk::new(settings(None, None), clock_at(&now), journal(), Metrics::new()).with_limits(limits);
+    assert!(risk.is_active() && risk.settings_for(other).loss_limit.is_none());
+}

@@ -150,7 +150,7 @@ impl Fan {
             }
         }
         for (target, wait) in waiting {
-            let part = match wait.await {
+            let mut part = match wait.await {
                 Ok(answer) => answer.accounts.into_iter().next().unwrap_or_else(|| AccountAnswer {
                     account_id: target.account,
                     name: target.name.clone(),
@@ -160,6 +160,8 @@ impl Fan {
                 }),
                 Err(_) => part(&target, AlertStatus::Failed, "the executor stopped before this account's outcome"),
             };
+            // The listing's name, even when the account's book never saw it (a blocked account is not active).
+            part.name = target.name.clone();
             parts.push(part);
         }
         parts.sort_by_key(|p| p.account_id);
