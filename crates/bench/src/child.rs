@@ -116,9 +116,21 @@ impl Relay {
     }
 }
 
+/// How long a relay may take to stop after SIGTERM before it is killed: it finishes the jobs already queued, which
+/// after a failed figure can be thousands.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Drop for Relay {
     fn drop(&mut self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        while matches!(self.child.try_wait(), Ok(None)) && tokio::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            eprintln!("pxrelay {} still running {} s after SIGTERM: killed", self.child.id(), STOP_GRACE.as_secs());
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
         if let Some(dir) = self._journal.parent() {
             let _ = std::fs::remove_dir_all(dir);

@@ -57,7 +57,8 @@ pub(crate) async fn webhooks(binary: &PathBuf, scale: Scale) -> anyhow::Result<V
             )
             .ratio(floor_rate, relay_load.per_second)
             .notes(format!(
-                "ratio = floor rate / pxrelay rate; alerts execute one at a time in arrival order by design; load: {}",
+                "ratio = floor rate / pxrelay rate; every alert trades the one account, whose alerts execute one at \
+                 a time in arrival order by design; load: {}",
                 relay_load.tool
             )),
         );
