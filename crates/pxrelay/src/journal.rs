@@ -290,31 +290,24 @@ impl Journal {
                     return Ok(Recorded::Duplicate(Box::new(row)));
                 }
             }
-            tx.execute(
-                "INSERT OR REPLACE INTO alerts (alert_id, received_at, received_unix, raw_body, intent, contract_id,
-                 account_id, status, orders, content_key, mode, parent_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '[]', ?9, ?10, ?11)",
-                params![
-                    alert.alert_id,
-                    alert.received_at.to_rfc3339(),
-                    alert.received_at.timestamp(),
-                    alert.raw_body,
-                    serde_json::to_string(&alert.intent).map_err(to_sql_error)?,
-                    alert.contract_id.as_ref().map(ContractId::as_str),
-                    alert.account_id.map(AccountId::get),
-                    AlertStatus::Received.as_str(),
-                    alert.content.as_ref().map(|(key, _)| key.as_str()),
-                    mode.as_str(),
-                    alert.parent_id,
-                ],
-            )?;
-            // A reused id (outside the dedup window) starts a new timeline.
-            tx.execute("DELETE FROM alert_events WHERE alert_id = ?1", params![alert.alert_id])?;
-            let none = serde_json::json!({});
-            timeline::insert(&tx, &alert.alert_id, Event::Received, alert.received_at, &none)?;
-            timeline::insert(&tx, &alert.alert_id, Event::Journaled, Utc::now(), &none)?;
+            insert_new(&tx, &alert, mode)?;
             tx.commit()?;
             Ok(Recorded::New)
+        })
+        .await
+    }
+
+    /// Records a fan-out's per-account rows (issue 13) in one transaction: one fsync for all of them, so the last
+    /// account's order does not wait for one journal write per account before it. Their ids derive from a parent
+    /// just recorded, so no deduplication applies.
+    pub async fn record_children(&self, children: Vec<NewAlert>) -> Result<(), JournalError> {
+        let mode = self.inner.mode;
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            for child in &children {
+                insert_new(&tx, child, mode)?;
+            }
+            tx.commit()
         })
         .await
     }
@@ -573,6 +566,35 @@ impl Journal {
             .map(projectx::OrderId::new)
             .collect())
     }
+}
+
+/// Inserts a new row for `alert` (replacing an older row with its id, whose timeline starts again) with its
+/// `received` and `journaled` events.
+fn insert_new(tx: &rusqlite::Transaction<'_>, alert: &NewAlert, mode: Mode) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO alerts (alert_id, received_at, received_unix, raw_body, intent, contract_id,
+         account_id, status, orders, content_key, mode, parent_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '[]', ?9, ?10, ?11)",
+        params![
+            alert.alert_id,
+            alert.received_at.to_rfc3339(),
+            alert.received_at.timestamp(),
+            alert.raw_body,
+            serde_json::to_string(&alert.intent).map_err(to_sql_error)?,
+            alert.contract_id.as_ref().map(ContractId::as_str),
+            alert.account_id.map(AccountId::get),
+            AlertStatus::Received.as_str(),
+            alert.content.as_ref().map(|(key, _)| key.as_str()),
+            mode.as_str(),
+            alert.parent_id,
+        ],
+    )?;
+    // A reused id (outside the dedup window) starts a new timeline.
+    tx.execute("DELETE FROM alert_events WHERE alert_id = ?1", params![alert.alert_id])?;
+    let none = serde_json::json!({});
+    timeline::insert(tx, &alert.alert_id, Event::Received, alert.received_at, &none)?;
+    timeline::insert(tx, &alert.alert_id, Event::Journaled, Utc::now(), &none)?;
+    Ok(())
 }
 
 const SELECT: &str = "SELECT alert_id, received_at, raw_body, intent, contract_id, account_id, status, path, orders,

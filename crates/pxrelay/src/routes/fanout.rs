@@ -125,7 +125,7 @@ struct Fan {
 }
 
 impl Fan {
-    async fn run(self, record: NewAlert, targets: Vec<Target>, reply: Reply) {
+    async fn run(self, record: NewAlert, mut targets: Vec<Target>, reply: Reply) {
         match self.hooks.journal.record(record).await {
             Ok(Recorded::New) => {}
             Ok(Recorded::Duplicate(row)) => {
@@ -143,6 +143,18 @@ impl Fan {
         }
         let mut waiting: Vec<(Target, oneshot::Receiver<Answer>)> = Vec::new();
         let mut parts: Vec<AccountAnswer> = Vec::new();
+        // Every account's row in one transaction (one fsync), then the jobs: the last account does not wait for one
+        // journal write per account before it.
+        let rows: Vec<NewAlert> = targets.iter().map(|t| self.child_row(t)).collect();
+        if let Err(e) = self.hooks.journal.record_children(rows).await {
+            tracing::error!(alert.id = %self.parent, error = %e, "journal write failed; no account traded");
+            parts.extend(
+                targets
+                    .iter()
+                    .map(|t| part(t, AlertStatus::Failed, "the account's row could not be journaled; nothing sent")),
+            );
+            targets.clear();
+        }
         for target in targets {
             match self.start(&target).await {
                 Ok(wait) => waiting.push((target, wait)),
@@ -185,26 +197,27 @@ impl Fan {
         let _ = reply.send(Ok((answer, false)));
     }
 
-    /// Journals `target`'s row and queues its job; an account that is skipped, cannot trade, or whose row or queue
-    /// fails gets its part at once (`Err`).
-    async fn start(&self, target: &Target) -> Result<oneshot::Receiver<Answer>, AccountAnswer> {
-        let journal = &self.hooks.journal;
-        let id = child_id(&self.parent, target.account);
+    /// `target`'s row: its scaled intent (the alert's own when the account is skipped).
+    fn child_row(&self, target: &Target) -> NewAlert {
         let scaled = scaled(&self.intent, target.multiplier, target.account);
-        let record = NewAlert {
-            alert_id: id.clone(),
+        NewAlert {
+            alert_id: child_id(&self.parent, target.account),
             received_at: self.received_at,
             raw_body: self.redacted.clone(),
-            intent: scaled.clone().unwrap_or_else(|_| self.intent.clone()),
+            intent: scaled.unwrap_or_else(|_| self.intent.clone()),
             contract_id: Some(self.contract.id.clone()),
             account_id: Some(target.account),
             content: None,
             parent_id: Some(self.parent.clone()),
-        };
-        if let Err(e) = journal.record(record).await {
-            tracing::error!(alert.id = %id, error = %e, "journal write failed; account skipped");
-            return Err(part(target, AlertStatus::Failed, "the account's row could not be journaled; nothing sent"));
         }
+    }
+
+    /// Queues `target`'s job (its row is journaled); an account that is skipped, cannot trade, or whose queue is full
+    /// gets its part at once (`Err`), journaled.
+    async fn start(&self, target: &Target) -> Result<oneshot::Receiver<Answer>, AccountAnswer> {
+        let journal = &self.hooks.journal;
+        let id = child_id(&self.parent, target.account);
+        let scaled = scaled(&self.intent, target.multiplier, target.account);
         let row = id.clone();
         let finished = |status, message: String| async move {
             let outcome = Outcome::new(status, message.clone(), "fan-out").for_account(target.account, &target.name);
