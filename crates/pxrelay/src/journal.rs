@@ -416,23 +416,7 @@ impl Journal {
     pub async fn finish_answer(&self, alert_id: &str, outcome: &Outcome, answer: &Answer) -> Result<(), JournalError> {
         let (id, outcome) = (alert_id.to_owned(), outcome.clone());
         let response = serde_json::to_string(answer).map_err(|e| JournalError::Task(e.to_string()))?;
-        self.run(move |conn, _| {
-            conn.execute(
-                "UPDATE alerts SET status = ?2, path = ?3, orders = ?4, error = ?5, response = ?6, acked_at = ?7
-                 WHERE alert_id = ?1",
-                params![
-                    id,
-                    outcome.status.as_str(),
-                    outcome.path,
-                    serde_json::Value::Array(outcome.orders.clone()).to_string(),
-                    outcome.error(),
-                    response,
-                    Utc::now().to_rfc3339(),
-                ],
-            )
-            .map(drop)
-        })
-        .await
+        self.run(move |conn, _| store_outcome(conn, &id, &outcome, &response)).await
     }
 
     /// [`Journal::finish`], with what the executor learned on the way (kept when `None`).
@@ -454,22 +438,8 @@ impl Journal {
                     execution.position_source.map(PositionSource::as_str)
                 ],
             )?;
-            let orders = serde_json::Value::Array(outcome.orders.clone()).to_string();
             let response = serde_json::to_string(&outcome.answer(&id)).map_err(to_sql_error)?;
-            conn.execute(
-                "UPDATE alerts SET status = ?2, path = ?3, orders = ?4, error = ?5, response = ?6, acked_at = ?7
-                 WHERE alert_id = ?1",
-                params![
-                    id,
-                    outcome.status.as_str(),
-                    outcome.path,
-                    orders,
-                    outcome.error(),
-                    response,
-                    Utc::now().to_rfc3339(),
-                ],
-            )
-            .map(drop)
+            store_outcome(conn, &id, &outcome, &response)
         })
         .await
     }
@@ -566,6 +536,24 @@ impl Journal {
             .map(projectx::OrderId::new)
             .collect())
     }
+}
+
+/// Writes an alert's outcome (status, path, orders, error) and its answer `response` (JSON), acknowledged now.
+fn store_outcome(conn: &Connection, id: &str, outcome: &Outcome, response: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE alerts SET status = ?2, path = ?3, orders = ?4, error = ?5, response = ?6, acked_at = ?7
+         WHERE alert_id = ?1",
+        params![
+            id,
+            outcome.status.as_str(),
+            outcome.path,
+            serde_json::Value::Array(outcome.orders.clone()).to_string(),
+            outcome.error(),
+            response,
+            Utc::now().to_rfc3339(),
+        ],
+    )
+    .map(drop)
 }
 
 /// Inserts a new row for `alert` (replacing an older row with its id, whose timeline starts again) with its

@@ -14,8 +14,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::secret::{BodySecret, OfferedSecret};
-use crate::error::{ApiError, body_rejection};
+use super::secret::{OfferedSecret, control_body};
+use crate::error::ApiError;
 use crate::executor::flatten::{FlattenScope, request};
 use crate::outcome::AlertStatus;
 use crate::state::AppState;
@@ -34,21 +34,7 @@ async fn kill(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let hooks = &state.webhook;
-    let body = body.map_err(|r| body_rejection(&r, BODY_LIMIT))?;
-    if body.len() > BODY_LIMIT {
-        return Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT });
-    }
-    let text = std::str::from_utf8(&body).map(str::trim).unwrap_or("\u{fffd}");
-    let parsed: Result<Value, String> = if text.is_empty() {
-        Ok(json!({}))
-    } else {
-        serde_json::from_str(text).map_err(|e| format!("is not valid JSON ({e})"))
-    };
-    let body_secret = match &parsed {
-        Ok(v) => v["secret"].as_str().map_or(BodySecret::None, BodySecret::Offered),
-        Err(why) => BodySecret::Unreadable(why),
-    };
-    offered.check(hooks.secret.as_ref(), body_secret)?;
+    let parsed = control_body(&offered, hooks.secret.as_ref(), body, BODY_LIMIT)?;
     let parsed = parsed.map_err(|why| ApiError::BadPayload(format!("body: {why}; send {{\"enabled\": true}}")))?;
     let flag = |field: &str, default: bool| match &parsed[field] {
         Value::Null => Ok(default),

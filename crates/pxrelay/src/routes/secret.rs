@@ -16,7 +16,11 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, body_rejection};
 
 /// Where a secret may be sent, for messages.
 const WHERE: &str = "send it in the URL (`/webhook/<secret>` or `?secret=<secret>`), as `Authorization: Bearer \
@@ -98,6 +102,33 @@ pub fn secret_matches(expected: &SecretString, offered: &str) -> bool {
     let a = ring::digest::digest(&ring::digest::SHA256, expected.expose_secret().as_bytes());
     let b = ring::digest::digest(&ring::digest::SHA256, offered.as_bytes());
     a.as_ref().iter().zip(b.as_ref()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The JSON body of a small control route (`/kill`, `/user-hub/resume`; empty = `{}`), read within `limit`, after the
+/// secret check: its `secret` field counts as the body's offered secret. Returns the parsed body, or why it did not
+/// parse (refused by the caller only after authentication, so an unauthenticated sender learns nothing of it).
+pub fn control_body(
+    offered: &OfferedSecret,
+    expected: Option<&SecretString>,
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Result<Value, String>, ApiError> {
+    let body = body.map_err(|r| body_rejection(&r, limit))?;
+    if body.len() > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let text = std::str::from_utf8(&body).map(str::trim).unwrap_or("\u{fffd}");
+    let parsed: Result<Value, String> = if text.is_empty() {
+        Ok(json!({}))
+    } else {
+        serde_json::from_str(text).map_err(|e| format!("is not valid JSON ({e})"))
+    };
+    let body_secret = match &parsed {
+        Ok(v) => v["secret"].as_str().map_or(BodySecret::None, BodySecret::Offered),
+        Err(why) => BodySecret::Unreadable(why),
+    };
+    offered.check(expected, body_secret)?;
+    Ok(parsed)
 }
 
 #[cfg(test)]

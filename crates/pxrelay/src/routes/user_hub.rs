@@ -10,8 +10,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::secret::{BodySecret, OfferedSecret};
-use crate::error::{ApiError, body_rejection};
+use super::secret::{OfferedSecret, control_body};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Largest accepted body: it carries at most the secret.
@@ -27,21 +27,7 @@ async fn resume(
     offered: OfferedSecret,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body.map_err(|r| body_rejection(&r, BODY_LIMIT))?;
-    if body.len() > BODY_LIMIT {
-        return Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT });
-    }
-    let text = std::str::from_utf8(&body).map(str::trim).unwrap_or("\u{fffd}");
-    let parsed: Result<Value, String> = if text.is_empty() {
-        Ok(json!({}))
-    } else {
-        serde_json::from_str(text).map_err(|e| format!("is not valid JSON ({e})"))
-    };
-    let body_secret = match &parsed {
-        Ok(v) => v["secret"].as_str().map_or(BodySecret::None, BodySecret::Offered),
-        Err(why) => BodySecret::Unreadable(why),
-    };
-    offered.check(state.webhook.secret.as_ref(), body_secret)?;
+    let _body = control_body(&offered, state.webhook.secret.as_ref(), body, BODY_LIMIT)?;
     let hub = state.books.hub();
     let before = hub.status();
     if !before.logged_out_by_other_session {
