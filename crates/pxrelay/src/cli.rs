@@ -149,17 +149,18 @@ async fn prepare_paper_journal(settings: &Settings, reset: bool) -> anyhow::Resu
     if settings.mode != Mode::Sim {
         return Ok(());
     }
-    let path = &settings.webhook.database;
-    let journal = crate::journal::Journal::open(path, settings.webhook.dedup_window, Mode::Sim)
-        .with_context(|| format!("opening the paper journal (DATABASE_URL) {}", path.display()))?;
+    let database = &settings.webhook.database;
+    let journal = crate::journal::Journal::connect(database, settings.webhook.dedup_window, Mode::Sim)
+        .await
+        .with_context(|| format!("opening the paper journal (DATABASE_URL) {}", database.describe()))?;
     if reset {
         let deleted = journal.reset().await?;
-        tracing::warn!(journal = %path.display(), deleted, "--reset: paper journal emptied; paper trading starts afresh");
+        tracing::warn!(journal = %database.describe(), deleted, "--reset: paper journal emptied; paper trading starts afresh");
     } else {
         let earlier = journal.count().await?;
         if earlier > 0 {
             tracing::info!(
-                journal = %path.display(),
+                journal = %database.describe(),
                 alerts = earlier,
                 "the paper journal holds alerts from earlier runs, but the simulator starts flat; \
                  `serve --sim --reset` starts paper trading afresh"

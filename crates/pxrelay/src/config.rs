@@ -5,7 +5,7 @@
 //! `SecretString`: the derived `Debug` of these structs shows `[REDACTED]` for them.
 
 mod accounts;
-mod database;
+pub(crate) mod database;
 mod read;
 mod vars;
 
@@ -20,6 +20,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
+pub use database::Database;
 use read::Reader;
 
 use crate::mode::Mode;
@@ -123,9 +124,9 @@ pub struct WebhookSettings {
     pub kill_switch: bool,
     /// `PROJECT_X_ACCOUNT`: account name or id.
     pub account: Option<String>,
-    /// The journal file (from `DATABASE_URL`, a SQLite URL or a plain path; unset: [`LIVE_JOURNAL`] in live mode,
-    /// [`SIM_JOURNAL`] in sim mode, so paper trading never shares the live journal).
-    pub database: std::path::PathBuf,
+    /// Where the journal lives (from `DATABASE_URL`: a Postgres URL, a SQLite URL or a plain path; unset:
+    /// [`LIVE_JOURNAL`] in live mode, [`SIM_JOURNAL`] in sim mode, so paper trading never shares the live journal).
+    pub database: Database,
     /// A repeated alert id within this window is a duplicate.
     pub dedup_window: Duration,
     /// An entry with neither an id nor a timestamp is a duplicate of an identical entry this recent (sliding).
@@ -382,12 +383,12 @@ impl Reader<'_> {
         crate::hours::HoursRules { venue, windows, flat_by }
     }
 
-    /// `DATABASE_URL` → the journal file; unset, the mode's own default ([`default_journal`]).
-    fn journal_path(&mut self, mode: Mode) -> std::path::PathBuf {
+    /// `DATABASE_URL` → the journal; unset, the mode's own default file ([`default_journal`]).
+    fn journal_path(&mut self, mode: Mode) -> Database {
         let text = self.opt(Var::DATABASE_URL).unwrap_or_else(|| crate::mode::default_journal(mode).into());
-        database::journal_path(&text).unwrap_or_else(|problem| {
+        database::database(&text).unwrap_or_else(|problem| {
             self.problems.push(format!("{}: {problem}", Var::DATABASE_URL.name()));
-            std::path::PathBuf::new()
+            Database::Sqlite(std::path::PathBuf::new())
         })
     }
 }

@@ -40,6 +40,7 @@ pub mod fills;
 pub mod flat_by;
 pub mod hours;
 pub mod journal;
+pub mod leader;
 pub mod legs;
 pub mod logout;
 pub mod market_time;

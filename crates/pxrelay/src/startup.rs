@@ -43,6 +43,8 @@ pub struct App {
     refresher: JoinHandle<()>,
     market: JoinHandle<()>,
     executor: JoinHandle<()>,
+    /// The leader lock (Postgres): ends with an error when the lead is lost.
+    leader: JoinHandle<anyhow::Result<()>>,
     cancel: CancellationToken,
     tracker: TaskTracker,
     /// Keeps the in-process simulator alive in sim mode.
@@ -56,9 +58,12 @@ impl App {
     pub async fn build(mut settings: Settings, mode: Mode) -> anyhow::Result<Self> {
         // First, so a second relay pointed at the same journal, or one in the other mode (live vs sim), stops before it
         // does anything at all.
-        let journal = Journal::open(&settings.webhook.database, settings.webhook.dedup_window, mode)
-            .with_context(|| format!("opening the journal (DATABASE_URL) {}", settings.webhook.database.display()))?;
-        tracing::info!(journal = %journal.path().display(), "journal open");
+        let journal = Journal::connect(&settings.webhook.database, settings.webhook.dedup_window, mode)
+            .await
+            .with_context(|| format!("opening the journal (DATABASE_URL) {}", settings.webhook.database.describe()))?;
+        tracing::info!(journal = %journal.describe(), "journal open");
+        // A Postgres journal may be shared: this instance leads (executes) only while it holds the leader lock.
+        let leadership = journal.postgres().map(|store| Arc::new(crate::leader::Leadership::new(store.clone())));
         let sim = match mode {
             Mode::Sim => Some(start_sim(&mut settings.gateway).await?),
             Mode::Live => {
@@ -136,7 +141,25 @@ impl App {
         // Each account's lane holds as many waiting alerts as the shared queue (`WEBHOOK_QUEUE_CAPACITY`).
         .with_lane_capacity(settings.webhook.queue_capacity)
         .with_risk(risk.clone());
-        let executor = tracker.spawn(executor.run(queue, cancel.child_token()));
+        // `drained` fires once the executor finished what it held: only then does a leader hand the lock over.
+        let drained = CancellationToken::new();
+        let executor = {
+            let (drained, cancel) = (drained.clone(), cancel.child_token());
+            tracker.spawn(async move {
+                executor.run(queue, cancel).await;
+                drained.cancel();
+            })
+        };
+        let leader = match &leadership {
+            Some(l) => tracker.spawn(l.clone().run(cancel.child_token(), drained)),
+            None => {
+                let stop = cancel.child_token();
+                tracker.spawn(async move {
+                    stop.cancelled().await;
+                    Ok(())
+                })
+            }
+        };
         let monitor = crate::risk::monitor::Monitor {
             risk: risk.clone(),
             books: books.clone(),
@@ -160,7 +183,7 @@ impl App {
 
         let addr = SocketAddr::new(settings.http.host, settings.http.port);
         let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-        let warm = Arc::new(Warmup::new());
+        let warm = Arc::new(if leadership.is_some() { Warmup::standby() } else { Warmup::new() });
         let refresher =
             tracker.spawn(crate::warmup::refresher(gateway.tokens().clone(), warm.subscribe(), cancel.child_token()));
         let steps = crate::warmup::Steps {
@@ -171,6 +194,7 @@ impl App {
             books: books.clone(),
             quote_symbols: settings.feed.quote_symbols.clone(),
             allowed_symbols: settings.webhook.allowed_symbols.clone(),
+            leadership: leadership.clone(),
         };
         let warmup = tracker.spawn(crate::warmup::run(warm.clone(), steps, tracker.clone(), cancel.child_token()));
         crate::flat_by::spawn(
@@ -189,12 +213,22 @@ impl App {
             metrics,
             books,
             risk,
-            warmup: warm,
+            warmup: warm.clone(),
+            leadership,
             shutdown: cancel.clone(),
             started: tokio::time::Instant::now(),
         };
+        if state.leadership.is_some() {
+            // The leader takes queued alerts (journaled by standbys, or here before it was ready) once warmed up.
+            let (state, cancel, mut stage) = (state.clone(), cancel.child_token(), warm.subscribe());
+            tracker.spawn(async move {
+                if stage.wait_for(|s| *s == crate::warmup::Stage::Ready).await.is_ok() {
+                    crate::routes::queued::run_queue(state, cancel).await;
+                }
+            });
+        }
         let grace = settings.http.shutdown_grace;
-        Ok(Self { listener, state, grace, warmup, refresher, market, executor, cancel, tracker, sim })
+        Ok(Self { listener, state, grace, warmup, refresher, market, executor, leader, cancel, tracker, sim })
     }
 
     /// The bound address (the real port when `PORT=0`).
@@ -222,7 +256,7 @@ impl App {
     /// still accepts, so a late webhook is answered 503 `shutting_down` rather than refused at the TCP level; the
     /// listener closes once every other task has ended, or when the grace period is over.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Self { listener, state, grace, warmup, refresher, market, executor, cancel, tracker, sim } = self;
+        let Self { listener, state, grace, warmup, refresher, market, executor, leader, cancel, tracker, sim } = self;
         tracing::info!(addr = %listener.local_addr()?, mode = state.mode.as_str(), "pxrelay listening");
         let router = crate::routes::router(state);
         let (http_stop, http_tracker) = (CancellationToken::new(), TaskTracker::new());
@@ -233,7 +267,7 @@ impl App {
         );
         http_tracker.close();
         tracker.close();
-        let outcome = supervise(stop, Critical { warmup, refresher, market, executor, http }).await;
+        let outcome = supervise(stop, Critical { warmup, refresher, market, executor, leader, http }).await;
         tracing::info!(grace_ms = grace.as_millis() as u64, "stopping: no new alerts; finishing those in flight");
         cancel.cancel();
         let drain = async {
@@ -259,13 +293,14 @@ struct Critical {
     refresher: JoinHandle<()>,
     market: JoinHandle<()>,
     executor: JoinHandle<()>,
+    leader: JoinHandle<anyhow::Result<()>>,
     http: JoinHandle<std::io::Result<()>>,
 }
 
 /// Waits for `stop`, a critical task ending, or the warm-up failing; the warm-up finishing well is not an end.
 /// A warm-up error is returned as it is, so the process exits with the message a failed start always printed.
 async fn supervise(stop: impl Future<Output = ()>, tasks: Critical) -> anyhow::Result<()> {
-    let Critical { mut warmup, mut refresher, mut market, mut executor, mut http } = tasks;
+    let Critical { mut warmup, mut refresher, mut market, mut executor, mut leader, mut http } = tasks;
     tokio::pin!(stop);
     let mut warming = true;
     loop {
@@ -279,6 +314,7 @@ async fn supervise(stop: impl Future<Output = ()>, tasks: Critical) -> anyhow::R
             r = &mut refresher => return exited("token refresher", r.map(Ok)),
             r = &mut market => return exited("market hub", r.map(Ok)),
             r = &mut executor => return exited("order executor", r.map(Ok)),
+            r = &mut leader => return exited("leader lock", r),
             r = &mut http => return exited("http server", r.map(|r| r.map_err(anyhow::Error::from))),
         }
     }

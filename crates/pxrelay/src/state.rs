@@ -32,6 +32,8 @@ pub struct AppState {
     pub risk: Arc<crate::risk::DailyRisk>,
     /// The startup steps that need the gateway: until they are done, webhooks are refused with 503 `not_ready`.
     pub warmup: Arc<crate::warmup::Warmup>,
+    /// With a Postgres journal: this instance's role (leader or standby, issue 14); `None` with SQLite.
+    pub leadership: Option<Arc<crate::leader::Leadership>>,
     /// Fires when the process starts stopping: new alerts are refused with 503.
     pub shutdown: CancellationToken,
     /// Process start, for uptime.

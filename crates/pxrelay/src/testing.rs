@@ -85,6 +85,7 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
         books,
         risk,
         warmup: std::sync::Arc::new(crate::warmup::Warmup::finished(vec![])),
+        leadership: None,
         shutdown: cancel,
         started: tokio::time::Instant::now(),
     }

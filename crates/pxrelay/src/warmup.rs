@@ -30,6 +30,8 @@ use crate::quotes::{QuoteError, QuoteService};
 /// The step the warm-up is at. Only moves forward.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
+    /// A standby on a Postgres journal (issue 14): waiting for the leader lock; alerts are journaled for the leader.
+    Standby,
     /// Waiting for the first session token (logins are retried while the gateway answers with errors).
     Token,
     /// Subscribing `QUOTE_SYMBOLS`.
@@ -48,6 +50,7 @@ impl Stage {
     /// `token`, `quote_symbols`, `recovery`, `accounts`, `allowed_symbols` or `ready` (shown by `/status` and `/ready`).
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Standby => "standby",
             Self::Token => "token",
             Self::QuoteSymbols => "quote_symbols",
             Self::Recovery => "recovery",
@@ -60,6 +63,7 @@ impl Stage {
     /// What a caller is waiting for at this step, as a phrase for a person.
     pub fn waiting_for(self) -> &'static str {
         match self {
+            Self::Standby => "the leader lock (another instance leads; alerts are journaled for it)",
             Self::Token => {
                 "the first session token from the gateway (the login is retried while the gateway answers with errors)"
             }
@@ -95,6 +99,11 @@ impl Warmup {
     /// Nothing done yet: waiting for the first token.
     pub fn new() -> Self {
         Self { stage: watch::Sender::new(Stage::Token), allowed_products: OnceLock::new() }
+    }
+
+    /// A standby's warm-up (Postgres journal): nothing is done until this instance leads ([`Steps::leadership`]).
+    pub fn standby() -> Self {
+        Self { stage: watch::Sender::new(Stage::Standby), allowed_products: OnceLock::new() }
     }
 
     /// Already finished with `allowed_products` (router tests, which have no gateway).
@@ -170,6 +179,9 @@ pub struct Steps {
     pub quote_symbols: Vec<String>,
     /// `ALLOWED_SYMBOLS`.
     pub allowed_symbols: Vec<String>,
+    /// With a Postgres journal: nothing (not even a login: TopstepX allows one session per user) until this instance
+    /// leads.
+    pub leadership: Option<Arc<crate::leader::Leadership>>,
 }
 
 /// Runs the warm-up until it finishes (`Ok`, webhooks accepted from then on), fails (a definitive token refusal, or
@@ -194,7 +206,12 @@ async fn run_steps(
     tracker: &TaskTracker,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let Steps { gateway, quotes, journal, accounts, books, quote_symbols, allowed_symbols } = steps;
+    let Steps { gateway, quotes, journal, accounts, books, quote_symbols, allowed_symbols, leadership } = steps;
+    if let Some(leadership) = leadership {
+        let mut role = leadership.subscribe();
+        role.wait_for(|r| matches!(r, crate::leader::Role::Leader { .. })).await.context("the leader lock task ended")?;
+        warmup.advance(Stage::Token);
+    }
     let token = gateway.tokens().ensure_valid_token().await.context("authenticating with the gateway")?;
     tracing::info!(
         token.source = ?token.source(),
@@ -205,6 +222,14 @@ async fn run_steps(
     warmup.advance(Stage::QuoteSymbols);
     watch_symbols(&quotes, &quote_symbols, tracker, cancel).await?;
     warmup.advance(Stage::Recovery);
+    if let Some(store) = journal.postgres() {
+        // Taken on by an earlier leader and never sent: back to the queue, executed in arrival order once ready.
+        match store.requeue_unsent().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(alerts = n, "an earlier leader left alerts unsent: queued again"),
+            Err(e) => tracing::error!(error = %e, "could not queue the alerts an earlier leader left unsent"),
+        }
+    }
     crate::executor::reconcile::recover_unfinished(&journal, &gateway).await;
     match journal.placed_order_ids(chrono::Utc::now() - PLACED_LOOKBACK).await {
         Ok(ids) => books.seed_placed(ids),

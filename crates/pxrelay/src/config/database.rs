@@ -1,10 +1,70 @@
-//! `DATABASE_URL` → the journal file. The journal is SQLite, so only SQLite URLs and plain paths are accepted; any
-//! other URL (Railway's Postgres plugin sets `postgres://user:password@host:5432/db`) is a configuration problem,
-//! not a relative path to create folders under. Problems never repeat the value: such URLs carry a password.
+//! `DATABASE_URL` → where the journal lives: a SQLite file (`sqlite://path`, `sqlite:path` or a plain path) or a
+//! PostgreSQL database (`postgres://` or `postgresql://`, as Railway's Postgres plugin sets it; issue 14). Any other
+//! URL is a configuration problem, not a relative path to create folders under. Problems never repeat the value:
+//! such URLs carry a password.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-const ACCEPTED: &str = "use `sqlite://path`, `sqlite:path` or a plain file path";
+use secrecy::{ExposeSecret, SecretString};
+
+const ACCEPTED: &str = "use `postgres://user:password@host:port/db`, `sqlite://path`, `sqlite:path` or a plain file path";
+
+/// Where the journal lives.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// A SQLite file (one process at a time: an exclusive lock file keeps a second one out).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database URL (secret: it carries the password). Many processes share it; one leads (issue 14).
+    Postgres(SecretString),
+}
+
+impl Database {
+    /// The SQLite file, if the journal is one.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite(path) => Some(path),
+            Self::Postgres(_) => None,
+        }
+    }
+
+    /// What to show a person: the file, or `postgres://host:port/db` without the user, password and options.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres(url) => describe_postgres(url.expose_secret()),
+        }
+    }
+}
+
+/// `postgres://host:port/db` from a Postgres URL: never the user, the password or the options.
+pub(crate) fn describe_postgres(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "postgres://{}:{}{}",
+            u.host_str().unwrap_or("?"),
+            u.port().unwrap_or(5432),
+            u.path()
+        ),
+        Err(_) => "postgres://(unreadable URL)".to_owned(),
+    }
+}
+
+/// `DATABASE_URL`'s text → [`Database`]: a Postgres URL (checked to parse, with a host and a database name), or a
+/// SQLite file as [`journal_path`] reads it.
+pub(super) fn database(text: &str) -> Result<Database, String> {
+    match url_scheme(text) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql") => {
+            let parsed = url::Url::parse(text).map_err(|_| {
+                format!("the Postgres URL does not parse (the value is not shown: it holds a password); {ACCEPTED}")
+            })?;
+            if parsed.host_str().is_none_or(str::is_empty) || parsed.path().trim_start_matches('/').is_empty() {
+                return Err(format!("the Postgres URL needs a host and a database name; {ACCEPTED}"));
+            }
+            Ok(Database::Postgres(SecretString::from(text.to_owned())))
+        }
+        _ => journal_path(text).map(Database::Sqlite),
+    }
+}
 
 /// `sqlite://path`, `sqlite:path` (scheme in any case) or a plain file path → the journal file. Anything else
 /// shaped like a URL (`scheme:` with a scheme of two or more characters; one letter is a Windows drive such as
@@ -18,7 +78,7 @@ pub(super) fn journal_path(text: &str) -> Result<PathBuf, String> {
         // Only the scheme is shown, and only when it is clearly one (`x://`): in `user:password@host` the part before
         // the colon is a user name.
         let what = if rest.starts_with("//") { format!("a `{scheme}://` URL") } else { "a URL".to_owned() };
-        return Err(format!("{what} is not supported: pxrelay keeps its journal in a SQLite file; {ACCEPTED}"));
+        return Err(format!("{what} is not supported: pxrelay keeps its journal in PostgreSQL or SQLite; {ACCEPTED}"));
     }
     let path = rest.strip_prefix("//").unwrap_or(rest);
     if path.contains('?') {
@@ -62,19 +122,36 @@ mod tests {
     }
 
     #[test]
+    fn postgres_urls_name_a_postgres_journal_shown_without_user_or_password() {
+        for (text, shown) in [
+            ("postgres://user:pw-DO-NOT-LEAK@host:5432/db", "postgres://host:5432/db"),
+            ("postgresql://user:pw-DO-NOT-LEAK@db.internal/railway?sslmode=require", "postgres://db.internal:5432/railway"),
+        ] {
+            let db = database(text).unwrap();
+            assert!(matches!(db, Database::Postgres(_)), "{text}");
+            assert_eq!(db.describe(), shown);
+            assert!(!format!("{db:?}").contains("DO-NOT-LEAK"), "Debug hides the URL");
+        }
+        for text in ["postgres://user:pw-DO-NOT-LEAK@/db", "postgres://user:pw-DO-NOT-LEAK@host", "postgres://h:x/db"] {
+            let problem = database(text).unwrap_err();
+            assert!(problem.contains("postgres://user:password@host:port/db"), "{problem}");
+            assert!(!problem.contains("DO-NOT-LEAK"), "{problem}");
+        }
+        assert!(matches!(database("./data/x.db").unwrap(), Database::Sqlite(_)));
+    }
+
+    #[test]
     fn other_urls_are_refused_without_showing_the_password() {
         for text in [
-            "postgres://user:pw-DO-NOT-LEAK@host:5432/db",
-            "postgresql://user:pw-DO-NOT-LEAK@host/db",
             "mysql://root:pw-DO-NOT-LEAK@db/x",
             "file:///data/x.db",
             "user:pw-DO-NOT-LEAK@host/db",
         ] {
             let problem = journal_path(text).unwrap_err();
             assert!(problem.contains("`sqlite://path`, `sqlite:path` or a plain file path"), "{problem}");
-            assert!(!problem.contains("DO-NOT-LEAK") && !problem.contains("user"), "{problem}");
+            assert!(!problem.contains("DO-NOT-LEAK") && !problem.contains("user:"), "{problem}");
         }
-        assert!(journal_path("postgres://u:p@h/db").unwrap_err().contains("a `postgres://` URL is not supported"));
+        assert!(journal_path("mysql://u:p@h/db").unwrap_err().contains("a `mysql://` URL is not supported"));
     }
 
     #[test]

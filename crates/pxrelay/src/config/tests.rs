@@ -21,7 +21,7 @@ fn defaults_load_without_any_variable() {
     assert!(s.feed.quote_symbols.is_empty());
     assert!(s.webhook.secret.is_none() && !s.webhook.dry_run && !s.webhook.kill_switch);
     assert_eq!(s.webhook.wait, Duration::from_millis(2000));
-    assert_eq!(s.webhook.database, std::path::PathBuf::from("./data/pxrelay.db"));
+    assert_eq!(s.webhook.database.sqlite_path(), Some(std::path::Path::new("./data/pxrelay.db")));
     assert_eq!(s.feed.stale_after, Duration::from_secs(120));
 }
 
@@ -169,13 +169,16 @@ fn webhook_wait_of_three_seconds_or_more_is_refused_because_tradingview_gives_up
 }
 
 #[test]
-fn a_postgres_database_url_is_a_problem_naming_the_variable_and_never_the_password() {
+fn a_postgres_database_url_selects_postgres_and_a_bad_one_is_a_problem_never_showing_the_password() {
     let url = "postgres://postgres:PW-DO-NOT-LEAK@containers.railway.app:5432/railway";
-    let err = Settings::load(None, &env(&[("DATABASE_URL", url), ("PORT", "x")])).unwrap_err();
+    let s = Settings::load(None, &env(&[("DATABASE_URL", url)])).unwrap();
+    assert_eq!(s.webhook.database.describe(), "postgres://containers.railway.app:5432/railway");
+    assert!(!format!("{:?}", s.webhook).contains("PW-DO-NOT-LEAK"), "Debug never shows the URL");
+    let bad = "postgres://postgres:PW-DO-NOT-LEAK@containers.railway.app:5432";
+    let err = Settings::load(None, &env(&[("DATABASE_URL", bad), ("PORT", "x")])).unwrap_err();
     assert_eq!(err.problems.len(), 2, "reported with the others: {err}");
     let text = err.to_string();
-    assert!(text.contains("DATABASE_URL: a `postgres://` URL is not supported"), "{text}");
-    assert!(text.contains("`sqlite://path`, `sqlite:path` or a plain file path"), "{text}");
+    assert!(text.contains("DATABASE_URL: the Postgres URL needs a host and a database name"), "{text}");
     assert!(!text.contains("PW-DO-NOT-LEAK") && !text.contains("railway.app"), "{text}");
 }
 
@@ -185,7 +188,7 @@ fn sqlite_database_urls_and_plain_paths_are_accepted() {
         [("sqlite:///data/x.db", "/data/x.db"), ("sqlite:x.db", "x.db"), ("/data/pxrelay.db", "/data/pxrelay.db")]
     {
         let s = Settings::load(None, &env(&[("DATABASE_URL", url)])).unwrap();
-        assert_eq!(s.webhook.database, std::path::PathBuf::from(path), "{url}");
+        assert_eq!(s.webhook.database.sqlite_path(), Some(std::path::Path::new(path)), "{url}");
     }
 }
 
@@ -204,19 +207,19 @@ fn a_symbol_typo_in_allowed_or_quote_symbols_is_a_configuration_problem() {
 #[test]
 fn pxrelay_mode_chooses_the_mode_and_the_default_journal_and_the_command_line_wins() {
     let live = Settings::load(None, &env(&[])).unwrap();
-    assert_eq!((live.mode, live.webhook.database.to_str()), (Mode::Live, Some("./data/pxrelay.db")));
+    assert_eq!((live.mode, live.webhook.database.sqlite_path().and_then(|p| p.to_str())), (Mode::Live, Some("./data/pxrelay.db")));
     for value in ["sim", "SIM", " sim "] {
         let sim = Settings::load(None, &env(&[("PXRELAY_MODE", value)])).unwrap();
-        assert_eq!((sim.mode, sim.webhook.database.to_str()), (Mode::Sim, Some("./data/pxrelay-sim.db")), "{value}");
+        assert_eq!((sim.mode, sim.webhook.database.sqlite_path().and_then(|p| p.to_str())), (Mode::Sim, Some("./data/pxrelay-sim.db")), "{value}");
     }
     // `--sim` wins over PXRELAY_MODE=live (it can only make trading paper, never live).
     let flag = Settings::load_with_mode(None, &env(&[("PXRELAY_MODE", "live")]), Some(Mode::Sim)).unwrap();
-    assert_eq!((flag.mode, flag.webhook.database.to_str()), (Mode::Sim, Some("./data/pxrelay-sim.db")));
+    assert_eq!((flag.mode, flag.webhook.database.sqlite_path().and_then(|p| p.to_str())), (Mode::Sim, Some("./data/pxrelay-sim.db")));
     let flag = Settings::load_with_mode(None, &env(&[]), Some(Mode::Sim)).unwrap();
     assert_eq!(flag.mode, Mode::Sim);
     // An explicit DATABASE_URL is used in either mode.
     let set = Settings::load(None, &env(&[("PXRELAY_MODE", "sim"), ("DATABASE_URL", "/data/paper.db")])).unwrap();
-    assert_eq!(set.webhook.database, std::path::PathBuf::from("/data/paper.db"));
+    assert_eq!(set.webhook.database.sqlite_path(), Some(std::path::Path::new("/data/paper.db")));
 }
 
 #[test]

@@ -7,10 +7,8 @@
 //! off the alert's hot path. Times are the gateway's for fills (the trade's `creationTimestamp`), pxrelay's clock
 //! otherwise, written by [`stamp`] so that text order is time order.
 
-use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, params};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
@@ -141,56 +139,6 @@ pub fn slippage_ticks(
     (weighted / Decimal::from(volume) / tick_size).round_dp(2).to_f64()
 }
 
-/// Appends `writes` in one transaction; each takes the next `seq` of its alert.
-pub(super) fn append(conn: &mut Connection, writes: &[TimelineWrite]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    for w in writes {
-        insert(&tx, &w.alert_id, w.event, w.at, &w.data)?;
-    }
-    tx.commit()
-}
-
-/// Inserts one event (inside the caller's transaction, if any).
-pub(super) fn insert(
-    conn: &Connection,
-    alert_id: &str,
-    event: Event,
-    at: DateTime<Utc>,
-    data: &Value,
-) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO alert_events (alert_id, seq, event, at, data) VALUES (?1,
-         (SELECT COALESCE(MAX(seq), 0) + 1 FROM alert_events WHERE alert_id = ?1), ?2, ?3, ?4)",
-        params![alert_id, event.as_str(), stamp(at), data.to_string()],
-    )
-    .map(drop)
-}
-
-/// The timelines of `ids`, each in time order.
-pub(super) fn load(conn: &Connection, ids: &[String]) -> rusqlite::Result<HashMap<String, Vec<TimelineEvent>>> {
-    let mut out: HashMap<String, Vec<TimelineEvent>> = HashMap::new();
-    let mut stmt =
-        conn.prepare_cached("SELECT event, at, data FROM alert_events WHERE alert_id = ?1 ORDER BY at, seq")?;
-    for id in ids {
-        let rows = stmt.query_map(params![id], |r| {
-            let event: String = r.get(0)?;
-            let data: String = r.get(2)?;
-            let convert = |i, e: serde_json::Error| {
-                rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-            };
-            Ok(TimelineEvent {
-                event: serde_json::from_value(Value::String(event)).map_err(|e| convert(0, e))?,
-                at: r.get(1)?,
-                data: serde_json::from_str(&data).map_err(|e| convert(2, e))?,
-            })
-        })?;
-        let events = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-        if !events.is_empty() {
-            out.insert(id.clone(), events);
-        }
-    }
-    Ok(out)
-}
 
 /// Sums a timeline up against the alert's reference price.
 pub fn summarize(events: &[TimelineEvent], reference: Option<Decimal>) -> Summary {

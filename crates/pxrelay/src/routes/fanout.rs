@@ -89,9 +89,7 @@ pub async fn record_and_wait(
         content,
         parent_id: None,
     };
-    let touch = super::webhook::arrival_touch(state, &contract);
-    let fan =
-        Fan { hooks: hooks.clone(), parent: parent.clone(), intent, redacted, contract, received_at, arrived, touch };
+    let fan = Fan::new(state, parent.clone(), intent, redacted, contract, received_at, arrived);
     // Journaling, queueing and finishing the parent run in their own task: a sender that hangs up never leaves the
     // fan-out half done.
     let (answer_tx, answer_rx) = oneshot::channel();
@@ -113,7 +111,7 @@ pub async fn record_and_wait(
 type Reply = oneshot::Sender<Result<(Answer, bool), ApiError>>;
 
 /// One fan-out in flight.
-struct Fan {
+pub(super) struct Fan {
     hooks: Arc<WebhookState>,
     parent: String,
     intent: Intent,
@@ -125,7 +123,22 @@ struct Fan {
 }
 
 impl Fan {
-    async fn run(self, record: NewAlert, mut targets: Vec<Target>, reply: Reply) {
+    /// A fan-out of `parent` (journaled, or about to be), arrived at `arrived`.
+    pub(super) fn new(
+        state: &AppState,
+        parent: String,
+        intent: Intent,
+        redacted: String,
+        contract: Arc<projectx::Contract>,
+        received_at: DateTime<Utc>,
+        arrived: tokio::time::Instant,
+    ) -> Self {
+        let touch = super::webhook::arrival_touch(state, &contract);
+        Self { hooks: state.webhook.clone(), parent, intent, redacted, contract, received_at, arrived, touch }
+    }
+
+    /// Records the parent (or finds it is a duplicate), then [`Self::spread`]s it and answers `reply`.
+    async fn run(self, record: NewAlert, targets: Vec<Target>, reply: Reply) {
         match self.hooks.journal.record(record).await {
             Ok(Recorded::New) => {}
             Ok(Recorded::Duplicate(row)) => {
@@ -141,6 +154,18 @@ impl Fan {
                 return;
             }
         }
+        let answer = self.spread(targets).await;
+        let _ = reply.send(Ok((answer, false)));
+    }
+
+    /// For a parent already journaled (a queued alert the leader took): [`Self::spread`], the answer kept in the row.
+    pub(super) async fn spread_and_finish(self, targets: Vec<Target>) {
+        self.spread(targets).await;
+    }
+
+    /// Journals every account's row, queues their jobs, waits for every account's outcome and finishes the parent
+    /// with the overall answer, which it returns.
+    async fn spread(&self, mut targets: Vec<Target>) -> Answer {
         let mut waiting: Vec<(Target, oneshot::Receiver<Answer>)> = Vec::new();
         let mut parts: Vec<AccountAnswer> = Vec::new();
         // Every account's row in one transaction (one fsync), then the jobs: the last account does not wait for one
@@ -194,7 +219,7 @@ impl Fan {
             tracing::error!(alert.id = %self.parent, error = %e, "could not journal a fan-out's outcome");
         }
         tracing::info!(alert.id = %self.parent, outcome = %status, accounts = answer.accounts.len(), "fan-out handled");
-        let _ = reply.send(Ok((answer, false)));
+        answer
     }
 
     /// `target`'s row: its scaled intent (the alert's own when the account is skipped).

@@ -49,6 +49,13 @@ async fn ready(State(state): State<AppState>) -> Response {
     let user_hub = crate::logout::ready_check(&state.books.hub_status(), trading);
     let shutting_down = state.shutdown.is_cancelled();
     let startup = state.warmup.status();
+    let leader = crate::leader::status(state.leadership.as_deref());
+    // A standby executes nothing: it is ready when it can journal alerts for the leader (issue 14), so a deploy
+    // that overlaps the leader becomes healthy.
+    if leader["role"] == "standby" && !shutting_down {
+        let body = json!({"ready": true, "role": "standby", "checks": {"accepting_alerts": true, "startup": startup}});
+        return (StatusCode::OK, Json(body)).into_response();
+    }
     let ok = token["ok"] == true
         && market_check["ok"] == true
         && user_hub["ok"] == true
@@ -56,6 +63,7 @@ async fn ready(State(state): State<AppState>) -> Response {
         && !shutting_down;
     let body = json!({
         "ready": ok,
+        "role": leader["role"],
         "checks": {
             "token": token,
             "market": market_check,

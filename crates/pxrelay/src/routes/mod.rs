@@ -10,6 +10,7 @@ pub mod fanout;
 pub mod health;
 pub mod kill;
 pub mod metrics;
+pub mod queued;
 pub mod quote;
 pub mod secret;
 pub mod status;

@@ -54,8 +54,12 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
             account["risk"] = state.risk.status(&state.books, AccountId::new(id), &marks);
         }
     }
+    let leader = crate::leader::status(state.leadership.as_deref());
     Json(json!({
         "mode": state.mode.as_str(),
+        "role": leader["role"],
+        "epoch": leader["epoch"],
+        "instance": leader["instance"],
         "dry_run": hooks.guards.dry_run,
         "kill_switch": hooks.guards.kill_switch.load(std::sync::atomic::Ordering::Relaxed),
         "hours": hooks.guards.hours.status(hooks.guards.hours.now()),
@@ -72,7 +76,7 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
             .into_iter()
             .map(|o| (o.as_str().to_owned(), Value::from(m.webhook_count(o))))
             .collect::<serde_json::Map<_, _>>(),
-        "journal": hooks.journal.path().display().to_string(),
+        "journal": hooks.journal.describe(),
     }))
 }
 

@@ -136,11 +136,15 @@ async fn check_and_accept(
     if hooks.secret.is_none() {
         return Err(ApiError::WebhookDisabled);
     }
-    if state.shutdown.is_cancelled() {
+    // With a Postgres journal, an instance that cannot execute the alert now journals it for the leader.
+    let for_the_leader = super::queued::for_the_leader(state);
+    if state.shutdown.is_cancelled() && !for_the_leader {
         return Err(ApiError::ShuttingDown);
     }
-    // Before the warm-up is done nothing may be journaled: the executor is not to run alerts yet.
-    state.warmup.allowed_products()?;
+    // Before the warm-up is done nothing may be journaled (SQLite): the executor is not to run alerts yet.
+    if !for_the_leader {
+        state.warmup.allowed_products()?;
+    }
     if hooks.ip_allowlist {
         let ip = client_ip(peer, headers);
         if !TRADINGVIEW_IPS.contains(&ip) {
@@ -168,6 +172,10 @@ async fn check_and_accept(
         Ok(intent) => intent,
         Err(e) => return Err(journal_refusal(state, redacted, None, ApiError::BadPayload(e.to_string())).await),
     };
+    if for_the_leader {
+        check_clock(&intent)?;
+        return super::queued::record_and_wait(state, intent, redacted, arrived).await;
+    }
     match accept(state, intent.clone(), redacted.clone(), arrived).await {
         Err(refusal) if refusal.status().is_client_error() => {
             Err(journal_refusal(state, redacted, Some(intent), refusal).await)
@@ -248,7 +256,7 @@ enum Enqueued {
 
 /// Resolves the contract and the accounts (a group, a list, one account, or the default: [`crate::accounts::Accounts::targets`])
 /// and checks what can be checked before recording.
-async fn prepare(
+pub(super) async fn prepare(
     state: &AppState,
     intent: &signal::Intent,
 ) -> Result<(Arc<projectx::Contract>, Vec<crate::accounts::Target>), ApiError> {
