@@ -32,7 +32,6 @@ use crate::mode::Mode;
 use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::signal::Intent;
 
-
 /// Journal failures. Opening failures name the file.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -306,7 +305,8 @@ impl Journal {
         let id = format!("refused-{}-{seq}-{}", received_at.timestamp_millis(), std::process::id());
         let response = serde_json::to_string(&refusal.answer(&id)).map_err(|e| JournalError::Task(e.to_string()))?;
         let intent = serde_json::to_string(&intent).map_err(|e| JournalError::Task(e.to_string()))?;
-        let refusal = row::Refusal { alert_id: id.clone(), received_at, raw_body, intent, outcome: refusal.clone(), response };
+        let refusal =
+            row::Refusal { alert_id: id.clone(), received_at, raw_body, intent, outcome: refusal.clone(), response };
         on_store!(self, s => s.record_refusal(refusal).await)?;
         Ok(id)
     }

@@ -102,11 +102,7 @@ impl Leadership {
     /// Contends for the lock until `cancel`; leads while it holds it. On `cancel` it waits for `drained` (the executor
     /// finished what it had) before releasing the lock. Returns an error when the lead was lost (the process must
     /// stop: it cannot tell whether another instance leads now).
-    pub async fn run(
-        self: Arc<Self>,
-        cancel: CancellationToken,
-        drained: CancellationToken,
-    ) -> anyhow::Result<()> {
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken, drained: CancellationToken) -> anyhow::Result<()> {
         let name = format!("{}-lock", self.store.instance());
         let mut conn = loop {
             match self.connect(&name).await {
@@ -137,6 +133,10 @@ impl Leadership {
                 () = tokio::time::sleep(POLL) => {}
             }
         };
+        match sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()").fetch_one(&mut conn).await {
+            Ok(pid) => self.store.set_lock_session(pid),
+            Err(e) => tracing::warn!(error = %e, "leader: could not read the lock session's pid"),
+        }
         self.store.set_epoch(epoch);
         self.role.send_replace(Role::Leader { epoch });
         tracing::warn!(epoch, instance = self.store.instance(), "leader: this instance executes alerts from now on");
@@ -170,7 +170,8 @@ impl Leadership {
 
     /// One try: `Some(epoch)` when this instance now holds the lock (the epoch incremented and recorded).
     async fn try_lead(&self, conn: &mut PgConnection) -> anyhow::Result<Option<i64>> {
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut *conn).await?;
+        let got: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut *conn).await?;
         if !got {
             return Ok(None);
         }

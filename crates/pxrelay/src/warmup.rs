@@ -209,7 +209,9 @@ async fn run_steps(
     let Steps { gateway, quotes, journal, accounts, books, quote_symbols, allowed_symbols, leadership } = steps;
     if let Some(leadership) = leadership {
         let mut role = leadership.subscribe();
-        role.wait_for(|r| matches!(r, crate::leader::Role::Leader { .. })).await.context("the leader lock task ended")?;
+        role.wait_for(|r| matches!(r, crate::leader::Role::Leader { .. }))
+            .await
+            .context("the leader lock task ended")?;
         warmup.advance(Stage::Token);
     }
     let token = gateway.tokens().ensure_valid_token().await.context("authenticating with the gateway")?;

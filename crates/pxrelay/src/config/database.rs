@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
-const ACCEPTED: &str = "use `postgres://user:password@host:port/db`, `sqlite://path`, `sqlite:path` or a plain file path";
+const ACCEPTED: &str =
+    "use `postgres://user:password@host:port/db`, `sqlite://path`, `sqlite:path` or a plain file path";
 
 /// Where the journal lives.
 #[derive(Clone, Debug)]
@@ -39,12 +40,7 @@ impl Database {
 /// `postgres://host:port/db` from a Postgres URL: never the user, the password or the options.
 pub(crate) fn describe_postgres(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(u) => format!(
-            "postgres://{}:{}{}",
-            u.host_str().unwrap_or("?"),
-            u.port().unwrap_or(5432),
-            u.path()
-        ),
+        Ok(u) => format!("postgres://{}:{}{}", u.host_str().unwrap_or("?"), u.port().unwrap_or(5432), u.path()),
         Err(_) => "postgres://(unreadable URL)".to_owned(),
     }
 }
@@ -125,7 +121,10 @@ mod tests {
     fn postgres_urls_name_a_postgres_journal_shown_without_user_or_password() {
         for (text, shown) in [
             ("postgres://user:pw-DO-NOT-LEAK@host:5432/db", "postgres://host:5432/db"),
-            ("postgresql://user:pw-DO-NOT-LEAK@db.internal/railway?sslmode=require", "postgres://db.internal:5432/railway"),
+            (
+                "postgresql://user:pw-DO-NOT-LEAK@db.internal/railway?sslmode=require",
+                "postgres://db.internal:5432/railway",
+            ),
         ] {
             let db = database(text).unwrap();
             assert!(matches!(db, Database::Postgres(_)), "{text}");
@@ -142,11 +141,7 @@ mod tests {
 
     #[test]
     fn other_urls_are_refused_without_showing_the_password() {
-        for text in [
-            "mysql://root:pw-DO-NOT-LEAK@db/x",
-            "file:///data/x.db",
-            "user:pw-DO-NOT-LEAK@host/db",
-        ] {
+        for text in ["mysql://root:pw-DO-NOT-LEAK@db/x", "file:///data/x.db", "user:pw-DO-NOT-LEAK@host/db"] {
             let problem = journal_path(text).unwrap_err();
             assert!(problem.contains("`sqlite://path`, `sqlite:path` or a plain file path"), "{problem}");
             assert!(!problem.contains("DO-NOT-LEAK") && !problem.contains("user:"), "{problem}");

@@ -207,14 +207,24 @@ fn a_symbol_typo_in_allowed_or_quote_symbols_is_a_configuration_problem() {
 #[test]
 fn pxrelay_mode_chooses_the_mode_and_the_default_journal_and_the_command_line_wins() {
     let live = Settings::load(None, &env(&[])).unwrap();
-    assert_eq!((live.mode, live.webhook.database.sqlite_path().and_then(|p| p.to_str())), (Mode::Live, Some("./data/pxrelay.db")));
+    assert_eq!(
+        (live.mode, live.webhook.database.sqlite_path().and_then(|p| p.to_str())),
+        (Mode::Live, Some("./data/pxrelay.db"))
+    );
     for value in ["sim", "SIM", " sim "] {
         let sim = Settings::load(None, &env(&[("PXRELAY_MODE", value)])).unwrap();
-        assert_eq!((sim.mode, sim.webhook.database.sqlite_path().and_then(|p| p.to_str())), (Mode::Sim, Some("./data/pxrelay-sim.db")), "{value}");
+        assert_eq!(
+            (sim.mode, sim.webhook.database.sqlite_path().and_then(|p| p.to_str())),
+            (Mode::Sim, Some("./data/pxrelay-sim.db")),
+            "{value}"
+        );
     }
     // `--sim` wins over PXRELAY_MODE=live (it can only make trading paper, never live).
     let flag = Settings::load_with_mode(None, &env(&[("PXRELAY_MODE", "live")]), Some(Mode::Sim)).unwrap();
-    assert_eq!((flag.mode, flag.webhook.database.sqlite_path().and_then(|p| p.to_str())), (Mode::Sim, Some("./data/pxrelay-sim.db")));
+    assert_eq!(
+        (flag.mode, flag.webhook.database.sqlite_path().and_then(|p| p.to_str())),
+        (Mode::Sim, Some("./data/pxrelay-sim.db"))
+    );
     let flag = Settings::load_with_mode(None, &env(&[]), Some(Mode::Sim)).unwrap();
     assert_eq!(flag.mode, Mode::Sim);
     // An explicit DATABASE_URL is used in either mode.

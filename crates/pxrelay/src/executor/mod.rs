@@ -154,6 +154,10 @@ pub struct Executor {
 /// Waiting jobs per account lane unless [`Executor::with_lane_capacity`] says otherwise.
 pub const DEFAULT_LANE_CAPACITY: usize = 64;
 
+/// The path of an alert this instance could not send because it lost the lead (issue 14): nothing was sent, its
+/// journal row went back to the queue, and the next leader executes it; so its outcome is not journaled here.
+pub const HANDED_OVER: &str = "fenced: queued again for the next leader";
+
 /// The path prefix of an outcome whose position came from the live account book.
 pub const POSITION_FROM_BOOK: &str = "position from the book";
 /// The path prefix of an outcome whose position came from `Position/searchOpen` (the book was not live).
@@ -230,7 +234,10 @@ impl Executor {
         outcome.account = Some((job.account_id, name));
         let execution =
             Execution { reference_price: outcome.reference_price, position_source: outcome.position_source };
-        if let Err(e) = self.journal.finish_with(&job.alert_id, &outcome, execution).await {
+        // A handed-over alert is the next leader's to finish (its row is queued again).
+        if outcome.path != HANDED_OVER
+            && let Err(e) = self.journal.finish_with(&job.alert_id, &outcome, execution).await
+        {
             tracing::error!(alert.id = %job.alert_id, error = %e, "could not journal an alert's outcome");
         }
         self.metrics.order(outcome.status, job.arrived.elapsed());
@@ -376,6 +383,11 @@ impl Executor {
         }
         match self.journal.mark_sent(&job.alert_id).await {
             Ok(()) => None,
+            Err(e @ crate::journal::JournalError::Fenced { .. }) => {
+                tracing::warn!(alert.id = %job.alert_id, error = %e, "not the leader any more: nothing sent; queued again");
+                let why = "this instance lost the lead: nothing was sent, and the alert is queued for the next leader";
+                Some(Outcome::new(AlertStatus::Pending, why, HANDED_OVER))
+            }
             Err(e) => {
                 Some(Outcome::new(AlertStatus::Failed, format!("journal unavailable, nothing sent: {e}"), "journal"))
             }

@@ -56,6 +56,8 @@ pub struct Postgres {
     mode: Mode,
     /// This process's leader epoch; 0 while it does not lead (it sends nothing then).
     epoch: AtomicI64,
+    /// The backend pid of the session holding the leader lock (0: none): a send also checks that it still holds it.
+    lock_pid: std::sync::atomic::AtomicI32,
     /// `pxrelay-<pid>-<n>`: the `application_name` of this process's connections (seen in `pg_stat_activity`).
     instance: String,
 }
@@ -72,7 +74,8 @@ impl Postgres {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let store = Self { pool, url, window, mode, epoch: AtomicI64::new(0), instance };
+        let lock_pid = std::sync::atomic::AtomicI32::new(0);
+        let store = Self { pool, url, window, mode, epoch: AtomicI64::new(0), lock_pid, instance };
         store.claim_mode().await?;
         Ok(store)
     }
@@ -109,6 +112,12 @@ impl Postgres {
     /// on: [`Self::mark_sent`] refuses without asking the database).
     pub fn set_epoch(&self, epoch: i64) {
         self.epoch.store(epoch, Ordering::SeqCst);
+    }
+
+    /// Records the backend pid of the session that holds the leader lock ([`crate::leader`]); every send checks the
+    /// session still holds it, so a leader whose lock session was cut sends nothing even before another leads.
+    pub fn set_lock_session(&self, backend_pid: i32) {
+        self.lock_pid.store(backend_pid, Ordering::SeqCst);
     }
 
     pub(super) fn describe(&self) -> String {
@@ -197,7 +206,8 @@ impl Postgres {
         }
         let received = alert.received_at.timestamp();
         let since = |w: Duration| received - i64::try_from(w.as_secs()).unwrap_or(i64::MAX);
-        let existing = sqlx::query(select!("WHERE alert_id = $1")).bind(&alert.alert_id).fetch_optional(&mut *tx).await?;
+        let existing =
+            sqlx::query(select!("WHERE alert_id = $1")).bind(&alert.alert_id).fetch_optional(&mut *tx).await?;
         if let Some(existing) = existing.map(|r| parse(&r)).transpose()?
             && existing.1 >= since(self.window)
         {
@@ -285,24 +295,46 @@ impl Postgres {
     pub(super) async fn mark_sent(&self, alert_id: &str) -> Result<(), JournalError> {
         let mine = self.epoch();
         if mine == 0 {
+            sqlx::query(
+                "UPDATE alerts SET claimed_epoch = NULL WHERE alert_id = $1 AND sent_at IS NULL AND intent <> 'null'",
+            )
+            .bind(alert_id)
+            .execute(&self.pool)
+            .await?;
             return Err(JournalError::Fenced { mine, current: None });
         }
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
         let written = sqlx::query(
             "UPDATE alerts SET sent_at = COALESCE(sent_at, $2), sent_epoch = $3
-             WHERE alert_id = $1 AND $3 = (SELECT epoch FROM leader WHERE id = 1)",
+             WHERE alert_id = $1 AND $3 = (SELECT epoch FROM leader WHERE id = 1)
+               AND ($4 = 0 OR EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = $4 AND granted))",
         )
         .bind(alert_id)
         .bind(now.to_rfc3339())
         .bind(mine)
+        .bind(self.lock_pid.load(Ordering::SeqCst))
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if written == 0 {
             let current: i64 = sqlx::query_scalar("SELECT epoch FROM leader WHERE id = 1").fetch_one(&mut *tx).await?;
-            if current != mine {
+            let holds: bool = sqlx::query_scalar(
+                "SELECT $1 = 0 OR EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = $1 AND granted)",
+            )
+            .bind(self.lock_pid.load(Ordering::SeqCst))
+            .fetch_one(&mut *tx)
+            .await?;
+            if current != mine || !holds {
                 self.epoch.store(0, Ordering::SeqCst);
+                // Nothing was sent for it: back to the queue, for the next leader.
+                sqlx::query(
+                    "UPDATE alerts SET claimed_epoch = NULL WHERE alert_id = $1 AND sent_at IS NULL AND intent <> 'null'",
+                )
+                .bind(alert_id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 return Err(JournalError::Fenced { mine, current: Some(current) });
             }
             return Err(JournalError::Task(format!("mark_sent: no journal row {alert_id}")));
@@ -478,12 +510,11 @@ impl Postgres {
     /// Adds each row's timeline and what it sums up to (one query for all rows).
     async fn with_timelines(&self, mut rows: Vec<StoredAlert>) -> Result<Vec<StoredAlert>, JournalError> {
         let ids: Vec<String> = rows.iter().map(|r| r.alert_id.clone()).collect();
-        let events = sqlx::query(
-            "SELECT alert_id, event, at, data FROM alert_events WHERE alert_id = ANY($1) ORDER BY at, seq",
-        )
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await?;
+        let events =
+            sqlx::query("SELECT alert_id, event, at, data FROM alert_events WHERE alert_id = ANY($1) ORDER BY at, seq")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await?;
         let mut timelines: HashMap<String, Vec<TimelineEvent>> = HashMap::new();
         for e in &events {
             let event: String = e.try_get("event")?;
@@ -585,5 +616,7 @@ fn parse(r: &PgRow) -> Result<(StoredAlert, i64), JournalError> {
         position_source: r.try_get(16)?,
         parent_id: r.try_get(17)?,
     };
-    raw.parse().map_err(|(index, source)| JournalError::Postgres(sqlx::Error::ColumnDecode { index: index.to_string(), source }))
+    raw.parse().map_err(|(index, source)| {
+        JournalError::Postgres(sqlx::Error::ColumnDecode { index: index.to_string(), source })
+    })
 }

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use projectx::{AccountId, ContractId};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::timeline::{self, Event, TimelineWrite};
 use super::row::{RawRow, Refusal};
+use super::timeline::{self, Event, TimelineWrite};
 use super::{Execution, JournalError, NewAlert, PositionSource, Recorded, StoredAlert};
 use crate::mode::Mode;
 use crate::outcome::{AlertStatus, Outcome};
@@ -306,7 +306,11 @@ impl Sqlite {
         })
         .await
     }
-    pub(super) async fn in_status(self: &Arc<Self>, status: AlertStatus, since: DateTime<Utc>) -> Result<Vec<StoredAlert>, JournalError> {
+    pub(super) async fn in_status(
+        self: &Arc<Self>,
+        status: AlertStatus,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<StoredAlert>, JournalError> {
         self.run(move |conn, _| {
             let sql = format!("{SELECT} WHERE status = ?1 AND received_unix >= ?2 ORDER BY received_unix, rowid");
             let mut stmt = conn.prepare(&sql)?;
@@ -327,7 +331,6 @@ impl Sqlite {
         .await
     }
 }
-
 
 /// Writes an alert's outcome (status, path, orders, error) and its answer `response` (JSON), acknowledged now.
 fn store_outcome(conn: &Connection, id: &str, outcome: &Outcome, response: &str) -> rusqlite::Result<()> {

@@ -71,74 +71,74 @@ fn alert(id: &str, at: DateTime<Utc>) -> NewAlert {
 #[tokio::test]
 async fn duplicates_within_the_window_return_the_first_outcome_across_reopen() {
     for b in Backend::both("dup") {
-    let now = Utc::now();
-    {
-        let j = b.open(Duration::from_secs(3600), Mode::Live).await;
-        assert!(matches!(j.record(alert("a1", now)).await.unwrap(), Recorded::New));
-        j.mark_sent("a1").await.unwrap();
-        let outcome =
-            Outcome::new(AlertStatus::Placed, "order placed", "placed").with_orders(vec![serde_json::json!(42)]);
-        j.finish("a1", &outcome).await.unwrap();
-    }
-    let j = b.open(Duration::from_secs(3600), Mode::Live).await;
-    match j.record(alert("a1", now + chrono::TimeDelta::seconds(5))).await.unwrap() {
-        Recorded::Duplicate(row) => {
-            assert_eq!(row.status, AlertStatus::Placed);
-            assert_eq!(row.orders, serde_json::json!([42]));
-            assert!(row.sent_at.is_some() && row.acked_at.is_some());
-            let answer = row.response.expect("the answer is stored");
-            assert_eq!((answer.status, answer.orders), (AlertStatus::Placed, vec![serde_json::json!(42)]));
+        let now = Utc::now();
+        {
+            let j = b.open(Duration::from_secs(3600), Mode::Live).await;
+            assert!(matches!(j.record(alert("a1", now)).await.unwrap(), Recorded::New));
+            j.mark_sent("a1").await.unwrap();
+            let outcome =
+                Outcome::new(AlertStatus::Placed, "order placed", "placed").with_orders(vec![serde_json::json!(42)]);
+            j.finish("a1", &outcome).await.unwrap();
         }
-        Recorded::New => panic!("a duplicate was recorded as new"),
-    }
-    // Outside the window the id may be used again.
-    let later = now + chrono::TimeDelta::hours(2);
-    assert!(matches!(j.record(alert("a1", later)).await.unwrap(), Recorded::New));
-    assert_eq!(j.list(10).await.unwrap().len(), 1);
+        let j = b.open(Duration::from_secs(3600), Mode::Live).await;
+        match j.record(alert("a1", now + chrono::TimeDelta::seconds(5))).await.unwrap() {
+            Recorded::Duplicate(row) => {
+                assert_eq!(row.status, AlertStatus::Placed);
+                assert_eq!(row.orders, serde_json::json!([42]));
+                assert!(row.sent_at.is_some() && row.acked_at.is_some());
+                let answer = row.response.expect("the answer is stored");
+                assert_eq!((answer.status, answer.orders), (AlertStatus::Placed, vec![serde_json::json!(42)]));
+            }
+            Recorded::New => panic!("a duplicate was recorded as new"),
+        }
+        // Outside the window the id may be used again.
+        let later = now + chrono::TimeDelta::hours(2);
+        assert!(matches!(j.record(alert("a1", later)).await.unwrap(), Recorded::New));
+        assert_eq!(j.list(10).await.unwrap().len(), 1);
     }
 }
 
 #[tokio::test]
 async fn an_identical_entry_within_the_content_window_is_a_duplicate_sliding_not_minute_aligned() {
     for b in Backend::both("content") {
-    let j = b.open(Duration::from_secs(3600), Mode::Live).await;
-    let content = Some(("k1".to_owned(), Duration::from_secs(10)));
-    // 12:00:59 then 12:01:04: across a minute boundary, 5 s apart.
-    let first = DateTime::parse_from_rfc3339("2026-11-29T12:00:59Z").unwrap().with_timezone(&Utc);
-    let record =
-        |id: &str, at: DateTime<Utc>, content: Option<(String, Duration)>| NewAlert { content, ..alert(id, at) };
-    assert!(matches!(j.record(record("r1", first, content.clone())).await.unwrap(), Recorded::New));
-    let again = first + chrono::TimeDelta::seconds(5);
-    match j.record(record("r2", again, content.clone())).await.unwrap() {
-        Recorded::Duplicate(row) => assert_eq!(row.alert_id, "r1"),
-        Recorded::New => panic!("a re-delivery 5 s later must be a duplicate"),
-    }
-    let other = Some(("k2".to_owned(), Duration::from_secs(10)));
-    assert!(matches!(j.record(record("r3", again, other)).await.unwrap(), Recorded::New), "other content");
-    let later = first + chrono::TimeDelta::seconds(11);
-    assert!(matches!(j.record(record("r4", later, content)).await.unwrap(), Recorded::New), "outside 10 s");
-    let no_content = first + chrono::TimeDelta::seconds(12);
-    assert!(matches!(j.record(record("r5", no_content, None)).await.unwrap(), Recorded::New), "exits never");
+        let j = b.open(Duration::from_secs(3600), Mode::Live).await;
+        let content = Some(("k1".to_owned(), Duration::from_secs(10)));
+        // 12:00:59 then 12:01:04: across a minute boundary, 5 s apart.
+        let first = DateTime::parse_from_rfc3339("2026-11-29T12:00:59Z").unwrap().with_timezone(&Utc);
+        let record =
+            |id: &str, at: DateTime<Utc>, content: Option<(String, Duration)>| NewAlert { content, ..alert(id, at) };
+        assert!(matches!(j.record(record("r1", first, content.clone())).await.unwrap(), Recorded::New));
+        let again = first + chrono::TimeDelta::seconds(5);
+        match j.record(record("r2", again, content.clone())).await.unwrap() {
+            Recorded::Duplicate(row) => assert_eq!(row.alert_id, "r1"),
+            Recorded::New => panic!("a re-delivery 5 s later must be a duplicate"),
+        }
+        let other = Some(("k2".to_owned(), Duration::from_secs(10)));
+        assert!(matches!(j.record(record("r3", again, other)).await.unwrap(), Recorded::New), "other content");
+        let later = first + chrono::TimeDelta::seconds(11);
+        assert!(matches!(j.record(record("r4", later, content)).await.unwrap(), Recorded::New), "outside 10 s");
+        let no_content = first + chrono::TimeDelta::seconds(12);
+        assert!(matches!(j.record(record("r5", no_content, None)).await.unwrap(), Recorded::New), "exits never");
     }
 }
 
 #[tokio::test]
 async fn the_intent_is_stored_and_read_back_typed() {
     for b in Backend::both("typed") {
-    let j = b.open(Duration::from_secs(60), Mode::Live).await;
-    let mut record = alert("t1", Utc::now());
-    record.intent = intent(
-        r#"{"symbol":"MNQ1!","action":"sell","quantity":3,"order_type":"limit","limit_price":21000.25,
+        let j = b.open(Duration::from_secs(60), Mode::Live).await;
+        let mut record = alert("t1", Utc::now());
+        record.intent = intent(
+            r#"{"symbol":"MNQ1!","action":"sell","quantity":3,"order_type":"limit","limit_price":21000.25,
             "stop_loss_ticks":40,"take_profit":20950.5,"id":"t1"}"#,
-    );
-    j.record(record.clone()).await.unwrap();
-    let row = j.get("t1").await.unwrap().unwrap();
-    assert_eq!(row.intent.as_ref(), Some(&record.intent));
-    assert_eq!(row.status, AlertStatus::Received);
-    let outcome = Outcome::new(AlertStatus::Unknown, "check the platform", "interrupted after sending");
-    j.finish("t1", &outcome).await.unwrap();
-    let row = j.get("t1").await.unwrap().unwrap();
-    assert_eq!((row.status, row.error.as_deref()), (AlertStatus::Unknown, Some("check the platform")));
+        );
+        j.record(record.clone()).await.unwrap();
+        let row = j.get("t1").await.unwrap().unwrap();
+        assert_eq!(row.intent.as_ref(), Some(&record.intent));
+        assert_eq!(row.status, AlertStatus::Received);
+        let outcome = Outcome::new(AlertStatus::Unknown, "check the platform", "interrupted after sending");
+        j.finish("t1", &outcome).await.unwrap();
+        let row = j.get("t1").await.unwrap().unwrap();
+        assert_eq!((row.status, row.error.as_deref()), (AlertStatus::Unknown, Some("check the platform")));
     }
 }
 
@@ -198,29 +198,29 @@ fn version_3_journal(path: &Path, with_row: bool) {
 #[tokio::test]
 async fn a_journal_written_in_sim_mode_is_refused_by_a_live_process_and_vice_versa() {
     for (written, other) in [(Mode::Sim, Mode::Live), (Mode::Live, Mode::Sim)] {
-      for b in Backend::both(&format!("mode-{written}")) {
-        {
+        for b in Backend::both(&format!("mode-{written}")) {
+            {
+                let j = b.open(Duration::from_secs(60), written).await;
+                assert_eq!(j.mode(), written);
+                j.record(alert("m1", Utc::now())).await.unwrap();
+                assert_eq!(j.get("m1").await.unwrap().unwrap().mode, written, "every row records the mode");
+                let refusal = Outcome::new(AlertStatus::Rejected, "symbol not allowed", "validation");
+                let id = j.record_refusal(Utc::now(), "{}".into(), None, &refusal).await.unwrap();
+                assert_eq!(j.get(&id).await.unwrap().unwrap().mode, written, "refusals too");
+            }
+            let err = b.try_open(Duration::from_secs(60), other).await.unwrap_err();
+            match &err {
+                JournalError::WrongMode { journal, process, .. } => assert_eq!((*journal, *process), (written, other)),
+                e => panic!("expected WrongMode, got {e}"),
+            }
+            let text = err.to_string();
+            assert!(text.contains("DATABASE_URL") && text.contains(&b.database().describe()), "{text}");
+            assert!(text.contains(&format!("written in {written} mode")), "{text}");
+            assert!(text.contains(&format!("runs in {other} mode")), "{text}");
+            // Refused without taking the journal over: the rightful mode still opens it, row intact.
             let j = b.open(Duration::from_secs(60), written).await;
-            assert_eq!(j.mode(), written);
-            j.record(alert("m1", Utc::now())).await.unwrap();
-            assert_eq!(j.get("m1").await.unwrap().unwrap().mode, written, "every row records the mode");
-            let refusal = Outcome::new(AlertStatus::Rejected, "symbol not allowed", "validation");
-            let id = j.record_refusal(Utc::now(), "{}".into(), None, &refusal).await.unwrap();
-            assert_eq!(j.get(&id).await.unwrap().unwrap().mode, written, "refusals too");
+            assert_eq!(j.count().await.unwrap(), 2);
         }
-        let err = b.try_open(Duration::from_secs(60), other).await.unwrap_err();
-        match &err {
-            JournalError::WrongMode { journal, process, .. } => assert_eq!((*journal, *process), (written, other)),
-            e => panic!("expected WrongMode, got {e}"),
-        }
-        let text = err.to_string();
-        assert!(text.contains("DATABASE_URL") && text.contains(&b.database().describe()), "{text}");
-        assert!(text.contains(&format!("written in {written} mode")), "{text}");
-        assert!(text.contains(&format!("runs in {other} mode")), "{text}");
-        // Refused without taking the journal over: the rightful mode still opens it, row intact.
-        let j = b.open(Duration::from_secs(60), written).await;
-        assert_eq!(j.count().await.unwrap(), 2);
-      }
     }
 }
 
@@ -255,64 +255,65 @@ async fn an_empty_version_3_journal_takes_the_mode_of_its_first_opener() {
 #[tokio::test]
 async fn reset_empties_a_paper_journal_and_never_a_live_one() {
     for b in Backend::both("reset-sim") {
-    {
+        {
+            let j = b.open(Duration::from_secs(3600), Mode::Sim).await;
+            j.record(alert("p1", Utc::now())).await.unwrap();
+            j.record(alert("p2", Utc::now())).await.unwrap();
+            assert_eq!(j.reset().await.unwrap(), 2);
+            assert_eq!(j.count().await.unwrap(), 0);
+        }
         let j = b.open(Duration::from_secs(3600), Mode::Sim).await;
-        j.record(alert("p1", Utc::now())).await.unwrap();
-        j.record(alert("p2", Utc::now())).await.unwrap();
-        assert_eq!(j.reset().await.unwrap(), 2);
-        assert_eq!(j.count().await.unwrap(), 0);
-    }
-    let j = b.open(Duration::from_secs(3600), Mode::Sim).await;
-    assert!(j.get("p1").await.unwrap().is_none(), "gone across a reopen");
-    assert!(matches!(j.record(alert("p1", Utc::now())).await.unwrap(), Recorded::New), "an id can be used again");
+        assert!(j.get("p1").await.unwrap().is_none(), "gone across a reopen");
+        assert!(matches!(j.record(alert("p1", Utc::now())).await.unwrap(), Recorded::New), "an id can be used again");
     }
     for b in Backend::both("reset-live") {
-    let j = b.open(Duration::from_secs(3600), Mode::Live).await;
-    j.record(alert("l1", Utc::now())).await.unwrap();
-    let err = j.reset().await.unwrap_err();
-    assert!(matches!(err, JournalError::ResetLive(_)), "{err}");
-    assert_eq!(j.count().await.unwrap(), 1, "a live journal keeps its rows");
+        let j = b.open(Duration::from_secs(3600), Mode::Live).await;
+        j.record(alert("l1", Utc::now())).await.unwrap();
+        let err = j.reset().await.unwrap_err();
+        assert!(matches!(err, JournalError::ResetLive(_)), "{err}");
+        assert_eq!(j.count().await.unwrap(), 1, "a live journal keeps its rows");
     }
 }
 
 #[tokio::test]
 async fn the_timeline_is_written_read_back_in_time_order_and_summed_up() {
     for b in Backend::both("timeline") {
-    let j = b.open(Duration::from_secs(60), Mode::Sim).await;
-    let received = Utc::now() - chrono::TimeDelta::seconds(1);
-    j.record(alert("tl1", received)).await.unwrap();
-    j.mark_sent("tl1").await.unwrap();
-    // A fill stamped before the acknowledgement written after it: read back in time order.
-    let fill_at = Utc::now();
-    let data = serde_json::json!({"order_id": 7, "trade_id": 1, "price": 21000.5, "size": 2, "fees": 0.74,
+        let j = b.open(Duration::from_secs(60), Mode::Sim).await;
+        let received = Utc::now() - chrono::TimeDelta::seconds(1);
+        j.record(alert("tl1", received)).await.unwrap();
+        j.mark_sent("tl1").await.unwrap();
+        // A fill stamped before the acknowledgement written after it: read back in time order.
+        let fill_at = Utc::now();
+        let data = serde_json::json!({"order_id": 7, "trade_id": 1, "price": 21000.5, "size": 2, "fees": 0.74,
                                   "side": "buy", "role": "entry", "tick_size": 0.25});
-    let ack = TimelineWrite {
-        alert_id: "tl1".into(),
-        event: Event::Acknowledged,
-        at: fill_at + chrono::TimeDelta::milliseconds(5),
-        data: serde_json::json!({"order_id": 7}),
-    };
-    let fill = TimelineWrite { alert_id: "tl1".into(), event: Event::Filled, at: fill_at, data };
-    j.append(vec![ack, fill]).await.unwrap();
-    let outcome = Outcome::new(AlertStatus::Placed, "order placed", "placed");
-    let execution = Execution {
-        reference_price: Some("21000.25".parse().unwrap()),
-        position_source: Some(PositionSource::Book),
-    };
-    j.finish_with("tl1", &outcome, execution).await.unwrap();
-    let row = j.get("tl1").await.unwrap().unwrap();
-    let names: Vec<Event> = row.timeline.iter().map(|e| e.event).collect();
-    assert_eq!(names, [Event::Received, Event::Journaled, Event::Sent, Event::Filled, Event::Acknowledged]);
-    assert_eq!(row.timeline[0].at, timeline::stamp(received));
-    assert_eq!((row.fills.len(), row.fills[0].size), (1, 2));
-    assert_eq!(row.fill_price, Some("21000.5".parse().unwrap()));
-    assert_eq!((row.slippage_ticks, row.position_source), (Some(1.0), Some(PositionSource::Book)));
-    assert_eq!(j.list(10).await.unwrap()[0].timeline.len(), 5, "the list carries the timeline too");
-    let bogus = j.execute_raw("INSERT INTO alert_events (alert_id, seq, event, at) VALUES ('tl1', 99, 'bogus', 'x')");
-    assert!(bogus.await.is_err(), "the CHECK constraint refuses an unknown event");
-    j.reset().await.unwrap();
-    let left = j.query_i64("SELECT COUNT(*) FROM alert_events").await.unwrap();
-    assert_eq!(left, 0, "a reset empties the timelines too");
+        let ack = TimelineWrite {
+            alert_id: "tl1".into(),
+            event: Event::Acknowledged,
+            at: fill_at + chrono::TimeDelta::milliseconds(5),
+            data: serde_json::json!({"order_id": 7}),
+        };
+        let fill = TimelineWrite { alert_id: "tl1".into(), event: Event::Filled, at: fill_at, data };
+        j.append(vec![ack, fill]).await.unwrap();
+        let outcome = Outcome::new(AlertStatus::Placed, "order placed", "placed");
+        let execution = Execution {
+            reference_price: Some("21000.25".parse().unwrap()),
+            position_source: Some(PositionSource::Book),
+        };
+        j.finish_with("tl1", &outcome, execution).await.unwrap();
+        let row = j.get("tl1").await.unwrap().unwrap();
+        let names: Vec<Event> = row.timeline.iter().map(|e| e.event).collect();
+        assert_eq!(names, [Event::Received, Event::Journaled, Event::Sent, Event::Filled, Event::Acknowledged]);
+        assert_eq!(row.timeline[0].at, timeline::stamp(received));
+        assert_eq!((row.fills.len(), row.fills[0].size), (1, 2));
+        assert_eq!(row.fill_price, Some("21000.5".parse().unwrap()));
+        assert_eq!((row.slippage_ticks, row.position_source), (Some(1.0), Some(PositionSource::Book)));
+        assert_eq!(j.list(10).await.unwrap()[0].timeline.len(), 5, "the list carries the timeline too");
+        let bogus =
+            j.execute_raw("INSERT INTO alert_events (alert_id, seq, event, at) VALUES ('tl1', 99, 'bogus', 'x')");
+        assert!(bogus.await.is_err(), "the CHECK constraint refuses an unknown event");
+        j.reset().await.unwrap();
+        let left = j.query_i64("SELECT COUNT(*) FROM alert_events").await.unwrap();
+        assert_eq!(left, 0, "a reset empties the timelines too");
     }
 }
 
@@ -339,7 +340,9 @@ async fn unfinished_alerts_are_listed() {
 /// A Postgres test journal, opened as the leader (or not), and a second handle on the same database.
 async fn postgres_pair(lead: bool) -> (Journal, Journal) {
     let b = Backend::Postgres(pgtest::shared().fresh_database("journal").expect("a fresh Postgres database"));
-    let first = if lead { b.open(Duration::from_secs(60), Mode::Live).await } else {
+    let first = if lead {
+        b.open(Duration::from_secs(60), Mode::Live).await
+    } else {
         b.try_open(Duration::from_secs(60), Mode::Live).await.unwrap()
     };
     let second = b.try_open(Duration::from_secs(60), Mode::Live).await.unwrap();
@@ -398,8 +401,17 @@ async fn postgres_a_leader_whose_epoch_moved_on_is_fenced_and_sends_nothing() {
     assert!(matches!(err, JournalError::Fenced { current: Some(c), .. } if c == epoch), "{err}");
     assert!(old.get("f2").await.unwrap().unwrap().sent_at.is_none(), "nothing written for the fenced send");
     assert!(old.mark_sent("f2").await.is_err(), "and it stays fenced without asking again");
-    // The new leader requeues what the old one took on and never sent; what it sent stays for reconciliation.
-    assert_eq!(new.postgres().unwrap().requeue_unsent().await.unwrap(), 1);
+    // The fenced alert went back to the queue: the new leader takes it; what the old one sent stays for
+    // reconciliation by customTag.
+    let store = new.postgres().unwrap();
+    assert_eq!(store.requeue_unsent().await.unwrap(), 0, "already queued again by the fence");
     let unfinished: Vec<String> = new.unfinished().await.unwrap().into_iter().map(|r| r.alert_id).collect();
     assert_eq!(unfinished, ["f1"]);
+    let taken: Vec<String> = store.claim_queued(10).await.unwrap().into_iter().map(|r| r.alert_id).collect();
+    assert_eq!(taken, ["f2"]);
+    // An alert a former leader took on and never sent is queued again when a new leader takes over.
+    new.record(alert("f3", Utc::now())).await.unwrap();
+    let newest = old.postgres().unwrap().lead_for_test().await;
+    assert!(newest > epoch);
+    assert_eq!(old.postgres().unwrap().requeue_unsent().await.unwrap(), 2, "f2 and f3: taken on, never sent");
 }

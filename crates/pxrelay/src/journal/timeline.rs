@@ -7,7 +7,6 @@
 //! off the alert's hot path. Times are the gateway's for fills (the trade's `creationTimestamp`), pxrelay's clock
 //! otherwise, written by [`stamp`] so that text order is time order.
 
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -138,7 +137,6 @@ pub fn slippage_ticks(
     }
     (weighted / Decimal::from(volume) / tick_size).round_dp(2).to_f64()
 }
-
 
 /// Sums a timeline up against the alert's reference price.
 pub fn summarize(events: &[TimelineEvent], reference: Option<Decimal>) -> Summary {

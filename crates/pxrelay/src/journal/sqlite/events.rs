@@ -34,7 +34,10 @@ pub(in crate::journal) fn insert(
 }
 
 /// The timelines of `ids`, each in time order.
-pub(in crate::journal) fn load(conn: &Connection, ids: &[String]) -> rusqlite::Result<HashMap<String, Vec<TimelineEvent>>> {
+pub(in crate::journal) fn load(
+    conn: &Connection,
+    ids: &[String],
+) -> rusqlite::Result<HashMap<String, Vec<TimelineEvent>>> {
     let mut out: HashMap<String, Vec<TimelineEvent>> = HashMap::new();
     let mut stmt =
         conn.prepare_cached("SELECT event, at, data FROM alert_events WHERE alert_id = ?1 ORDER BY at, seq")?;
