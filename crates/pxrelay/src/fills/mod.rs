@@ -52,8 +52,7 @@ impl Fills {
     /// The attribution state, and the writer task to run ([`Writer::run`]); fills are told to `notify`.
     pub fn new(journal: Journal, metrics: Arc<Metrics>, notify: crate::notify::Notifier) -> (Arc<Self>, Writer) {
         let (writes, queue) = mpsc::channel(QUEUE);
-        let fills =
-            Arc::new(Self { state: parking_lot::Mutex::new(Attribution::default()), writes, metrics, notify });
+        let fills = Arc::new(Self { state: parking_lot::Mutex::new(Attribution::default()), writes, metrics, notify });
         (fills, Writer { journal, queue })
     }
 

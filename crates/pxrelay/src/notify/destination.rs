@@ -153,7 +153,8 @@ impl Destination {
 /// The kind a URL's path shape says (see the module docs).
 fn kind_of(url: &Url) -> Kind {
     let segments: Vec<&str> = url.path_segments().map(|s| s.filter(|s| !s.is_empty()).collect()).unwrap_or_default();
-    let versioned = |s: &str| s.strip_prefix('v').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let versioned =
+        |s: &str| s.strip_prefix('v').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     match segments.as_slice() {
         ["api", "webhooks", _, ..] => Kind::Discord,
         ["api", v, "webhooks", _, ..] if versioned(v) => Kind::Discord,

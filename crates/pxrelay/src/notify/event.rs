@@ -170,7 +170,15 @@ pub struct Notice {
 impl Notice {
     /// A notice of `event` now, with `message`.
     pub fn new(event: EventKind, message: impl Into<String>) -> Self {
-        Self { event, alert_id: None, account: None, symbol: None, message: message.into(), at: Utc::now(), data: Map::new() }
+        Self {
+            event,
+            alert_id: None,
+            account: None,
+            symbol: None,
+            message: message.into(),
+            at: Utc::now(),
+            data: Map::new(),
+        }
     }
 
     /// With the alert id.

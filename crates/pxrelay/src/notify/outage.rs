@@ -132,13 +132,12 @@ fn token_notice(change: Change, why: &str) -> Notice {
 fn hub_notice(change: Change, hub: &'static str) -> Notice {
     let effect = if hub == "user" { "fills and positions are not seen live" } else { "quotes are not streaming" };
     match change {
-        Change::Down { for_ } => Notice::new(
-            EventKind::HubDown,
-            format!("the {hub} hub has been down for {} s: {effect}", for_.as_secs()),
-        )
-        .field("hub", hub)
-        .field("state", "down")
-        .field("down_secs", for_.as_secs()),
+        Change::Down { for_ } => {
+            Notice::new(EventKind::HubDown, format!("the {hub} hub has been down for {} s: {effect}", for_.as_secs()))
+                .field("hub", hub)
+                .field("state", "down")
+                .field("down_secs", for_.as_secs())
+        }
         Change::Recovered { lasted } => Notice::new(
             EventKind::HubDown,
             format!("recovered: the {hub} hub is connected again after {} s", lasted.as_secs()),

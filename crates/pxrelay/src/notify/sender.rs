@@ -75,7 +75,10 @@ impl Bucket {
 enum Attempt {
     Delivered,
     /// Worth another try, after at least this long (`Retry-After`), if given.
-    Retry { why: String, after: Option<Duration> },
+    Retry {
+        why: String,
+        after: Option<Duration>,
+    },
     Final(String),
 }
 

@@ -20,10 +20,13 @@ use super::*;
 /// What a receiver got: the path and the JSON body of each request, in order.
 type Got = mpsc::UnboundedReceiver<(String, Value)>;
 
+/// A status to answer, with an optional `Retry-After`.
+type Answer = (u16, Option<&'static str>);
+
 #[derive(Clone)]
 struct Script {
     /// Answers to give, in order (then 200): status and an optional `Retry-After`.
-    answers: Arc<parking_lot::Mutex<VecDeque<(u16, Option<&'static str>)>>>,
+    answers: Arc<parking_lot::Mutex<VecDeque<Answer>>>,
     got: mpsc::UnboundedSender<(String, Value)>,
 }
 
@@ -39,7 +42,7 @@ async fn receive(State(s): State<Script>, uri: Uri, body: Bytes) -> impl IntoRes
 }
 
 /// A receiver on 127.0.0.1:0 answering `answers` in order, then 200. Returns its base URL and what it got.
-async fn receiver(answers: &[(u16, Option<&'static str>)]) -> (String, Got) {
+async fn receiver(answers: &[Answer]) -> (String, Got) {
     let (got_tx, got) = mpsc::unbounded_channel();
     let script = Script { answers: Arc::new(parking_lot::Mutex::new(answers.iter().copied().collect())), got: got_tx };
     let app = Router::new().fallback(receive).with_state(script);
@@ -100,7 +103,10 @@ async fn each_kind_of_destination_gets_its_format() {
     assert_eq!(seen[0], ("/api/webhooks/1/tok".to_owned(), serde_json::json!({"content": text})));
     assert_eq!(seen[1], ("/bot1:tok/sendMessage".to_owned(), serde_json::json!({"chat_id": "42", "text": text})));
     assert_eq!(seen[2].0, "/hook");
-    assert_eq!((&seen[2].1["event"], &seen[2].1["alert_id"], &seen[2].1["symbol"]), (&"filled".into(), &"a1".into(), &"MNQ".into()));
+    assert_eq!(
+        (&seen[2].1["event"], &seen[2].1["alert_id"], &seen[2].1["symbol"]),
+        (&"filled".into(), &"a1".into(), &"MNQ".into())
+    );
     assert_eq!(seen[3], ("/services/T/B/tok".to_owned(), serde_json::json!({"text": text})));
     for kind in ["discord", "telegram", "slack", "generic"] {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
