@@ -1,7 +1,8 @@
 //! Notifications (issue 15) through the real app against the simulator, with local receivers on 127.0.0.1 standing
 //! in for Discord, Telegram and a generic webhook: a filled alert reaches all three within 2 s; a receiver that
 //! never answers, flooded with 1,000 events, slows no alert and its queue stays bounded; the user hub down longer
-//! than `NOTIFY_OUTAGE_SECS` gives one `hub_down`, then one recovery.
+//! than `NOTIFY_OUTAGE_SECS` gives one `hub_down`, then one recovery (and a failing token one `token_failing`);
+//! orphan legs, a kill-switch flatten, a refused alert and a daily loss breach are each told.
 
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
@@ -253,5 +254,138 @@ async fn the_user_hub_down_longer_than_notify_outage_secs_gives_one_hub_down_the
     book_live(&app).await;
     // Nothing more: once per outage (two outage periods of quiet).
     assert!(tokio::time::timeout(Duration::from_secs(2), got.recv()).await.is_err(), "a third notification");
+    app.stop().await.unwrap();
+}
+
+/// Requests until one whose generic `event` is `event` (others are skipped), within 5 s.
+async fn event(got: &mut Got, event: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, body) = next_by(got, deadline, event).await;
+        if body["event"] == event {
+            return body;
+        }
+    }
+}
+
+#[tokio::test]
+async fn orphan_legs_a_kill_switch_flatten_and_a_refused_alert_are_notified() {
+    let (base, mut got) = receiver().await;
+    let sim = trading_sim().await;
+    let app = app_on(&sim, &[("NOTIFY_URLS", &format!("{base}/hook"))]).await;
+    book_live(&app).await;
+    let send = |fields: Value| app.alert(alert(fields));
+    let (_, body) = send(json!({"action": "buy", "id": "o-1", "stop_loss_ticks": 40, "take_profit_ticks": 80})).await;
+    assert_eq!(body["status"], "placed", "{body}");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while sim.orders().iter().filter(|o| o.status == 1).count() < 2 {
+        assert!(Instant::now() < deadline, "the entry's two legs work");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Both leg cancels refused after the exit: two orphans.
+    sim.fail_next(2, 500, projectx_sim::Scope::Path("/api/Order/cancel".into()));
+    let (_, body) = send(json!({"action": "exit", "id": "o-2"})).await;
+    assert_eq!(body["status"], "closed", "{body}");
+    for _ in 0..2 {
+        let orphan = event(&mut got, "orphan").await;
+        assert!(orphan["message"].as_str().unwrap().contains("cancel it in the platform"), "{orphan}");
+        assert!(orphan["order_id"].is_string() && orphan["symbol"] == MNQ, "{orphan}");
+    }
+    // A new position, then the kill switch with flatten: `flattened`; then an entry: `rejected`.
+    let (_, body) = send(json!({"action": "buy", "id": "o-3"})).await;
+    assert_eq!(body["status"], "placed", "{body}");
+    let kill = json!({"secret": pxrelay_e2e::SECRET, "enabled": true, "flatten": true});
+    let (code, body) = app.post("/kill", "application/json", &kill.to_string()).await;
+    assert_eq!(code, 200, "{body}");
+    let flattened = event(&mut got, "flattened").await;
+    assert_eq!(
+        (flattened["by"].as_str(), flattened["status"].as_str()),
+        (Some("kill switch"), Some("closed")),
+        "{flattened}"
+    );
+    assert!(flattened["closed"].as_u64().unwrap() >= 1, "{flattened}");
+    let (_, body) = send(json!({"action": "buy", "id": "o-4"})).await;
+    assert_eq!(body["status"], "rejected", "{body}");
+    let rejected = event(&mut got, "rejected").await;
+    assert_eq!((rejected["alert_id"].as_str(), rejected["symbol"].as_str()), (Some("o-4"), Some("MNQ")), "{rejected}");
+    assert!(rejected["message"].as_str().unwrap().contains("kill switch"), "{rejected}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_daily_loss_limit_breach_is_notified_as_blocked_then_flattened() {
+    let (base, mut got) = receiver().await;
+    let sim = trading_sim().await;
+    let app = app_on(&sim, &[("NOTIFY_URLS", &format!("{base}/hook")), ("DAILY_LOSS_LIMIT", "50")]).await;
+    book_live(&app).await;
+    let (_, body) = app
+        .alert(alert(
+            json!({"action": "buy", "quantity": 1, "stop_loss_ticks": 400, "take_profit_ticks": 400, "id": "d-1"}),
+        ))
+        .await;
+    assert_eq!(body["status"], "placed", "{body}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, status) = app.get_json("/status").await;
+        if status["accounts"][0]["risk"]["day_pnl"].is_number() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the day P&L is known: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // 30 points down: $60 open loss, past the $50 limit.
+    sim.move_price_to(MNQ, Decimal::new(20_970, 0), 6);
+    let blocked = event(&mut got, "blocked").await;
+    assert_eq!(
+        (blocked["kind"].as_str(), blocked["action"].as_str()),
+        (Some("loss_limit"), Some("flatten")),
+        "{blocked}"
+    );
+    assert!(blocked["message"].as_str().unwrap().contains("DAILY_LOSS_LIMIT"), "{blocked}");
+    assert!(blocked["until"].is_string() && blocked["account"].is_string(), "{blocked}");
+    let flattened = event(&mut got, "flattened").await;
+    assert!(flattened["by"].as_str().unwrap().starts_with("daily loss limit"), "{flattened}");
+    assert_eq!(flattened["status"], "closed", "{flattened}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_session_token_longer_than_notify_outage_secs_gives_one_token_failing_then_one_recovery() {
+    let (base, mut got) = receiver().await;
+    let sim = quiet_sim().await;
+    let app = app_on(&sim, &[("NOTIFY_URLS", &format!("{base}/hook")), ("NOTIFY_OUTAGE_SECS", "1")]).await;
+    // Logins fail for 3 s, and the current token is revoked: the next request meets a 401 and the refresh fails.
+    sim.fail_for(Duration::from_secs(3), 503, projectx_sim::Scope::Auth);
+    sim.revoke_all_tokens();
+    let started = Instant::now();
+    let _ = app.get_json("/quote/MNQ").await;
+    // The user hub meets the 401 too, so a `hub_down` may come and go in between: one of each state per outage.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen: Vec<(String, String, Instant)> = Vec::new();
+    let settled = |seen: &[(String, String, Instant)]| {
+        let has = |e: &str, s: &str| seen.iter().any(|(ev, st, _)| ev == e && st == s);
+        has("token_failing", "recovered") && (!has("hub_down", "down") || has("hub_down", "recovered"))
+    };
+    while !settled(&seen) {
+        let (_, body) = next_by(&mut got, deadline, "token_failing down and recovered").await;
+        seen.push((
+            body["event"].as_str().unwrap().to_owned(),
+            body["state"].as_str().unwrap().to_owned(),
+            Instant::now(),
+        ));
+    }
+    // Nothing more: once per outage.
+    while let Ok(Some((_, body))) = tokio::time::timeout(Duration::from_secs(2), got.recv()).await {
+        seen.push((
+            body["event"].as_str().unwrap().to_owned(),
+            body["state"].as_str().unwrap().to_owned(),
+            Instant::now(),
+        ));
+    }
+    let of = |e: &str| seen.iter().filter(|(ev, _, _)| ev == e).map(|(_, st, _)| st.as_str()).collect::<Vec<_>>();
+    assert_eq!(of("token_failing"), ["down", "recovered"], "{seen:?}");
+    assert!(matches!(of("hub_down").as_slice(), [] | ["down", "recovered"]), "{seen:?}");
+    let first = seen.iter().find(|(ev, _, _)| ev == "token_failing").unwrap().2;
+    assert!(first.duration_since(started) >= Duration::from_secs(1), "not before NOTIFY_OUTAGE_SECS");
     app.stop().await.unwrap();
 }
