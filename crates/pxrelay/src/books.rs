@@ -84,6 +84,8 @@ pub struct Books {
     fills: std::sync::OnceLock<Arc<crate::fills::Fills>>,
     /// The trading day, for how far back a snapshot reads trades.
     clock: MarketClock,
+    /// Orphan legs are told here ([`Books::attach_notifier`]; none in some tests).
+    notify: std::sync::OnceLock<crate::notify::Notifier>,
 }
 
 impl Books {
@@ -108,12 +110,18 @@ impl Books {
             resyncs: tokio::sync::watch::Sender::new(0),
             fills: std::sync::OnceLock::new(),
             clock,
+            notify: std::sync::OnceLock::new(),
         })
     }
 
     /// Order and trade events are passed on to `fills` from now on (set once, at startup).
     pub fn attach_fills(&self, fills: Arc<crate::fills::Fills>) {
         let _ = self.fills.set(fills);
+    }
+
+    /// Orphan legs are told to `notify` from now on (set once, at startup).
+    pub fn attach_notifier(&self, notify: crate::notify::Notifier) {
+        let _ = self.notify.set(notify);
     }
 
     /// pxrelay placed order `id` (its legs are pxrelay's to cancel under `CANCEL_ON_FLAT=brackets`).
@@ -183,6 +191,10 @@ impl Books {
         }
         for (order, error) in &round.refused {
             tracing::error!(account.id = %account, contract.id = %contract, order.id = %order.id, trigger = why, error = %error, "orphan leg: the gateway refused to cancel a working order of a flat position; cancel it in the platform");
+            if let Some(notify) = self.notify.get() {
+                let name = self.account_name(account).unwrap_or_else(|| account.to_string());
+                notify.emit(crate::notify::notices::orphan(&name, order, error));
+            }
         }
         let mut orphans = self.orphans.write();
         let list = orphans.entry(account).or_default();

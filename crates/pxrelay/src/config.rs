@@ -6,6 +6,7 @@
 
 mod accounts;
 pub(crate) mod database;
+mod notify;
 mod read;
 mod vars;
 
@@ -52,6 +53,8 @@ pub struct Settings {
     pub hours: crate::hours::HoursRules,
     /// Daily risk: `DAILY_LOSS_LIMIT`, `DAILY_LOSS_ACTION`, `DAILY_PROFIT_TARGET` ([`crate::risk`]).
     pub risk: crate::risk::RiskSettings,
+    /// Notifications: `NOTIFY_URLS`, `NOTIFY_EVENTS`, `NOTIFY_OUTAGE_SECS` ([`crate::notify`]).
+    pub notify: crate::notify::NotifySettings,
     /// The HTTP listener.
     pub http: HttpSettings,
     /// Logging.
@@ -293,6 +296,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
         action: r.try_parse(DAILY_LOSS_ACTION, "flatten or block").unwrap_or_default(),
         profit_target: r.money(DAILY_PROFIT_TARGET),
     };
+    let notify = r.notify();
     let http = HttpSettings {
         host: r.try_parse(HOST, "an IP address such as 0.0.0.0 or 127.0.0.1").unwrap_or(IpAddr::from([0, 0, 0, 0])),
         port: r.parse(PORT, "a port number 0-65535"),
@@ -312,7 +316,19 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&filter) {
         r.problems.push(format!("{}: `{filter}` is not a valid filter: {e}", RUST_LOG.name()));
     }
-    Settings { mode, gateway, feed, webhook, accounts, market, hours, risk, http, log: LogSettings { format, filter } }
+    Settings {
+        mode,
+        gateway,
+        feed,
+        webhook,
+        accounts,
+        market,
+        hours,
+        risk,
+        notify,
+        http,
+        log: LogSettings { format, filter },
+    }
 }
 
 impl Reader<'_> {

@@ -25,6 +25,8 @@
 //!   `/status` texts, the error log when the user hub's re-login pause starts.
 //! - [`risk`]: the daily loss limit and profit target (`DAILY_LOSS_LIMIT`, `DAILY_PROFIT_TARGET`): the day's P&L,
 //!   the monitor that blocks (and flattens) an account once per breach, blocks kept in the journal for the day.
+//! - [`notify`]: notifications (`NOTIFY_URLS`): Discord, Telegram, Slack or generic JSON, from bounded drop-oldest
+//!   queues and background senders, never on the order path; outage notices for the token and the hubs.
 //! - [`quotes`]: [`quotes::QuoteService`]: symbol → contract → streamed quote, or 1-minute bars when stale.
 //! - [`state`]: [`state::AppState`] and [`state::Mode`].
 //! - [`telemetry`]: JSON or pretty logs. [`shutdown`]: SIGTERM/SIGINT.
@@ -46,6 +48,7 @@ pub mod logout;
 pub mod market_time;
 pub mod metrics;
 pub mod mode;
+pub mod notify;
 pub mod outcome;
 pub mod pnl;
 pub mod provenance;

@@ -85,6 +85,15 @@ pub struct KindLabel {
     pub kind: &'static str,
 }
 
+/// A notification's destination kind and result.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifyLabels {
+    /// `discord`, `telegram`, `slack` or `generic` ([`crate::notify::Kind`]).
+    pub kind: &'static str,
+    /// `sent`, `failed` (refused, or retries exhausted) or `dropped` (its queue was full).
+    pub result: &'static str,
+}
+
 /// HTTP request labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -120,6 +129,8 @@ pub struct Metrics {
     pub position_rest_fallbacks: Counter,
     /// Daily risk breaches (`DAILY_LOSS_LIMIT`, `DAILY_PROFIT_TARGET`), by kind.
     pub risk_breaches: Family<KindLabel, Counter>,
+    /// Notifications by destination kind and result ([`crate::notify`]).
+    pub notifications: Family<NotifyLabels, Counter>,
 }
 
 /// Slippage buckets in ticks: a futures market order usually fills within a tick or two of the touch; negative
@@ -178,7 +189,14 @@ impl Metrics {
             "Accounts blocked for the day by DAILY_LOSS_LIMIT (loss_limit) or DAILY_PROFIT_TARGET (profit_target)",
             risk_breaches.clone(),
         );
+        let notifications = Family::<NotifyLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications by destination kind (discord, telegram, slack, generic) and result (sent, failed, dropped)",
+            notifications.clone(),
+        );
         Arc::new(Self {
+            notifications,
             registry: parking_lot::RwLock::new(registry),
             risk_breaches,
             fills,
@@ -233,6 +251,11 @@ impl Metrics {
         if let Some(ticks) = slippage_ticks {
             self.slippage.observe(ticks);
         }
+    }
+
+    /// Counts a notification to a destination of `kind` by `result` (`sent`, `failed`, `dropped`).
+    pub fn notification(&self, kind: &'static str, result: &'static str) {
+        self.notifications.get_or_create(&NotifyLabels { kind, result }).inc();
     }
 
     /// The gateway observer for `projectx::ClientConfig`.

@@ -118,7 +118,19 @@ impl App {
         // The executor gets no job before the warm-up finished: webhooks are refused (503 `not_ready`) until then.
         let (jobs, queue) = mpsc::channel(settings.webhook.queue_capacity);
         let books = start_books(&settings, &gateway, &metrics, &cancel, &tracker);
-        let (fills, writer) = crate::fills::Fills::new(journal.clone(), metrics.clone());
+        let notify = crate::notify::Notifier::start(&settings.notify, metrics.clone(), &tracker, &cancel)?;
+        tracker.spawn(crate::notify::outage::watch(
+            crate::notify::outage::Watched {
+                tokens: gateway.tokens().clone(),
+                market: quotes.market().clone(),
+                user: books.hub().clone(),
+            },
+            notify.clone(),
+            settings.notify.outage_after,
+            cancel.child_token(),
+        ));
+        books.attach_notifier(notify.clone());
+        let (fills, writer) = crate::fills::Fills::new(journal.clone(), metrics.clone(), notify.clone());
         tracker.spawn(writer.run(cancel.child_token()));
         books.attach_fills(fills.clone());
         let executor = Executor::new(
@@ -140,7 +152,8 @@ impl App {
         ))
         // Each account's lane holds as many waiting alerts as the shared queue (`WEBHOOK_QUEUE_CAPACITY`).
         .with_lane_capacity(settings.webhook.queue_capacity)
-        .with_risk(risk.clone());
+        .with_risk(risk.clone())
+        .with_notifier(notify.clone());
         // `drained` fires once the executor finished what it held: only then does a leader hand the lock over.
         let drained = CancellationToken::new();
         let executor = {
@@ -165,6 +178,7 @@ impl App {
             books: books.clone(),
             quotes: quotes.clone(),
             jobs: jobs.clone(),
+            notify: notify.clone(),
         };
         tracker.spawn(monitor.run(cancel.child_token()));
         let webhook = Arc::new(WebhookState {
@@ -213,6 +227,7 @@ impl App {
             metrics,
             books,
             risk,
+            notify,
             warmup: warm.clone(),
             leadership,
             shutdown: cancel.clone(),

@@ -30,6 +30,8 @@ pub struct AppState {
     pub books: Arc<crate::books::Books>,
     /// The daily loss limit and profit target: limits and blocks per account (`/status.accounts[].risk`).
     pub risk: Arc<crate::risk::DailyRisk>,
+    /// Notifications (`NOTIFY_URLS`): `emit` never waits ([`crate::notify`]).
+    pub notify: crate::notify::Notifier,
     /// The startup steps that need the gateway: until they are done, webhooks are refused with 503 `not_ready`.
     pub warmup: Arc<crate::warmup::Warmup>,
     /// With a Postgres journal: this instance's role (leader or standby, issue 14); `None` with SQLite.

@@ -84,6 +84,7 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
         metrics,
         books,
         risk,
+        notify: crate::notify::Notifier::disabled(),
         warmup: std::sync::Arc::new(crate::warmup::Warmup::finished(vec![])),
         leadership: None,
         shutdown: cancel,

@@ -106,6 +106,10 @@ impl Executor {
         } else {
             tracing::warn!(account.id = %job.account_id, by = %job.by, id = %report.id, closed = counts.0, cancelled = counts.1, left = counts.2, "account flattened");
         }
+        let name = self.books.account_name(job.account_id).unwrap_or_else(|| job.account_id.to_string());
+        if let Some(n) = crate::notify::notices::flattened(&name, &job.by, &report) {
+            self.notify.emit(n);
+        }
         let _ = job.reply.send(report);
     }
 

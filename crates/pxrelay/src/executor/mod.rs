@@ -149,6 +149,8 @@ pub struct Executor {
     lane_capacity: usize,
     /// The daily loss limit and profit target's blocks (`crate::risk`); `None` until [`Executor::with_risk`].
     risk: Option<Arc<dyn AccountBlock>>,
+    /// Outcomes and flattens are told here (never waits); disabled until [`Executor::with_notifier`].
+    notify: crate::notify::Notifier,
 }
 
 /// Waiting jobs per account lane unless [`Executor::with_lane_capacity`] says otherwise.
@@ -185,6 +187,7 @@ impl Executor {
             fills,
             breakeven: None,
             risk: None,
+            notify: crate::notify::Notifier::disabled(),
             lane_capacity: DEFAULT_LANE_CAPACITY,
         }
     }
@@ -198,6 +201,12 @@ impl Executor {
     /// Refuses entries on an account the daily loss limit or profit target blocked (`crate::risk::DailyRisk`).
     pub fn with_risk(mut self, risk: Arc<dyn AccountBlock>) -> Self {
         self.risk = Some(risk);
+        self
+    }
+
+    /// Tells `notify` of outcomes (`placed`, `rejected`, `failed`, `unknown`, `expired`) and risk flattens.
+    pub fn with_notifier(mut self, notify: crate::notify::Notifier) -> Self {
+        self.notify = notify;
         self
     }
 
@@ -231,7 +240,7 @@ impl Executor {
             outcome.path = format!("{words} -> {}", outcome.path);
         }
         let name = self.books.account_name(job.account_id).unwrap_or_else(|| job.account_id.to_string());
-        outcome.account = Some((job.account_id, name));
+        outcome.account = Some((job.account_id, name.clone()));
         let execution =
             Execution { reference_price: outcome.reference_price, position_source: outcome.position_source };
         // A handed-over alert is the next leader's to finish (its row is queued again).
@@ -252,6 +261,9 @@ impl Executor {
             tracing::warn!(alert.id = %alert_id, alert.action = action, contract.id = %contract.id, contract.description = %description, contract.tick_value = %tick_value, outcome = %status, path = %path, reason, latency_ms, execution_ms, "alert handled");
         } else {
             tracing::info!(alert.id = %alert_id, alert.action = action, contract.id = %contract.id, contract.description = %description, contract.tick_value = %tick_value, outcome = %status, path = %path, answer = reason, latency_ms, execution_ms, "alert handled");
+        }
+        if let Some(n) = crate::notify::notices::outcome(alert_id, action, &job.intent.symbol, &name, &outcome) {
+            self.notify.emit(n);
         }
         let _ = job.reply.send(outcome.answer(&job.alert_id));
     }

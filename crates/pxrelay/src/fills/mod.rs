@@ -37,6 +37,8 @@ pub struct Fills {
     writes: mpsc::Sender<Vec<TimelineWrite>>,
     /// Fills and slippage.
     metrics: Arc<Metrics>,
+    /// Each `filled` event is told here (never waits).
+    notify: crate::notify::Notifier,
 }
 
 /// The task that writes timeline events to the journal, in the order they were queued.
@@ -47,10 +49,10 @@ pub struct Writer {
 }
 
 impl Fills {
-    /// The attribution state, and the writer task to run ([`Writer::run`]).
-    pub fn new(journal: Journal, metrics: Arc<Metrics>) -> (Arc<Self>, Writer) {
+    /// The attribution state, and the writer task to run ([`Writer::run`]); fills are told to `notify`.
+    pub fn new(journal: Journal, metrics: Arc<Metrics>, notify: crate::notify::Notifier) -> (Arc<Self>, Writer) {
         let (writes, queue) = mpsc::channel(QUEUE);
-        let fills = Arc::new(Self { state: parking_lot::Mutex::new(Attribution::default()), writes, metrics });
+        let fills = Arc::new(Self { state: parking_lot::Mutex::new(Attribution::default()), writes, metrics, notify });
         (fills, Writer { journal, queue })
     }
 
@@ -87,6 +89,9 @@ impl Fills {
                 let (writes, stat) = self.state.lock().trade(trade, flat, tokio::time::Instant::now());
                 if let Some(stat) = stat {
                     self.metrics.fill(stat.role.as_str(), stat.slippage_ticks);
+                }
+                for write in writes.iter().filter(|w| w.event == Event::Filled) {
+                    self.notify.emit(crate::notify::notices::fill(write, trade.account_id, &trade.contract_id));
                 }
                 writes
             }

@@ -41,6 +41,8 @@ pub struct Monitor {
     pub quotes: Arc<QuoteService>,
     /// The executor queue the flatten goes through (awaited, never dropped).
     pub jobs: mpsc::Sender<Work>,
+    /// Each new block is told here (`blocked`; never waits).
+    pub notify: crate::notify::Notifier,
 }
 
 impl Monitor {
@@ -82,6 +84,8 @@ impl Monitor {
                 let Some(pnl) = self.risk.day(&self.books, account, &marks).and_then(|d| d.total()) else { continue };
                 let Some(block) = self.risk.breach(account, pnl) else { continue };
                 let (action, by) = (block.action, block.reason());
+                let name = self.books.account_name(account).unwrap_or_else(|| account.to_string());
+                self.notify.emit(crate::notify::notices::blocked(&block, &name, self.risk.until(&block)));
                 self.risk.record(block).await;
                 if action == BreachAction::Flatten {
                     tokio::select! {
