@@ -5,7 +5,7 @@
 //! `SecretString`: the derived `Debug` of these structs shows `[REDACTED]` for them.
 
 mod accounts;
-pub(crate) mod database;
+mod database;
 mod notify;
 mod read;
 mod vars;

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use projectx::{AccountId, ContractId};
 use serde::Serialize;
 
+mod database;
 pub mod postgres;
 mod row;
 mod sqlite;
@@ -27,10 +28,10 @@ pub mod timeline;
 pub use crate::outcome::PositionSource;
 pub use timeline::{Event, TimelineEvent, TimelineWrite};
 
-use crate::config::Database;
 use crate::mode::Mode;
 use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::signal::Intent;
+pub use database::Database;
 
 /// Journal failures. Opening failures name the file.
 #[derive(Debug, thiserror::Error)]

@@ -115,12 +115,12 @@ impl Instance {
     }
 
     fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = std::time::Instant::now() + within;
+        let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(std::time::Instant::now() < deadline, "pxrelay {} did not exit within {within:?}", self.pid);
+            assert!(Instant::now() < deadline, "pxrelay {} did not exit within {within:?}", self.pid);
             std::thread::sleep(Duration::from_millis(10));
         }
     }

@@ -3,47 +3,14 @@
 //! URL is a configuration problem, not a relative path to create folders under. Problems never repeat the value:
 //! such URLs carry a password.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
+
+pub use crate::journal::Database;
 
 const ACCEPTED: &str =
     "use `postgres://user:password@host:port/db`, `sqlite://path`, `sqlite:path` or a plain file path";
-
-/// Where the journal lives.
-#[derive(Clone, Debug)]
-pub enum Database {
-    /// A SQLite file (one process at a time: an exclusive lock file keeps a second one out).
-    Sqlite(PathBuf),
-    /// A PostgreSQL database URL (secret: it carries the password). Many processes share it; one leads (issue 14).
-    Postgres(SecretString),
-}
-
-impl Database {
-    /// The SQLite file, if the journal is one.
-    pub fn sqlite_path(&self) -> Option<&Path> {
-        match self {
-            Self::Sqlite(path) => Some(path),
-            Self::Postgres(_) => None,
-        }
-    }
-
-    /// What to show a person: the file, or `postgres://host:port/db` without the user, password and options.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Sqlite(path) => path.display().to_string(),
-            Self::Postgres(url) => describe_postgres(url.expose_secret()),
-        }
-    }
-}
-
-/// `postgres://host:port/db` from a Postgres URL: never the user, the password or the options.
-pub(crate) fn describe_postgres(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(u) => format!("postgres://{}:{}{}", u.host_str().unwrap_or("?"), u.port().unwrap_or(5432), u.path()),
-        Err(_) => "postgres://(unreadable URL)".to_owned(),
-    }
-}
 
 /// `DATABASE_URL`'s text → [`Database`]: a Postgres URL (checked to parse, with a host and a database name), or a
 /// SQLite file as [`journal_path`] reads it.

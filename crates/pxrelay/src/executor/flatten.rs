@@ -107,7 +107,7 @@ impl Executor {
             tracing::warn!(account.id = %job.account_id, by = %job.by, id = %report.id, closed = counts.0, cancelled = counts.1, left = counts.2, "account flattened");
         }
         let name = self.books.account_name(job.account_id).unwrap_or_else(|| job.account_id.to_string());
-        if let Some(n) = crate::notify::notices::flattened(&name, &job.by, &report) {
+        if let Some(n) = flattened_notice(&name, &job.by, &report) {
             self.notify.emit(n);
         }
         let _ = job.reply.send(report);
@@ -279,4 +279,29 @@ pub async fn request(
     let job = FlattenJob { account_id, scope, by: by.into(), reply };
     jobs.send(super::Work::Flatten(job)).await.map_err(|_| ExecutorStopped)?;
     report.await.map_err(|_| ExecutorStopped)
+}
+
+/// A risk flatten on `account` (its name) that did something or failed; `None` when there was nothing to do.
+fn flattened_notice(account: &str, by: &str, report: &FlattenReport) -> Option<crate::notify::Notice> {
+    if report.status == AlertStatus::Noop {
+        return None;
+    }
+    let mut message = format!(
+        "{account} flattened ({by}): {} position(s) closed, {} order(s) cancelled",
+        report.closed.len(),
+        report.cancelled.len()
+    );
+    if report.status == AlertStatus::Failed {
+        message = format!("{account} flatten INCOMPLETE ({by}): {}; check the platform", report.errors.join("; "));
+    }
+    Some(
+        crate::notify::Notice::new(crate::notify::EventKind::Flattened, message)
+            .alert(report.id.clone())
+            .account(account)
+            .field("status", report.status.as_str())
+            .field("by", by)
+            .field("closed", report.closed.len())
+            .field("cancelled", report.cancelled.len())
+            .field("left", report.left.len()),
+    )
 }

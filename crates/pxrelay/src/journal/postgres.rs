@@ -121,7 +121,7 @@ impl Postgres {
     }
 
     pub(super) fn describe(&self) -> String {
-        crate::config::database::describe_postgres(self.url.expose_secret())
+        super::database::describe_postgres(self.url.expose_secret())
     }
 
     pub(super) fn mode(&self) -> Mode {

@@ -1,15 +1,13 @@
 //! The notices each producer sends, built here so a producer's change is one line: an alert's outcome
-//! ([`outcome`]), a fill ([`fill`]), an orphan leg ([`orphan`]), a risk flatten ([`flattened`]) and a daily block
-//! ([`blocked`]). Messages are for a person on a phone: what, how many, where; never a URL, token or secret.
+//! ([`outcome`]), a fill ([`fill`]), an orphan leg ([`orphan`]), (a risk flatten builds its own in `executor::flatten`, a daily block in `risk::monitor`,
+//! so this module depends on neither). Messages are for a person on a phone: what, how many, where; never a URL, token or secret.
 
 use projectx::{AccountId, ContractId};
 use serde_json::Value;
 
 use super::{EventKind, Notice};
-use crate::executor::flatten::FlattenReport;
 use crate::journal::TimelineWrite;
 use crate::outcome::{AlertStatus, Outcome};
-use crate::risk::Block;
 
 /// An alert's outcome on `account` (its name): `placed`, `rejected`, `failed`, `unknown` or `expired`; `None` for
 /// the statuses that do not notify.
@@ -66,49 +64,4 @@ pub fn orphan(account: &str, order: &projectx::Order, error: &str) -> Notice {
     .account(account)
     .symbol(order.contract_id.as_str())
     .field("order_id", order.id.to_string())
-}
-
-/// A risk flatten on `account` (its name) that did something or failed; `None` when there was nothing to do.
-pub fn flattened(account: &str, by: &str, report: &FlattenReport) -> Option<Notice> {
-    if report.status == AlertStatus::Noop {
-        return None;
-    }
-    let mut message = format!(
-        "{account} flattened ({by}): {} position(s) closed, {} order(s) cancelled",
-        report.closed.len(),
-        report.cancelled.len()
-    );
-    if report.status == AlertStatus::Failed {
-        message = format!("{account} flatten INCOMPLETE ({by}): {}; check the platform", report.errors.join("; "));
-    }
-    Some(
-        Notice::new(EventKind::Flattened, message)
-            .alert(report.id.clone())
-            .account(account)
-            .field("status", report.status.as_str())
-            .field("by", by)
-            .field("closed", report.closed.len())
-            .field("cancelled", report.cancelled.len())
-            .field("left", report.left.len()),
-    )
-}
-
-/// An account (`account`, its name) blocked for the day; `until` is when entries are allowed again.
-pub fn blocked(block: &Block, account: &str, until: chrono::DateTime<chrono::Utc>) -> Notice {
-    Notice::new(
-        EventKind::Blocked,
-        format!(
-            "{account} blocked: {}; entries refused until {} ({})",
-            block.reason(),
-            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            block.action.as_str()
-        ),
-    )
-    .account(account)
-    .field("account_id", block.account_id.to_string())
-    .field("kind", block.kind.as_str())
-    .field("day_pnl", block.day_pnl.to_string())
-    .field("threshold", block.threshold.to_string())
-    .field("action", block.action.as_str())
-    .field("until", until.to_rfc3339())
 }

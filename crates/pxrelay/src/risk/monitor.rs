@@ -85,7 +85,7 @@ impl Monitor {
                 let Some(block) = self.risk.breach(account, pnl) else { continue };
                 let (action, by) = (block.action, block.reason());
                 let name = self.books.account_name(account).unwrap_or_else(|| account.to_string());
-                self.notify.emit(crate::notify::notices::blocked(&block, &name, self.risk.until(&block)));
+                self.notify.emit(blocked_notice(&block, &name, self.risk.until(&block)));
                 self.risk.record(block).await;
                 if action == BreachAction::Flatten {
                     tokio::select! {
@@ -100,4 +100,24 @@ impl Monitor {
             }
         }
     }
+}
+
+/// An account (`account`, its name) blocked for the day; `until` is when entries are allowed again.
+fn blocked_notice(block: &super::Block, account: &str, until: chrono::DateTime<chrono::Utc>) -> crate::notify::Notice {
+    crate::notify::Notice::new(
+        crate::notify::EventKind::Blocked,
+        format!(
+            "{account} blocked: {}; entries refused until {} ({})",
+            block.reason(),
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            block.action.as_str()
+        ),
+    )
+    .account(account)
+    .field("account_id", block.account_id.to_string())
+    .field("kind", block.kind.as_str())
+    .field("day_pnl", block.day_pnl.to_string())
+    .field("threshold", block.threshold.to_string())
+    .field("action", block.action.as_str())
+    .field("until", until.to_rfc3339())
 }
