@@ -2,7 +2,8 @@
 //! `Order/place` (the order's creation time in the sim), at a steady rate and as a burst on one account, and as a
 //! burst spread over 10 accounts (alert i trades account i mod 10; accounts execute concurrently, each in its own
 //! ordered lane). Floor: the client calling the simulator's `Order/place` directly with reqwest over kept-alive
-//! connections, same count, pattern and accounts.
+//! connections, same count, pattern and accounts. The steady figure is measured again with the journal in PostgreSQL
+//! (issue 14: a real server started by `pgtest`, the relay its leader) beside the SQLite one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -35,8 +36,14 @@ pub(crate) async fn run(binary: &PathBuf, scale: Scale) -> anyhow::Result<Vec<Ro
     let mut rows = Vec::new();
     let one = [("steady 100/s", Pattern::Steady { per_second: 100 }), ("burst", Pattern::Burst)];
     // Each group of figures has its own simulator and relay; one that fails is a broken row, and the other still runs.
-    for (accounts, patterns) in [(1, &one[..]), (SPREAD, &[("burst across 10 accounts", Pattern::Burst)][..])] {
-        if let Err(e) = figures(binary, n, accounts, patterns, &mut rows).await {
+    let postgres = [("steady 100/s, Postgres journal", Pattern::Steady { per_second: 100 })];
+    let groups = [
+        (1, &one[..], false),
+        (SPREAD, &[("burst across 10 accounts", Pattern::Burst)][..], false),
+        (1, &postgres[..], true),
+    ];
+    for (accounts, patterns, on_postgres) in groups {
+        if let Err(e) = figures(binary, n, accounts, patterns, on_postgres, &mut rows).await {
             let mut row = Row::new(format!("1. alert → `Order/place` received, {accounts} account(s)"), "failed", "—")
                 .notes(e.to_string());
             row.broken = Some(format!("figure 1 on {accounts} account(s): {e}"));
@@ -53,10 +60,16 @@ async fn figures(
     n: usize,
     accounts: u16,
     patterns: &[(&str, Pattern)],
+    on_postgres: bool,
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
     let sim = child::sim(projectx_sim::SimConfig::default().with_paper_accounts(accounts)).await?;
-    let relay = Relay::start(binary, &child::env(&sim))?;
+    let mut env = child::env(&sim);
+    if on_postgres {
+        let url = pgtest::shared().fresh_database("bench").map_err(|e| anyhow::anyhow!(e))?;
+        env.insert("DATABASE_URL".to_owned(), url);
+    }
+    let relay = Relay::start(binary, &env)?;
     let http = reqwest::Client::new();
     let token = sim.issue_token(Duration::from_secs(3600));
     let ctx = Ctx { http: &http, relay: &relay, sim: &sim, token: &token, accounts };
