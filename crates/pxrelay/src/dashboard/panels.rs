@@ -165,6 +165,23 @@ fn accounts_panel(s: &Snapshot) -> Markup {
     }
 }
 
+/// A cell: the gateway's numeric `side` and `type` as words (ProjectX: side 0 buy, 1 sell; type 1 limit, 2
+/// market, 4 stop, 5 trailing stop, 6 join bid, 7 join ask), anything else as [`text`].
+fn cell(field: &str, v: &Value) -> String {
+    let word = match (field, v.as_i64()) {
+        ("side", Some(0)) => "buy",
+        ("side", Some(1)) => "sell",
+        ("type", Some(1)) => "limit",
+        ("type", Some(2)) => "market",
+        ("type", Some(4)) => "stop",
+        ("type", Some(5)) => "trailing stop",
+        ("type", Some(6)) => "join bid",
+        ("type", Some(7)) => "join ask",
+        _ => return text(v),
+    };
+    word.to_owned()
+}
+
 /// A table of `list`'s objects, one column per `(field, heading)`; "none" when empty.
 fn rows(list: &Value, columns: &[(&str, &str)]) -> Markup {
     let items = list.as_array().cloned().unwrap_or_default();
@@ -172,7 +189,7 @@ fn rows(list: &Value, columns: &[(&str, &str)]) -> Markup {
         @if items.is_empty() { p.muted { "none" } }
         @else {
             table { tr { @for (_, h) in columns { th { (h) } } }
-                @for item in &items { tr { @for (f, _) in columns { td { (text(&item[*f])) } } } } }
+                @for item in &items { tr { @for (f, _) in columns { td { (cell(f, &item[*f])) } } } } }
         }
     }
 }

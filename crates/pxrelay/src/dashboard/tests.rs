@@ -150,3 +150,4 @@ async fn the_builder_shows_a_placeholder_never_the_secret_and_checks_with_the_pa
     let (_, _, page) = send(&state, get("/", None)).await;
     assert!(!page.contains("hook-secret-9f3a"));
 }
+

@@ -19,7 +19,7 @@ table{border-collapse:collapse;font-size:12px} td,th{border-bottom:1px solid #ea
 .good{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}.pos{color:#1a7f37}.neg{color:#cf222e}.muted{color:#57606a}
 tr.stale td{color:#9a6700;background:#fff8c5}
 .figures{display:flex;gap:20px;flex-wrap:wrap;align-items:flex-start} figure{margin:0} figcaption{font-size:11px;color:#57606a}
-.status.filled,.status.placed,.status.closed{color:#1a7f37}.status.rejected,.status.failed,.status.unknown{color:#cf222e}
+.status.placed,.status.closed{color:#1a7f37}.status.rejected,.status.failed,.status.unknown{color:#cf222e}
 td.msg{max-width:360px} pre{background:#f6f8fa;padding:6px;white-space:pre-wrap;word-break:break-all;margin:4px 0}
 button{font:inherit;padding:3px 10px;cursor:pointer} .danger{background:#cf222e;color:#fff;border:1px solid #a40e26}
 ";
