@@ -8,15 +8,18 @@ use serde_json::json;
 const PASSWORD: &str = "dash-pw-3e9d";
 
 async fn login(app: &TestApp, password: &str) -> (u16, Option<String>) {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
     let resp = client
         .post(format!("http://{}/login", app.addr))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("password={password}"))
         .send()
         .await
-        .unwrap();
-    let cookie = resp.headers().get("set-cookie").map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
+        .expect("pxrelay answers");
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .map(|c| c.to_str().expect("ASCII").split(';').next().unwrap_or_default().to_owned());
     (resp.status().as_u16(), cookie)
 }
 
@@ -39,7 +42,8 @@ async fn no_page_holds_the_api_key_the_token_or_the_webhook_secret() {
         assert_eq!(resp.status(), 200, "{path}");
         pages.push((path, resp.text().await.unwrap()));
     }
-    let form = json!({"symbol": "MNQ", "template": "buy", "quantity": "1", "unit": "ticks", "stop_loss": "40", "test": true});
+    let form =
+        json!({"symbol": "MNQ", "template": "buy", "quantity": "1", "unit": "ticks", "stop_loss": "40", "test": true});
     let resp = app
         .http
         .post(format!("{base}/dashboard/builder"))
@@ -53,7 +57,11 @@ async fn no_page_holds_the_api_key_the_token_or_the_webhook_secret() {
     pages.push(("/dashboard/builder".to_owned(), resp.text().await.unwrap()));
 
     let token = app.gateway.tokens().current().expect("a token after the warm-up");
-    let secrets = [("API key", sim.api_key().to_owned()), ("token", token.secret().expose_secret().to_owned()), ("webhook secret", SECRET.to_owned())];
+    let secrets = [
+        ("API key", sim.api_key().to_owned()),
+        ("token", token.secret().expose_secret().to_owned()),
+        ("webhook secret", SECRET.to_owned()),
+    ];
     for (path, body) in &pages {
         assert!(body.contains("MNQ"), "{path} shows the alert or the builder");
         for (what, value) in &secrets {

@@ -45,7 +45,9 @@ async fn a_trader_logs_in_watches_an_alert_arrive_and_flips_the_kill_switch() {
     let row_text = browser.text(&row).await;
     assert!(row_text.contains("MNQ") && row_text.contains("buy"), "{row_text}");
     browser.wait_for(&format!("tr[data-alert-id=\"{id}\"] .status.placed"), Duration::from_secs(5)).await;
-    let timeline = browser.wait_for_text(&format!("tr[data-alert-id=\"{id}\"] td.timeline"), "filled", Duration::from_secs(5)).await;
+    let timeline = browser
+        .wait_for_text(&format!("tr[data-alert-id=\"{id}\"] td.timeline"), "filled", Duration::from_secs(5))
+        .await;
     assert!(timeline.starts_with("received → "), "{timeline}");
     browser.wait_for("div.account svg.pnl", Duration::from_secs(5)).await;
 

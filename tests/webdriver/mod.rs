@@ -49,7 +49,8 @@ pub(crate) fn chrome_binary() -> PathBuf {
 impl Chromedriver {
     /// Starts chromedriver on a free 127.0.0.1 port and waits until it answers `/status` ready.
     pub(crate) async fn start() -> Self {
-        let binary = find("CHROMEDRIVER", &["chromedriver"]).unwrap_or_else(|| panic!("chromedriver not found; {INSTALL}"));
+        let binary =
+            find("CHROMEDRIVER", &["chromedriver"]).unwrap_or_else(|| panic!("chromedriver not found; {INSTALL}"));
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
             probe.local_addr().expect("bound").port()
@@ -101,8 +102,15 @@ impl Session {
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      format!("--window-size={width},{height}")],
         }}}});
-        let resp: Value = http.post(format!("{}/session", driver.url)).json(&caps).send().await.expect("chromedriver answers")
-            .json().await.expect("JSON");
+        let resp: Value = http
+            .post(format!("{}/session", driver.url))
+            .json(&caps)
+            .send()
+            .await
+            .expect("chromedriver answers")
+            .json()
+            .await
+            .expect("JSON");
         let id = resp["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no browser session: {resp}; {INSTALL}"));
         Self { base: format!("{}/session/{id}", driver.url), http }
     }
@@ -126,7 +134,8 @@ impl Session {
 
     /// The element matching `css` now, if any.
     pub(crate) async fn try_find(&self, css: &str) -> Option<String> {
-        let found = self.call(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css}))).await;
+        let found =
+            self.call(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css}))).await;
         found.as_array()?.first()?.get(ELEMENT)?.as_str().map(str::to_owned)
     }
 
@@ -173,7 +182,11 @@ impl Session {
 
     /// The element's rendered text.
     pub(crate) async fn text(&self, element: &str) -> String {
-        self.call(reqwest::Method::GET, &format!("/element/{element}/text"), None).await.as_str().unwrap_or_default().to_owned()
+        self.call(reqwest::Method::GET, &format!("/element/{element}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Runs `script` (a function body) in the page and returns its result.
@@ -185,7 +198,15 @@ impl Session {
     pub(crate) async fn accept_dialog(&self) -> String {
         let start = Instant::now();
         loop {
-            let resp: Value = self.http.get(format!("{}/alert/text", self.base)).send().await.expect("answers").json().await.expect("JSON");
+            let resp: Value = self
+                .http
+                .get(format!("{}/alert/text", self.base))
+                .send()
+                .await
+                .expect("answers")
+                .json()
+                .await
+                .expect("JSON");
             if let Some(text) = resp["value"].as_str() {
                 self.call(reqwest::Method::POST, "/alert/accept", Some(json!({}))).await;
                 return text.to_owned();

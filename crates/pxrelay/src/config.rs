@@ -155,7 +155,7 @@ pub struct HttpSettings {
     pub port: u16,
     /// Longest a stop may take.
     pub shutdown_grace: Duration,
-    /// `DASHBOARD_PASSWORD`: the dashboard's login (`GET /`, [`crate::dashboard`]). `None`: the dashboard is open in
+    /// `DASHBOARD_PASSWORD`: the dashboard's login (`GET /`, [`crate::routes::dashboard`]). `None`: the dashboard is open in
     /// sim mode and off (404 naming this variable) in live mode.
     pub dashboard_password: Option<SecretString>,
 }

@@ -190,7 +190,7 @@ impl App {
             books,
             risk,
             warmup: warm,
-            dashboard: Arc::new(crate::dashboard::access::Access::new(settings.http.dashboard_password.clone(), mode)),
+            dashboard: Arc::new(crate::access::Access::new(settings.http.dashboard_password.clone(), mode)),
             shutdown: cancel.clone(),
             started: tokio::time::Instant::now(),
         };

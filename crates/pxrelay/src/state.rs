@@ -32,8 +32,8 @@ pub struct AppState {
     pub risk: Arc<crate::risk::DailyRisk>,
     /// The startup steps that need the gateway: until they are done, webhooks are refused with 503 `not_ready`.
     pub warmup: Arc<crate::warmup::Warmup>,
-    /// The dashboard's password and sessions (`DASHBOARD_PASSWORD`, [`crate::dashboard::access`]).
-    pub dashboard: Arc<crate::dashboard::access::Access>,
+    /// The dashboard's password and sessions (`DASHBOARD_PASSWORD`, [`crate::access`]).
+    pub dashboard: Arc<crate::access::Access>,
     /// Fires when the process starts stopping: new alerts are refused with 503.
     pub shutdown: CancellationToken,
     /// Process start, for uptime.

@@ -85,7 +85,7 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
         books,
         risk,
         warmup: std::sync::Arc::new(crate::warmup::Warmup::finished(vec![])),
-        dashboard: std::sync::Arc::new(crate::dashboard::access::Access::new(None, mode)),
+        dashboard: std::sync::Arc::new(crate::access::Access::new(None, mode)),
         shutdown: cancel,
         started: tokio::time::Instant::now(),
     }

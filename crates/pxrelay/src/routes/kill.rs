@@ -52,7 +52,7 @@ async fn kill(
 
 /// Turns the kill switch on or off (kept in the journal), and with `flatten` (only with `enabled`) flattens every
 /// watched account before answering: the body of `POST /kill`'s answer. Also the dashboard's kill switch and
-/// "flatten all" ([`crate::dashboard`]), so both go one way.
+/// "flatten all" ([`crate::routes::dashboard`]), so both go one way.
 pub async fn switch(state: &AppState, enabled: bool, flatten: bool) -> Result<Value, ApiError> {
     let hooks = &state.webhook;
     hooks.guards.kill_switch.store(enabled, std::sync::atomic::Ordering::Relaxed);

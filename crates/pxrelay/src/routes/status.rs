@@ -41,7 +41,7 @@ fn describe_accounts(state: &AppState, accounts: &mut [Value]) {
     }
 }
 
-/// The `/status` answer; the dashboard ([`crate::dashboard`]) renders the same value.
+/// The `/status` answer; the dashboard ([`crate::routes::dashboard`]) renders the same value.
 pub async fn status(State(state): State<AppState>) -> Json<Value> {
     let token = state.gateway.tokens().status();
     let hooks = &state.webhook;

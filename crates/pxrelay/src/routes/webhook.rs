@@ -247,7 +247,7 @@ enum Enqueued {
 }
 
 /// Resolves the contract and the accounts (a group, a list, one account, or the default: [`crate::accounts::Accounts::targets`])
-/// and checks what can be checked before recording. Also the dashboard's "test it" ([`crate::dashboard`]).
+/// and checks what can be checked before recording. Also the dashboard's "test it" ([`crate::routes::dashboard`]).
 pub(crate) async fn prepare(
     state: &AppState,
     intent: &signal::Intent,

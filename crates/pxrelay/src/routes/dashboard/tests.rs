@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
 
-use super::access::{Access, COOKIE_NAME};
+use crate::access::{Access, COOKIE_NAME};
 use crate::state::{AppState, Mode};
 
 const HOST: &str = "127.0.0.1:8080";
@@ -106,7 +106,9 @@ async fn a_wrong_password_gives_no_session_and_actions_need_session_and_origin()
     assert_eq!(send(&state, get("/", Some(&cookie))).await.0, StatusCode::OK);
 
     let on = r#"{"enabled": true}"#;
-    for (who, origin) in [(None, Some(ORIGIN)), (Some(cookie.as_str()), Some("http://evil.example")), (Some(cookie.as_str()), None)] {
+    for (who, origin) in
+        [(None, Some(ORIGIN)), (Some(cookie.as_str()), Some("http://evil.example")), (Some(cookie.as_str()), None)]
+    {
         for path in ["/dashboard/kill", "/dashboard/flatten", "/dashboard/builder"] {
             let (status, _, _) = send(&state, post(path, who, origin, on)).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{path} {who:?} {origin:?}");
@@ -135,7 +137,10 @@ async fn the_builder_shows_a_placeholder_never_the_secret_and_checks_with_the_pa
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(!body.contains("hook-secret-9f3a"));
     let message = answer["message"].as_str().unwrap();
-    assert!(message.starts_with(r#"{"secret": "YOUR_WEBHOOK_SECRET", "symbol": "MNQ", "action": "buy", "quantity": 2"#), "{message}");
+    assert!(
+        message.starts_with(r#"{"secret": "YOUR_WEBHOOK_SECRET", "symbol": "MNQ", "action": "buy", "quantity": 2"#),
+        "{message}"
+    );
     assert!(message.contains(r#""stop_loss_ticks": 40"#) && message.contains(r#""time": "{{timenow}}""#), "{message}");
     assert_eq!(answer["check"]["ok"], true, "{answer}");
     assert_eq!(answer["check"]["intent"]["quantity"], 2);
@@ -150,4 +155,3 @@ async fn the_builder_shows_a_placeholder_never_the_secret_and_checks_with_the_pa
     let (_, _, page) = send(&state, get("/", None)).await;
     assert!(!page.contains("hook-secret-9f3a"));
 }
-

@@ -119,7 +119,7 @@ fn sample(text: &str) -> String {
 pub async fn build(state: &AppState, headers: &HeaderMap, form: &Form) -> Value {
     let fields = message(form);
     let text = to_text(&fields);
-    let scheme = if super::access::over_https(headers) { "https" } else { "http" };
+    let scheme = if crate::access::over_https(headers) { "https" } else { "http" };
     let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost:8080");
     let parsed = Envelope::parse(sample(&text).as_bytes()).and_then(|e| e.intent());
     let check = match &parsed {
@@ -170,15 +170,33 @@ async fn requests(
 ) -> Result<Vec<Value>, String> {
     let close = json!({ "endpoint": "/api/Position/closeContract", "body": { "accountId": account, "contractId": contract.id } });
     let to = match intent.action {
-        Action::Cancel => return Ok(vec![json!({ "endpoint": "/api/Order/cancel", "body": "each working order of the contract" })]),
-        Action::Breakeven => return Ok(vec![json!({ "endpoint": "/api/Order/modify", "body": "the stop-loss leg, to the average entry price" })]),
+        Action::Cancel => {
+            return Ok(vec![json!({ "endpoint": "/api/Order/cancel", "body": "each working order of the contract" })]);
+        }
+        Action::Breakeven => {
+            return Ok(vec![
+                json!({ "endpoint": "/api/Order/modify", "body": "the stop-loss leg, to the average entry price" }),
+            ]);
+        }
         Action::Exit => return Ok(if position == 0 { vec![] } else { vec![close] }),
         Action::Reverse if position == 0 => return Err("no position to reverse: nothing would be sent".into()),
         Action::Reverse => -position.signum() * i64::from(intent.quantity),
         Action::Target => intent.target_position.unwrap_or(position),
         // `flat` (TradersPost): only closes the opposite position, never opens.
-        Action::Buy if intent.close_only => if position < 0 { 0 } else { position },
-        Action::Sell if intent.close_only => if position > 0 { 0 } else { position },
+        Action::Buy if intent.close_only => {
+            if position < 0 {
+                0
+            } else {
+                position
+            }
+        }
+        Action::Sell if intent.close_only => {
+            if position > 0 {
+                0
+            } else {
+                position
+            }
+        }
         _ => plan::target(position, intent.action, intent.quantity, intent.sentiment),
     };
     let plan = plan::plan(position, to);
@@ -188,15 +206,21 @@ async fn requests(
     }
     if let Some(open) = plan.open {
         let streamed = || {
-            let fresh = state.quotes.market().quotes().get(&contract.id)
+            let fresh = state
+                .quotes
+                .market()
+                .quotes()
+                .get(&contract.id)
                 .filter(|q| q.received_at.elapsed() <= state.quotes.max_age())
                 .and_then(|q| reference::market_price(q.last(), q.bid(), q.ask()));
             std::future::ready(fresh)
         };
         let reference = reference::bracket_reference(intent, streamed).await.price();
         let cap = state.webhook.guards.max_contracts_for(account);
-        let sized = sizing::size(intent, contract.tick_size, contract.tick_value, reference, cap).map_err(|e| e.to_string())?;
-        let ticks = signal::bracket_ticks(&sized.intent, open.side, reference, contract.tick_size).map_err(|e| e.to_string())?;
+        let sized =
+            sizing::size(intent, contract.tick_size, contract.tick_value, reference, cap).map_err(|e| e.to_string())?;
+        let ticks = signal::bracket_ticks(&sized.intent, open.side, reference, contract.tick_size)
+            .map_err(|e| e.to_string())?;
         out.push(place(&sized.intent, contract, account, open.side, open.size, Some(ticks))?);
     }
     Ok(out)

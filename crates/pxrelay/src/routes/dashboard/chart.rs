@@ -1,5 +1,5 @@
 //! Today's P&L curve as a small inline SVG (no script, no library): a step line of [`super::snapshot::Curve`]
-//! over the trading day so far, a dashed zero line, and the lowest and highest values as labels. Green when the
+//! from shortly before the day's first fill to now, a dashed zero line, and the lowest and highest values as labels. Green when the
 //! curve ends at or above zero, red below.
 
 use maud::{Markup, html};
@@ -12,22 +12,29 @@ use super::snapshot::Curve;
 const W: f64 = 320.0;
 /// Drawing height.
 const H: f64 = 90.0;
-/// Room for labels on the left.
+/// Room around the drawing.
 const PAD: f64 = 4.0;
+/// Least time shown before the first fill, in milliseconds.
+const MARGIN_MS: f64 = 60_000.0;
 
 /// The SVG of `curve`.
 pub(super) fn pnl_svg(curve: &Curve) -> Markup {
-    let points: Vec<(f64, f64)> = curve
-        .points
-        .iter()
-        .map(|(at, v)| (at.timestamp_millis() as f64, v.to_f64().unwrap_or_default()))
-        .collect();
+    let points: Vec<(f64, f64)> =
+        curve.points.iter().map(|(at, v)| (at.timestamp_millis() as f64, v.to_f64().unwrap_or_default())).collect();
     let (Some(first), Some(last)) = (points.first(), points.last()) else { return html! {} };
-    let (t0, t1) = (first.0, last.0.max(first.0 + 1.0));
+    // The axis starts a little before the first fill, not at the day's start (17:00 the evening before): a day's
+    // trades would otherwise crowd the right edge. The day-start point at 0 is drawn at the left edge.
+    let t1 = last.0;
+    let t0 = match points.get(1) {
+        Some(first_fill) if points.len() > 2 => first_fill.0 - ((t1 - first_fill.0) * 0.05).max(MARGIN_MS),
+        _ => first.0,
+    }
+    .max(first.0)
+    .min(t1 - 1.0);
     let lo = points.iter().map(|p| p.1).fold(0.0_f64, f64::min);
     let hi = points.iter().map(|p| p.1).fold(0.0_f64, f64::max);
     let span = if hi - lo < 1.0 { 1.0 } else { hi - lo };
-    let x = |t: f64| PAD + (t - t0) / (t1 - t0) * (W - 2.0 * PAD);
+    let x = |t: f64| PAD + (t.max(t0) - t0) / (t1 - t0) * (W - 2.0 * PAD);
     let y = |v: f64| PAD + (hi - v) / span * (H - 2.0 * PAD);
     let mut path = String::new();
     let mut previous: Option<f64> = None;

@@ -1,12 +1,13 @@
-//! Who may see the dashboard and act from it: `DASHBOARD_PASSWORD` → a login form and a session cookie; no password
+//! Who may see the dashboard ([`crate::routes::dashboard`]) and act from it: `DASHBOARD_PASSWORD` → a login form and a session cookie; no password
 //! → open in sim mode, off (404 naming the variable) in live mode.
 //!
 //! Sessions are random 256-bit tokens (`ring`'s system random) held in memory, so a restart logs everyone out; at
 //! most [`MAX_SESSIONS`] live at once (the oldest goes first). The cookie is `HttpOnly; SameSite=Strict; Path=/`,
 //! plus `Secure` when the request came over https (directly or, behind Railway's edge, `X-Forwarded-Proto: https`).
 //! Every action is a POST that needs the session **and** an `Origin` naming this very host (403 otherwise), so a
-//! page elsewhere can neither read nor drive it. The password is compared in constant time
-//! ([`crate::routes::secret::secret_matches`]). Nothing here logs an offered password or a token.
+//! page elsewhere can neither read nor drive it. The password is compared in constant time (`password_matches`,
+//! the same SHA-256-then-compare as the webhook secret's check; a leaf module, so `AppState` can hold [`Access`]
+//! without depending on the routes). Nothing here logs an offered password or a token.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -96,7 +97,7 @@ impl Access {
     /// when no password is set.
     pub fn login(&self, offered: &str) -> Option<String> {
         let password = self.password.as_ref()?;
-        if !crate::routes::secret::secret_matches(password, offered) {
+        if !password_matches(password, offered) {
             return None;
         }
         let mut bytes = [0u8; 32];
@@ -141,6 +142,14 @@ impl Access {
     }
 }
 
+/// Constant-time comparison: both sides are hashed to 32 bytes first, so neither length nor content leaks timing.
+fn password_matches(expected: &SecretString, offered: &str) -> bool {
+    use secrecy::ExposeSecret;
+    let a = ring::digest::digest(&ring::digest::SHA256, expected.expose_secret().as_bytes());
+    let b = ring::digest::digest(&ring::digest::SHA256, offered.as_bytes());
+    a.as_ref().iter().zip(b.as_ref()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The session token from the `Cookie` headers.
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
@@ -177,7 +186,10 @@ pub fn cookie(token: Option<&str>, headers: &HeaderMap) -> HeaderValue {
     let secure = if over_https(headers) { "; Secure" } else { "" };
     let text = match token {
         Some(token) => {
-            format!("{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", SESSION_TTL.as_secs())
+            format!(
+                "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+                SESSION_TTL.as_secs()
+            )
         }
         None => format!("{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}"),
     };
@@ -228,9 +240,17 @@ mod tests {
         assert_eq!(access.check(&foreign, true), Verdict::ForeignOrigin);
         assert_eq!(access.check(&foreign, false), Verdict::Allowed, "reads need no origin");
         assert_eq!(access.check(&headers(&[("host", "127.0.0.1:8080")]), true), Verdict::ForeignOrigin);
-        let railway = headers(&[("host", "x.up.railway.app"), ("origin", "https://x.up.railway.app"), ("x-forwarded-proto", "https")]);
+        let railway = headers(&[
+            ("host", "x.up.railway.app"),
+            ("origin", "https://x.up.railway.app"),
+            ("x-forwarded-proto", "https"),
+        ]);
         assert!(same_origin(&railway));
-        let downgraded = headers(&[("host", "x.up.railway.app"), ("origin", "http://x.up.railway.app"), ("x-forwarded-proto", "https")]);
+        let downgraded = headers(&[
+            ("host", "x.up.railway.app"),
+            ("origin", "http://x.up.railway.app"),
+            ("x-forwarded-proto", "https"),
+        ]);
         assert!(!same_origin(&downgraded));
     }
 

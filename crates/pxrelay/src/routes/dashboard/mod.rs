@@ -5,14 +5,13 @@
 //! without a reload or a JS build step). Actions: the kill switch on/off and "flatten all", through the same code
 //! as `POST /kill` ([`crate::routes::kill::switch`]); and the alert-message builder ([`builder`]).
 //!
-//! Access ([`access`]): `DASHBOARD_PASSWORD` → `GET /login` form, a session cookie, `POST /logout`; every action
+//! Access ([`crate::access`]): `DASHBOARD_PASSWORD` → `GET /login` form, a session cookie, `POST /logout`; every action
 //! is a POST needing the session and this host's `Origin` (403 otherwise). Without a password it is open in sim
 //! mode and off (404 naming `DASHBOARD_PASSWORD`) in live mode. No page carries a token, key or secret.
 //!
 //! Routes: `GET /`, `GET|POST /login`, `POST /logout`, `GET /dashboard/live`, `GET /dashboard/alerts/{id}`,
 //! `POST /dashboard/kill` (`{"enabled": bool}`), `POST /dashboard/flatten`, `POST /dashboard/builder`.
 
-pub mod access;
 pub mod builder;
 mod chart;
 mod panels;
@@ -31,7 +30,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
 
-use access::{Policy, Verdict};
+use crate::access::{self, Policy, Verdict};
 use crate::state::AppState;
 
 /// The dashboard's routes.
@@ -58,7 +57,10 @@ fn refuse(verdict: Verdict, page: bool, action: bool) -> Option<Response> {
     match verdict {
         Verdict::Allowed => None,
         Verdict::Off => Some(html(StatusCode::NOT_FOUND, OFF_HINT)),
-        Verdict::ForeignOrigin => Some(html(StatusCode::FORBIDDEN, "Forbidden: this action must come from the dashboard's own page (Origin).")),
+        Verdict::ForeignOrigin => Some(html(
+            StatusCode::FORBIDDEN,
+            "Forbidden: this action must come from the dashboard's own page (Origin).",
+        )),
         Verdict::NeedsLogin if action => Some(html(StatusCode::FORBIDDEN, "Forbidden: log in first (/login).")),
         Verdict::NeedsLogin if page => Some(redirect("/login", None)),
         Verdict::NeedsLogin => Some(html(StatusCode::UNAUTHORIZED, "Log in first (/login).")),
@@ -110,9 +112,13 @@ async fn entry(State(state): State<AppState>, headers: HeaderMap, Path(id): Path
             let pretty = serde_json::to_string_pretty(&alert).unwrap_or_default();
             fresh(view::entry(&id, &pretty))
         }
-        Ok(None) => (StatusCode::NOT_FOUND, Html("<!DOCTYPE html><p>No such alert in the journal.</p>")).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Html(format!("<!DOCTYPE html><p>The journal could not be read: {e}</p>")))
-            .into_response(),
+        Ok(None) => {
+            (StatusCode::NOT_FOUND, Html("<!DOCTYPE html><p>No such alert in the journal.</p>")).into_response()
+        }
+        Err(e) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Html(format!("<!DOCTYPE html><p>The journal could not be read: {e}</p>")))
+                .into_response()
+        }
     }
 }
 
