@@ -5,9 +5,10 @@
 
 mod webdriver;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use pxrelay_e2e::{alert, app_on, mnq_position, start_sim};
+use pxrelay_e2e::{TestApp, alert, app_on, mnq_position, start_sim};
 use serde_json::json;
 use webdriver::{Chromedriver, Session};
 
@@ -17,9 +18,21 @@ const PASSWORD: &str = "browser-pw-71c2";
 async fn a_trader_logs_in_watches_an_alert_arrive_and_flips_the_kill_switch() {
     let sim = start_sim(projectx_sim::SimConfig::default()).await;
     let app = app_on(&sim, &[("DASHBOARD_PASSWORD", PASSWORD), ("QUOTE_SYMBOLS", "MNQ")]).await;
-    let base = format!("http://{}", app.addr);
     let driver = Chromedriver::start().await;
-    let browser = Session::new(&driver, 1400, 2000).await;
+    let browser = Arc::new(Session::new(&driver, 1400, 2000).await);
+    // The steps run in their own task so that a failing step still closes the browser and stops chromedriver
+    // (a panic here would otherwise leave Chromium running); the failure is then re-raised.
+    let steps = tokio::spawn(steps(browser.clone(), app, sim));
+    let outcome = steps.await;
+    browser.quit().await;
+    driver.stop().await;
+    if let Err(failed) = outcome {
+        std::panic::resume_unwind(failed.into_panic());
+    }
+}
+
+async fn steps(browser: Arc<Session>, app: TestApp, sim: projectx_sim::SimHandle) {
+    let base = format!("http://{}", app.addr);
 
     // Not logged in: the page sends the browser to the login form.
     browser.goto(&format!("{base}/")).await;
@@ -89,7 +102,5 @@ async fn a_trader_logs_in_watches_an_alert_arrive_and_flips_the_kill_switch() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    browser.quit().await;
-    driver.stop().await;
     app.stop().await.expect("pxrelay stops cleanly");
 }

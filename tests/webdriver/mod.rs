@@ -224,7 +224,7 @@ impl Session {
     }
 
     /// Closes the browser.
-    pub(crate) async fn quit(self) {
+    pub(crate) async fn quit(&self) {
         self.call(reqwest::Method::DELETE, "", None).await;
     }
 }
