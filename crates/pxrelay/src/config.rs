@@ -159,6 +159,9 @@ pub struct HttpSettings {
     pub port: u16,
     /// Longest a stop may take.
     pub shutdown_grace: Duration,
+    /// `DASHBOARD_PASSWORD`: the dashboard's login (`GET /`, [`crate::routes::dashboard`]). `None`: the dashboard is open in
+    /// sim mode and off (404 naming this variable) in live mode.
+    pub dashboard_password: Option<SecretString>,
 }
 
 /// Log output format.
@@ -301,6 +304,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
         host: r.try_parse(HOST, "an IP address such as 0.0.0.0 or 127.0.0.1").unwrap_or(IpAddr::from([0, 0, 0, 0])),
         port: r.parse(PORT, "a port number 0-65535"),
         shutdown_grace: r.secs(SHUTDOWN_GRACE_SECS, 1),
+        dashboard_password: r.opt(DASHBOARD_PASSWORD).map(SecretString::from),
     };
     let format = match r.opt(LOG_FORMAT).as_deref() {
         Some("json") => LogFormat::Json,

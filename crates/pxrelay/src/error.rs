@@ -65,7 +65,7 @@ pub enum ApiError {
     #[error(
         "no route {method} {path}; routes: POST /webhook, POST /webhook/{{secret}}, GET /quote/{{symbol}}, \
              GET /health, GET /ready, GET /status, GET /metrics, GET /alerts, GET /alerts/{{id}}, POST /kill, \
-             POST /user-hub/resume"
+             POST /user-hub/resume, GET / (the dashboard)"
     )]
     RouteNotFound {
         /// The request's method.

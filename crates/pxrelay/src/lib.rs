@@ -11,6 +11,8 @@
 //! - [`routes`]: `/health`, `/ready`, `/status`, `/metrics`, `/quote/{symbol}`, `/webhook`, `/alerts`, `/kill`,
 //!   `/user-hub/resume`; the
 //!   secret check they share (`routes::secret`).
+//! - [`routes::dashboard`]: the page at `GET /` (maud templates, live panels polled every 500 ms, kill switch, flatten
+//!   all, the alert-message builder); [`access`]: who may use it (`DASHBOARD_PASSWORD`, sessions, `Origin` checks).
 //! - [`error`]: [`error::ApiError`], every HTTP refusal with its status, JSON code and metric outcome.
 //! - [`signal`]: webhook payload → validated intent. [`journal`]: SQLite alert journal and dedup store.
 //! - [`outcome`]: [`outcome::AlertStatus`], [`outcome::Outcome`] and the webhook's [`outcome::Answer`].
@@ -31,6 +33,7 @@
 //! - [`state`]: [`state::AppState`] and [`state::Mode`].
 //! - [`telemetry`]: JSON or pretty logs. [`shutdown`]: SIGTERM/SIGINT.
 
+pub mod access;
 pub mod accounts;
 pub mod books;
 pub mod cli;

@@ -230,6 +230,7 @@ impl App {
             notify,
             warmup: warm.clone(),
             leadership,
+            dashboard: Arc::new(crate::access::Access::new(settings.http.dashboard_password.clone(), mode)),
             shutdown: cancel.clone(),
             started: tokio::time::Instant::now(),
         };

@@ -36,6 +36,8 @@ pub struct AppState {
     pub warmup: Arc<crate::warmup::Warmup>,
     /// With a Postgres journal: this instance's role (leader or standby, issue 14); `None` with SQLite.
     pub leadership: Option<Arc<crate::leader::Leadership>>,
+    /// The dashboard's password and sessions (`DASHBOARD_PASSWORD`, [`crate::access`]).
+    pub dashboard: Arc<crate::access::Access>,
     /// Fires when the process starts stopping: new alerts are refused with 503.
     pub shutdown: CancellationToken,
     /// Process start, for uptime.

@@ -87,6 +87,7 @@ pub(crate) fn test_state(mode: crate::state::Mode) -> crate::state::AppState {
         notify: crate::notify::Notifier::disabled(),
         warmup: std::sync::Arc::new(crate::warmup::Warmup::finished(vec![])),
         leadership: None,
+        dashboard: std::sync::Arc::new(crate::access::Access::new(None, mode)),
         shutdown: cancel,
         started: tokio::time::Instant::now(),
     }

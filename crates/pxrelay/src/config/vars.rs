@@ -96,6 +96,7 @@ settings_table! {
     HOST => http.host,
     PORT => http.port,
     SHUTDOWN_GRACE_SECS => http.shutdown_grace_secs,
+    DASHBOARD_PASSWORD => http.dashboard_password,
     LOG_FORMAT => log.format,
     RUST_LOG => log.filter,
 }

@@ -47,6 +47,14 @@ async fn kill(
             "flatten: needs `enabled: true` (a flatten with the switch off would let the next alert open again)".into(),
         ));
     }
+    switch(&state, enabled, flatten).await.map(Json)
+}
+
+/// Turns the kill switch on or off (kept in the journal), and with `flatten` (only with `enabled`) flattens every
+/// watched account before answering: the body of `POST /kill`'s answer. Also the dashboard's kill switch and
+/// "flatten all" ([`crate::routes::dashboard`]), so both go one way.
+pub async fn switch(state: &AppState, enabled: bool, flatten: bool) -> Result<Value, ApiError> {
+    let hooks = &state.webhook;
     hooks.guards.kill_switch.store(enabled, std::sync::atomic::Ordering::Relaxed);
     let state_word = if enabled { "on" } else { "off" };
     if let Err(e) = hooks.journal.set_state(KILL_SWITCH_STATE, state_word.to_owned()).await {
@@ -54,7 +62,7 @@ async fn kill(
     }
     tracing::warn!(kill_switch = enabled, flatten, "kill switch changed");
     if !flatten {
-        return Ok(Json(json!({ "kill_switch": enabled })));
+        return Ok(json!({ "kill_switch": enabled }));
     }
     let mut reports = Vec::new();
     for account in state.books.accounts() {
@@ -67,7 +75,7 @@ async fn kill(
         }
     }
     let complete = reports.iter().all(|r| r.status != AlertStatus::Failed);
-    Ok(Json(json!({ "kill_switch": enabled, "complete": complete, "flattened": reports })))
+    Ok(json!({ "kill_switch": enabled, "complete": complete, "flattened": reports }))
 }
 
 /// The journal key of the kill switch's state (`on`/`off`), read at startup ([`crate::startup`]).

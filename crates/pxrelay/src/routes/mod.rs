@@ -6,6 +6,7 @@ use axum::Router;
 use crate::state::AppState;
 
 pub mod alerts;
+pub mod dashboard;
 pub mod fanout;
 pub mod health;
 pub mod kill;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(user_hub::router())
         .merge(alerts::router())
         .merge(metrics::router())
+        .merge(dashboard::router())
         .fallback(crate::error::route_not_found)
         .method_not_allowed_fallback(crate::error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_requests))

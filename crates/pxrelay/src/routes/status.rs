@@ -41,7 +41,8 @@ fn describe_accounts(state: &AppState, accounts: &mut [Value]) {
     }
 }
 
-async fn status(State(state): State<AppState>) -> Json<Value> {
+/// The `/status` answer; the dashboard ([`crate::routes::dashboard`]) renders the same value.
+pub async fn status(State(state): State<AppState>) -> Json<Value> {
     let token = state.gateway.tokens().status();
     let hooks = &state.webhook;
     let m = &state.metrics;

@@ -255,8 +255,8 @@ enum Enqueued {
 }
 
 /// Resolves the contract and the accounts (a group, a list, one account, or the default: [`crate::accounts::Accounts::targets`])
-/// and checks what can be checked before recording.
-pub(super) async fn prepare(
+/// and checks what can be checked before recording. Also the dashboard's "test it" ([`crate::routes::dashboard`]).
+pub(crate) async fn prepare(
     state: &AppState,
     intent: &signal::Intent,
 ) -> Result<(Arc<projectx::Contract>, Vec<crate::accounts::Target>), ApiError> {
