@@ -37,6 +37,7 @@ CREATE INDEX alerts_seq ON alerts (seq);
 CREATE INDEX alerts_content ON alerts (content_key, received_unix) WHERE content_key IS NOT NULL;
 CREATE INDEX alerts_parent ON alerts (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX alerts_queue ON alerts (seq) WHERE status = 'received' AND claimed_epoch IS NULL;
+CREATE INDEX alerts_taken ON alerts (claimed_epoch) WHERE status = 'received' AND claimed_epoch IS NOT NULL;
 
 -- `seq` is one sequence for all alerts (not per alert as in SQLite): two writers appending to one alert's timeline
 -- at once never collide, and (at, seq) is still time order.

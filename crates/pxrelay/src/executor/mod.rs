@@ -243,8 +243,8 @@ impl Executor {
         outcome.account = Some((job.account_id, name.clone()));
         let execution =
             Execution { reference_price: outcome.reference_price, position_source: outcome.position_source };
-        // A handed-over alert is the next leader's to finish (its row is queued again).
-        if outcome.path != HANDED_OVER
+        // A handed-over alert is the next leader's to finish (its row is queued again); its path may carry a prefix.
+        if !outcome.path.ends_with(HANDED_OVER)
             && let Err(e) = self.journal.finish_with(&job.alert_id, &outcome, execution).await
         {
             tracing::error!(alert.id = %job.alert_id, error = %e, "could not journal an alert's outcome");

@@ -149,8 +149,15 @@ pub async fn run_queue(state: AppState, cancel: CancellationToken) {
     }
 }
 
-/// Takes every queued alert, oldest first, and hands each on.
+/// Takes every queued alert, oldest first, and hands each on. First, alerts a former leader took on and never sent
+/// are queued again: it may have journaled one after this leader's warm-up looked (it learns it lost the lead only at
+/// its next ping or send, and its sends are refused by the epoch check), so they are looked for on every round.
 async fn drain(state: &AppState, store: &Arc<Postgres>) {
+    match store.requeue_unsent().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(alerts = n, "alerts a former leader took on and never sent: queued again"),
+        Err(e) => tracing::warn!(error = %e, "queue: could not look for alerts a former leader left unsent"),
+    }
     loop {
         let rows = match store.claim_queued(32).await {
             Ok(rows) => rows,
