@@ -150,6 +150,12 @@ async fn prepare_paper_journal(settings: &Settings, reset: bool) -> anyhow::Resu
         return Ok(());
     }
     let database = &settings.webhook.database;
+    if reset && matches!(database, crate::config::Database::Postgres(_)) {
+        anyhow::bail!(
+            "--reset refuses a Postgres journal (DATABASE_URL): other instances may be using it; point DATABASE_URL at \
+             a fresh database instead"
+        );
+    }
     let journal = crate::journal::Journal::connect(database, settings.webhook.dedup_window, Mode::Sim)
         .await
         .with_context(|| format!("opening the paper journal (DATABASE_URL) {}", database.describe()))?;

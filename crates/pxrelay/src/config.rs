@@ -316,7 +316,8 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
             LogFormat::Pretty
         }
     };
-    let filter = r.opt(RUST_LOG).unwrap_or_else(|| "info".into());
+    // sqlx logs PostgreSQL's NOTICEs (e.g. "relation _sqlx_migrations already exists, skipping") at info.
+    let filter = r.opt(RUST_LOG).unwrap_or_else(|| "info,sqlx::postgres::notice=warn".into());
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&filter) {
         r.problems.push(format!("{}: `{filter}` is not a valid filter: {e}", RUST_LOG.name()));
     }

@@ -76,12 +76,15 @@ pub fn status(leadership: Option<&Leadership>) -> serde_json::Value {
 pub struct Leadership {
     store: Arc<Postgres>,
     role: watch::Sender<Role>,
+    /// Paper trading (`--sim`): each process has its own simulator, so instances cannot share a journal's lead; a
+    /// second one stops instead of waiting as a standby.
+    exclusive: bool,
 }
 
 impl Leadership {
-    /// A standby over `store` (call [`Self::run`] to contend for the lock).
-    pub fn new(store: Arc<Postgres>) -> Self {
-        Self { store, role: watch::Sender::new(Role::Standby) }
+    /// A standby over `store` (call [`Self::run`] to contend for the lock); `exclusive` in sim mode (see the field).
+    pub fn new(store: Arc<Postgres>, exclusive: bool) -> Self {
+        Self { store, role: watch::Sender::new(Role::Standby), exclusive }
     }
 
     /// The role now.
@@ -119,6 +122,11 @@ impl Leadership {
         let epoch = loop {
             match self.try_lead(&mut conn).await {
                 Ok(Some(epoch)) => break epoch,
+                Ok(None) if self.exclusive => anyhow::bail!(
+                    "another paper-trading (--sim) instance leads this Postgres journal (DATABASE_URL); each --sim \
+                     process has its own simulator, so two cannot share a journal: stop the other one, or give this \
+                     one its own DATABASE_URL"
+                ),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "leader lock: try failed; reconnecting");

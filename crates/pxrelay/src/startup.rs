@@ -63,7 +63,8 @@ impl App {
             .with_context(|| format!("opening the journal (DATABASE_URL) {}", settings.webhook.database.describe()))?;
         tracing::info!(journal = %journal.describe(), "journal open");
         // A Postgres journal may be shared: this instance leads (executes) only while it holds the leader lock.
-        let leadership = journal.postgres().map(|store| Arc::new(crate::leader::Leadership::new(store.clone())));
+        let leadership =
+            journal.postgres().map(|store| Arc::new(crate::leader::Leadership::new(store.clone(), mode == Mode::Sim)));
         let sim = match mode {
             Mode::Sim => Some(start_sim(&mut settings.gateway).await?),
             Mode::Live => {

@@ -131,8 +131,14 @@ async fn kill_9_of_the_leader_with_an_order_in_flight_is_reconciled_by_custom_ta
         assert!(Instant::now() < deadline, "the order never reached the sim");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let killed = Instant::now();
     a.signal("-KILL");
     a.wait_exit(Duration::from_secs(5));
+    // Its session ends with the process, and the lock with it: the standby leads within a second.
+    b.wait_role_only(&http, "leader", Duration::from_secs(5)).await;
+    let took = killed.elapsed();
+    assert!(took <= Duration::from_secs(1), "the standby led {took:?} after kill -9");
+    eprintln!("kill -9: the standby led after {took:?}");
     assert!(in_flight.await.unwrap().is_err(), "the sender got no answer from the killed leader");
     sim.set_latency_for(Scope::Path("/api/Order/place".into()), Duration::ZERO);
     b.wait_role(&http, "leader", Duration::from_secs(30)).await;
@@ -191,4 +197,55 @@ async fn a_leader_whose_database_session_is_cut_sends_nothing_more_and_stops_and
         assert!(row.starts_with("2|placed|2|"), "sent by the new leader, never by the cut one: {row} ({late:?})");
     }
     assert_once_each(&sim, &ids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kill_switch_flatten_sent_to_a_standby_is_applied_by_the_leader_and_a_standby_never_calls_the_gateway() {
+    let (sim, db, http) = (sim().await, database("killrelay"), reqwest::Client::new());
+    let a = Instance::start(&sim, &db);
+    a.wait_role(&http, "leader", Duration::from_secs(30)).await;
+    let b = Instance::start(&sim, &db);
+    b.wait_role_only(&http, "standby", Duration::from_secs(10)).await;
+    let (code, answer, _) = a.alert(&http, "kr-0").await.unwrap();
+    assert_eq!((code, answer["status"].as_str()), (200, Some("placed")));
+    let logins = sim.counters().auth_calls();
+    // What needs the gateway is refused on the standby, without a login.
+    let quote = http.get(format!("http://{}/quote/MNQ", b.addr)).send().await.unwrap();
+    assert_eq!(quote.status().as_u16(), 503, "a standby does not quote");
+    // The kill switch with flatten, sent to the standby (as a platform router may do): passed on to the leader.
+    let body = json!({"enabled": true, "flatten": true});
+    let response = http
+        .post(format!("http://{}/kill", b.addr))
+        .header("authorization", format!("Bearer {SECRET}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!((&answer["relayed_to_leader"], &answer["complete"]), (&json!(true), &json!(false)), "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = a.status(&http).await;
+        let flat = sim.positions().iter().all(|p| p.size == 0);
+        if status["kill_switch"] == true && flat {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the leader never applied the kill switch and flatten: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (code, answer, _) = a.alert(&http, "kr-1").await.unwrap();
+    assert_eq!((code, answer["status"].as_str()), (200, Some("rejected")), "entries refused: {answer}");
+    assert_eq!(sim.counters().auth_calls(), logins, "the standby never logged in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_paper_trading_instance_on_one_postgres_journal_stops_instead_of_waiting_as_a_standby() {
+    let (sim, db, http) = (sim().await, database("simtwo"), reqwest::Client::new());
+    let a = Instance::start_with(&sim, &db, &["--sim"]);
+    a.wait_role(&http, "leader", Duration::from_secs(30)).await;
+    let mut b = Instance::start_with(&sim, &db, &["--sim"]);
+    let exit = tokio::task::block_in_place(|| b.wait_exit(Duration::from_secs(15)));
+    assert!(!exit.success(), "each --sim process has its own simulator: a second one cannot be a standby");
+    assert_eq!(a.status(&http).await["role"], "leader", "the first one leads on");
 }

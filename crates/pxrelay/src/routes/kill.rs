@@ -61,6 +61,35 @@ pub async fn switch(state: &AppState, enabled: bool, flatten: bool) -> Result<Va
         tracing::error!(error = %e, "the kill switch could not be saved in the journal: a restart would forget it");
     }
     tracing::warn!(kill_switch = enabled, flatten, "kill switch changed");
+    if let Some(store) = state.webhook.journal.postgres()
+        && super::queued::refuse_on_standby(state, "").is_err()
+    {
+        // A standby holds no positions and sends nothing: the leader applies the change (and the flatten).
+        let payload = format!("kill:{state_word}{}", if flatten { ":flatten" } else { "" });
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(super::queued::CONTROL_CHANNEL)
+            .bind(&payload)
+            .execute(store.pool())
+            .await;
+        if let Err(e) = sent {
+            tracing::error!(error = %e, "the kill switch change could not be passed to the leader");
+            return Err(ApiError::JournalUnavailable(
+                "this instance is a standby and could not reach the database to pass the change to the leader".into(),
+            ));
+        }
+        return Ok(json!({
+            "kill_switch": enabled,
+            "role": "standby",
+            "relayed_to_leader": true,
+            "complete": false,
+            "message": if flatten {
+                "this instance is a standby: the leader was asked to apply the kill switch and flatten; check the \
+                 leader's /status (role leader) and GET /alerts for the flatten-… rows"
+            } else {
+                "this instance is a standby: the leader was asked to apply the kill switch; check the leader's /status"
+            },
+        }));
+    }
     if !flatten {
         return Ok(json!({ "kill_switch": enabled }));
     }

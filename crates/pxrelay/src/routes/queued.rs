@@ -43,6 +43,22 @@ pub fn for_the_leader(state: &AppState) -> bool {
     !leads || state.shutdown.is_cancelled() || state.warmup.allowed_products().is_err()
 }
 
+/// `Err(503 not_ready)` on a standby, for what needs the gateway (a quote, the builder's dry run): a standby never
+/// calls it (TopstepX allows one session per user, so its login could end the leader's session).
+pub fn refuse_on_standby(state: &AppState, what: &str) -> Result<(), ApiError> {
+    let Some(leadership) = &state.leadership else { return Ok(()) };
+    match leadership.role() {
+        crate::leader::Role::Leader { .. } => Ok(()),
+        _ => Err(ApiError::NotReady(format!(
+            "{what} needs the gateway, and this instance is a standby (another instance leads; a standby never logs              in, since TopstepX allows one session per user): ask the leader (its /status shows \"role\": \"leader\")"
+        ))),
+    }
+}
+
+/// The channel a kill-switch change made on a standby is announced on, for the leader to apply (`kill:on`,
+/// `kill:off`, `kill:on:flatten`).
+pub const CONTROL_CHANNEL: &str = "pxrelay_control";
+
 /// Journals `intent` queued for the leader and waits for its outcome (see the module).
 pub(super) async fn record_and_wait(
     state: &AppState,
@@ -120,8 +136,15 @@ fn answer_of(row: &StoredAlert) -> Option<Answer> {
 /// The leader's queue runner: started once the warm-up is done; runs until `cancel`.
 pub async fn run_queue(state: AppState, cancel: CancellationToken) {
     let Some(store) = state.webhook.journal.postgres().cloned() else { return };
+    // A kill switch set while another instance led (or on a standby) is in the journal: this leader applies it.
+    if let Ok(Some(saved)) = state.webhook.journal.state(super::kill::KILL_SWITCH_STATE).await
+        && saved == "on"
+    {
+        state.webhook.guards.kill_switch.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!("kill switch is on (from the journal): entries are refused");
+    }
     let mut listener = match sqlx::postgres::PgListener::connect_with(store.pool()).await {
-        Ok(mut l) => match l.listen(QUEUE_CHANNEL).await {
+        Ok(mut l) => match l.listen_all([QUEUE_CHANNEL, CONTROL_CHANNEL]).await {
             Ok(()) => Some(l),
             Err(e) => {
                 tracing::warn!(error = %e, "queue: LISTEN failed; polling only");
@@ -137,15 +160,37 @@ pub async fn run_queue(state: AppState, cancel: CancellationToken) {
         drain(&state, &store).await;
         let woken = async {
             match listener.as_mut() {
-                Some(l) => drop(l.recv().await),
+                Some(l) => l.recv().await.ok(),
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = woken => {}
+            notification = woken => {
+                if let Some(n) = notification.filter(|n| n.channel() == CONTROL_CHANNEL) {
+                    control(&state, n.payload()).await;
+                }
+            }
             () = tokio::time::sleep(QUEUE_POLL) => {}
         }
+    }
+}
+
+/// Applies a kill-switch change a standby passed on ([`CONTROL_CHANNEL`]).
+async fn control(state: &AppState, payload: &str) {
+    let (enabled, flatten) = match payload {
+        "kill:on" => (true, false),
+        "kill:off" => (false, false),
+        "kill:on:flatten" => (true, true),
+        "kill:off:flatten" => (false, true),
+        other => {
+            tracing::warn!(payload = other, "unknown control message ignored");
+            return;
+        }
+    };
+    tracing::warn!(kill_switch = enabled, flatten, "kill switch change passed on by a standby");
+    if let Err(e) = super::kill::switch(state, enabled, flatten).await {
+        tracing::error!(error = %e, "the kill switch change passed on by a standby failed");
     }
 }
 

@@ -17,6 +17,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn quote(State(state): State<AppState>, Path(symbol): Path<String>) -> Result<Json<QuoteView>, ApiError> {
+    super::queued::refuse_on_standby(&state, "a quote")?;
     state.quotes.quote(&symbol).await.map(Json).map_err(|e| match &e {
         QuoteError::Resolve(ResolveError::InvalidSymbol { .. }) => ApiError::InvalidSymbol(e.to_string()),
         QuoteError::Resolve(ResolveError::UnknownSymbol { .. }) => ApiError::UnknownSymbol(e.to_string()),

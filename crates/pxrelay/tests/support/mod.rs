@@ -29,8 +29,14 @@ pub struct Instance {
 impl Instance {
     /// Starts the binary on `database` against `sim` and waits until it listens.
     pub fn start(sim: &SimHandle, database: &str) -> Instance {
+        Self::start_with(sim, database, &[])
+    }
+
+    /// [`Self::start`] with more arguments after `serve` (e.g. `--sim`).
+    pub fn start_with(sim: &SimHandle, database: &str, args: &[&str]) -> Instance {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pxrelay"))
             .arg("serve")
+            .args(args)
             .env_clear()
             .current_dir(env!("CARGO_TARGET_TMPDIR"))
             .envs([

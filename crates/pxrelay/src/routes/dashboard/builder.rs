@@ -141,6 +141,9 @@ pub async fn build(state: &AppState, headers: &HeaderMap, form: &Form) -> Value 
 
 /// The "test it" run: the webhook's gateway-reading checks, then the requests per account (module doc).
 async fn dry_run(state: &AppState, intent: signal::Intent) -> Value {
+    if let Err(e) = crate::routes::queued::refuse_on_standby(state, "the dry run") {
+        return json!({ "ok": false, "error": e.to_string() });
+    }
     let (contract, targets) = match crate::routes::webhook::prepare(state, &intent).await {
         Ok(found) => found,
         Err(e) => return json!({ "ok": false, "error": e.to_string() }),
