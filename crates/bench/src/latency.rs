@@ -3,7 +3,7 @@
 //! burst spread over 10 accounts (alert i trades account i mod 10; accounts execute concurrently, each in its own
 //! ordered lane). Floor: the client calling the simulator's `Order/place` directly with reqwest over kept-alive
 //! connections, same count, pattern and accounts. The steady figure is measured again with the journal in PostgreSQL
-//! (issue 14: a real server started by `pgtest`, the relay its leader) beside the SQLite one.
+//! (issue 14: a real server started by `pgtest` with `fsync=on`, the relay its leader) beside the SQLite one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -65,8 +65,11 @@ async fn figures(
 ) -> anyhow::Result<()> {
     let sim = child::sim(projectx_sim::SimConfig::default().with_paper_accounts(accounts)).await?;
     let mut env = child::env(&sim);
-    if on_postgres {
-        let url = pgtest::shared().fresh_database("bench").map_err(|e| anyhow::anyhow!(e))?;
+    // A durable server (fsync on, as deployed), stopped when the figure is done.
+    let server =
+        if on_postgres { Some(pgtest::Cluster::start_durable().map_err(|e| anyhow::anyhow!(e))?) } else { None };
+    if let Some(server) = &server {
+        let url = server.fresh_database("bench").map_err(|e| anyhow::anyhow!(e))?;
         env.insert("DATABASE_URL".to_owned(), url);
     }
     let relay = Relay::start(binary, &env)?;

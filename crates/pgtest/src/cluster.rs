@@ -59,10 +59,23 @@ impl Cluster {
     /// the server exits or is not ready in time (the message quotes the end of its log). Nothing is left running or
     /// on disk then.
     pub fn start() -> Result<Cluster, String> {
+        Self::launch(false)
+    }
+
+    /// [`Self::start`] with `fsync=on` (PostgreSQL's default): commits are on disk before they return, as on a real
+    /// deployment. For benchmarks that compare journals; tests use the faster [`Self::start`].
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub fn start_durable() -> Result<Cluster, String> {
+        Self::launch(true)
+    }
+
+    fn launch(durable: bool) -> Result<Cluster, String> {
         let bins = BinDir::find()?;
         let owner = Owner::choose()?;
         let root = make_root()?;
-        let started = start_in(&root, &bins, &owner);
+        let started = start_in(&root, &bins, &owner, durable);
         match started {
             Ok((server, port, watchdog)) => Ok(Cluster { root, bins, port, server, watchdog }),
             Err(e) => {
@@ -205,7 +218,7 @@ impl Drop for Cluster {
 
 /// `initdb`, then the server on a free port (retrying another port if that one was taken meanwhile), then its
 /// watchdog. Returns the server, its port and the watchdog.
-fn start_in(root: &Path, bins: &BinDir, owner: &Owner) -> Result<(Child, u16, Child), String> {
+fn start_in(root: &Path, bins: &BinDir, owner: &Owner, durable: bool) -> Result<(Child, u16, Child), String> {
     let data = root.join("data");
     let sock = root.join("sock");
     owner.give(root)?;
@@ -216,7 +229,7 @@ fn start_in(root: &Path, bins: &BinDir, owner: &Owner) -> Result<(Child, u16, Ch
     let mut last_error = String::new();
     for _ in 0..PORT_ATTEMPTS {
         let port = free_port()?;
-        let mut server = spawn_server(root, &data, &sock, port, &log_path, bins, owner)?;
+        let mut server = spawn_server(root, port, &log_path, bins, owner, durable)?;
         match wait_ready(&mut server, &data, port, &log_path) {
             Ok(()) => {
                 return match signal::spawn_watchdog(server.id(), root) {
@@ -286,17 +299,18 @@ fn initdb(root: &Path, data: &Path, bins: &BinDir, owner: &Owner) -> Result<(), 
 }
 
 /// Spawns the postmaster directly (its PID is the child's), output appended to `log`.
+/// `data` and `sock` are `root/data` and `root/sock` ([`start_in`]).
 fn spawn_server(
     root: &Path,
-    data: &Path,
-    sock: &Path,
     port: u16,
     log: &Path,
     bins: &BinDir,
     owner: &Owner,
+    durable: bool,
 ) -> Result<Child, String> {
     let open =
         || File::options().create(true).append(true).open(log).map_err(|e| format!("opening {}: {e}", log.display()));
+    let (data, sock) = (root.join("data"), root.join("sock"));
     let mut command = Command::new(bins.server("postgres"));
     command
         .arg("-D")
@@ -304,7 +318,8 @@ fn spawn_server(
         .args(["-p", &port.to_string()])
         .arg("-k")
         .arg(sock)
-        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"])
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", if durable { "fsync=on" } else { "fsync=off" }])
+        .args(["-c", "max_connections=200"])
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(open()?)
