@@ -387,6 +387,18 @@ pub(super) fn arrival_touch(state: &AppState, contract: &projectx::Contract) -> 
         .filter(|t| t.bid.is_some() || t.ask.is_some())
 }
 
+/// The contract's market price from a fresh streamed quote (never the network), for checking brackets before an
+/// order exists; `None` without a fresh quote.
+pub(crate) fn streamed_market_price(state: &AppState, contract: &projectx::Contract) -> Option<rust_decimal::Decimal> {
+    state
+        .quotes
+        .market()
+        .quotes()
+        .get(&contract.id)
+        .filter(|q| q.received_at.elapsed() <= state.quotes.max_age())
+        .and_then(|q| reference::market_price(q.last(), q.bid(), q.ask()))
+}
+
 /// Checks the brackets against the contract's tick grid and the entry price before anything is journaled, so a stop
 /// on the wrong side is a 400 naming the field. It never waits on the network: the market price is a fresh streamed
 /// quote; without one the executor checks at execution time (prices move anyway, so it checks again there).
@@ -400,16 +412,7 @@ async fn precheck_brackets(
     if intent.stop_loss.is_none() && intent.take_profit.is_none() {
         return Ok(());
     }
-    let streamed = || {
-        let fresh = state
-            .quotes
-            .market()
-            .quotes()
-            .get(&contract.id)
-            .filter(|q| q.received_at.elapsed() <= state.quotes.max_age())
-            .and_then(|q| reference::market_price(q.last(), q.bid(), q.ask()));
-        std::future::ready(fresh)
-    };
+    let streamed = || std::future::ready(streamed_market_price(state, contract));
     match reference::bracket_reference(intent, streamed).await {
         Reference::Unavailable => Ok(()),
         r => {

@@ -208,16 +208,7 @@ async fn requests(
         out.push(if plan.closes_all() { close } else { place(intent, contract, account, part.side, part.size, None)? });
     }
     if let Some(open) = plan.open {
-        let streamed = || {
-            let fresh = state
-                .quotes
-                .market()
-                .quotes()
-                .get(&contract.id)
-                .filter(|q| q.received_at.elapsed() <= state.quotes.max_age())
-                .and_then(|q| reference::market_price(q.last(), q.bid(), q.ask()));
-            std::future::ready(fresh)
-        };
+        let streamed = || std::future::ready(crate::routes::webhook::streamed_market_price(state, contract));
         let reference = reference::bracket_reference(intent, streamed).await.price();
         let cap = state.webhook.guards.max_contracts_for(account);
         let sized =
