@@ -106,7 +106,8 @@ impl FromStr for EventKind {
 pub struct EventSet(u16);
 
 /// `NOTIFY_EVENTS`' default: what a trader needs to hear about without asking (`placed` and `expired` are opt-in).
-pub const DEFAULT_EVENTS: &str = "filled,rejected,failed,unknown,orphan,flattened,blocked,token_failing,hub_down,executor_down";
+pub const DEFAULT_EVENTS: &str =
+    "filled,rejected,failed,unknown,orphan,flattened,blocked,token_failing,hub_down,executor_down";
 
 impl EventSet {
     /// No kind.

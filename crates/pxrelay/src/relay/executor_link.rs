@@ -82,7 +82,9 @@ pub async fn run(state: AppState, url: url::Url, token: SecretString, cancel: Ca
                 tracing::warn!(relay = %without_credentials(&url), reason = %why, "disconnected from the relay; reconnecting");
             }
             // tungstenite's error names the HTTP status (401 for a wrong token), never the request's headers.
-            Err(e) => tracing::warn!(relay = %without_credentials(&url), error = %e, attempt, "could not connect to the relay"),
+            Err(e) => {
+                tracing::warn!(relay = %without_credentials(&url), error = %e, attempt, "could not connect to the relay")
+            }
         }
         attempt = attempt.saturating_add(1);
         let delay = backoff.delay(attempt);
@@ -105,10 +107,11 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 async fn connect(url: &url::Url, token: &SecretString) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
     let mut request = url.as_str().into_client_request()?;
-    let mut bearer = axum::http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-        .map_err(|_| tokio_tungstenite::tungstenite::Error::Url(
-            tokio_tungstenite::tungstenite::error::UrlError::UnableToConnect("EXECUTOR_TOKEN is not a valid header value".into()),
-        ))?;
+    let mut bearer = axum::http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
+        tokio_tungstenite::tungstenite::Error::Url(tokio_tungstenite::tungstenite::error::UrlError::UnableToConnect(
+            "EXECUTOR_TOKEN is not a valid header value".into(),
+        ))
+    })?;
     bearer.set_sensitive(true);
     request.headers_mut().insert(axum::http::header::AUTHORIZATION, bearer);
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
@@ -202,7 +205,9 @@ async fn take(shared: &Arc<Shared>, message: ToExecutor) {
             }
             match journal.get(&alert_id).await {
                 Ok(Some(row)) => crate::routes::queued::admit(state, row).await,
-                other => tracing::error!(alert.id = %alert_id, error = ?other.err(), "a journaled alert could not be read back"),
+                other => {
+                    tracing::error!(alert.id = %alert_id, error = ?other.err(), "a journaled alert could not be read back")
+                }
             }
             wait_and_report(shared, alert_id);
         }

@@ -108,7 +108,9 @@ async fn executor(
     }
     let upgrade = match upgrade {
         Ok(u) => u,
-        Err(e) => return (e.status(), Json(json!({"error": "not_a_websocket", "message": e.body_text()}))).into_response(),
+        Err(e) => {
+            return (e.status(), Json(json!({"error": "not_a_websocket", "message": e.body_text()}))).into_response();
+        }
     };
     let limit = super::protocol::MAX_MESSAGE;
     upgrade

@@ -89,13 +89,8 @@ impl Link {
     fn connect(&self, peer: SocketAddr) -> (u64, CancellationToken) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let stop = CancellationToken::new();
-        let previous = self.current.lock().replace(Connected {
-            id,
-            since: Utc::now(),
-            peer,
-            rtt: None,
-            stop: stop.clone(),
-        });
+        let previous =
+            self.current.lock().replace(Connected { id, since: Utc::now(), peer, rtt: None, stop: stop.clone() });
         if let Some(previous) = previous {
             tracing::warn!(
                 previous.peer = %previous.peer, peer = %peer,
@@ -208,7 +203,11 @@ fn alert_id(message: &ToExecutor) -> &str {
 
 /// What to send now: on a new connection every unfinished alert (`received` and `pending`, oldest first), later the
 /// `received` ones not yet sent on this connection.
-async fn due(relay: &Relay, sent: &HashSet<String>, first: bool) -> Result<Vec<ToExecutor>, crate::journal::JournalError> {
+async fn due(
+    relay: &Relay,
+    sent: &HashSet<String>,
+    first: bool,
+) -> Result<Vec<ToExecutor>, crate::journal::JournalError> {
     let mut rows = backlog(relay).await?;
     if first {
         rows.extend(relay.journal.in_status(AlertStatus::Pending, Utc::now() - LOOKBACK).await?);
@@ -260,7 +259,9 @@ async fn handle(relay: &Relay, text: &str) {
             outcome.message = answer.message.clone();
             outcome.orders = answer.orders.clone();
             match journal.finish_answer(&alert_id, &outcome, &answer).await {
-                Ok(()) => tracing::info!(alert.id = %alert_id, status = answer.status.as_str(), "outcome from the executor"),
+                Ok(()) => {
+                    tracing::info!(alert.id = %alert_id, status = answer.status.as_str(), "outcome from the executor")
+                }
                 Err(e) => tracing::error!(alert.id = %alert_id, error = %e, "could not journal the executor's outcome"),
             }
         }

@@ -52,9 +52,9 @@ pub fn executor_token(env: &HashMap<String, String>) -> Result<SecretString, Str
         None | Some("") => Err(format!(
             "{EXECUTOR_TOKEN} is not set: the relay and the executor share it (e.g. `openssl rand -hex 32`)"
         )),
-        Some(t) if t.chars().count() < MIN_TOKEN_LEN => {
-            Err(format!("{EXECUTOR_TOKEN} is too short: at least {MIN_TOKEN_LEN} characters (e.g. `openssl rand -hex 32`)"))
-        }
+        Some(t) if t.chars().count() < MIN_TOKEN_LEN => Err(format!(
+            "{EXECUTOR_TOKEN} is too short: at least {MIN_TOKEN_LEN} characters (e.g. `openssl rand -hex 32`)"
+        )),
         Some(t) => Ok(SecretString::from(t.to_owned())),
     }
 }

@@ -42,10 +42,11 @@ fn notice(change: Change) -> Notice {
         )
         .field("state", "down")
         .field("down_secs", for_.as_secs()),
-        Change::Recovered { lasted } => {
-            Notice::new(EventKind::ExecutorDown, format!("recovered: the executor is connected again after {} s", lasted.as_secs()))
-                .field("state", "recovered")
-                .field("down_secs", lasted.as_secs())
-        }
+        Change::Recovered { lasted } => Notice::new(
+            EventKind::ExecutorDown,
+            format!("recovered: the executor is connected again after {} s", lasted.as_secs()),
+        )
+        .field("state", "recovered")
+        .field("down_secs", lasted.as_secs()),
     }
 }
