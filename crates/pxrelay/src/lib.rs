@@ -1,7 +1,7 @@
 //! pxrelay: receives TradingView webhooks and turns them into ProjectX Gateway orders.
 //!
 //! Layout:
-//! - [`cli`]: `serve [--sim [--reset]]`, `token`, `quote`, `doctor`.
+//! - [`cli`]: `serve [--sim [--reset]]`, `relay`, `execute [--relay URL]`, `token`, `quote`, `doctor`.
 //! - [`doctor`]: `pxrelay doctor`, the read-only pre-flight (session, accounts, symbols, hubs, clock, budget).
 //! - [`config`]: layered settings with plain environment variable names, validated before anything binds.
 //! - [`startup`]: [`startup::App`]: build (journal, simulator in sim mode, gateway client, market hub, executor,
