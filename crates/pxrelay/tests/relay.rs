@@ -209,7 +209,13 @@ async fn a_webhook_to_the_relay_is_placed_by_the_executor_and_answered_with_the_
     assert!(!exec_row["raw_body"].as_str().unwrap().contains(SECRET), "the executor never receives the webhook secret");
     let (_, status) = get(&http, &relay.addr, "/status").await;
     assert_eq!((status["role"].as_str(), status["executor"]["backlog"].as_u64()), (Some("relay"), Some(0)), "{status}");
-    assert!(status["executor"]["status"]["since"].is_string(), "{status}");
+    assert!(status["executor"]["since"].is_string(), "{status}");
+    // The first ping goes out on connect: its round trip shows.
+    let started = Instant::now();
+    while !get(&http, &relay.addr, "/status").await.1["executor"]["rtt_ms"].is_number() {
+        assert!(started.elapsed() < Duration::from_secs(15), "no round-trip time in /status");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_no_token(&[&relay, &executor]);
 }
 
@@ -297,9 +303,17 @@ async fn relay_restarted_while_the_executor_is_connected_nothing_lost_or_doubled
         let row = wait_final(&http, &relay.addr, id, Duration::from_secs(30)).await;
         assert_eq!(row["status"], "placed", "{row}");
     }
+    // A graceful stop (a redeploy: SIGTERM) closes the executor's connection with 1001: it is back at once.
+    let mut relay = relay;
+    relay.stop();
+    let relay = start_relay(&relay_db, port, 1);
+    wait_connected(&http, &relay, true, Duration::from_secs(5)).await;
+    assert_eq!(send(&http, &relay, "bounce-8").await.0, 202);
+    ids.push("bounce-8".to_owned());
+    assert_eq!(wait_final(&http, &relay.addr, "bounce-8", Duration::from_secs(30)).await["status"], "placed");
     assert_once_each(&sim, &ids);
     assert_eq!(placed(&sim), ids, "in order, none lost, none doubled");
-    assert!(executor.log().contains("connected to the relay"));
+    assert!(executor.log().contains("the relay is stopping"), "{}", executor.log());
     assert_no_token(&[&relay, &executor]);
 }
 
@@ -379,4 +393,70 @@ async fn a_wrong_executor_token_is_refused_counted_and_logged_without_the_token(
         assert!(!p.log().contains(WRONG) && !p.log().contains(TOKEN), "a token in the log of {}", p.pid);
     }
     assert!(executor.log().contains("401"), "the executor says why: {}", executor.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_executor_with_the_right_token_replaces_the_first_which_is_told_why() {
+    let (sim, http) = (sim().await, reqwest::Client::new());
+    let relay = start_relay(&journal("second-relay"), 0, 2500);
+    let first = start_executor(&sim, &relay, &journal("second-a"), TOKEN, 60);
+    wait_connected(&http, &relay, true, Duration::from_secs(30)).await;
+    let second = start_executor(&sim, &relay, &journal("second-b"), TOKEN, 60);
+    let started = Instant::now();
+    while !(relay.log().contains("it replaces the first")
+        && first.log().contains("another executor with the same EXECUTOR_TOKEN"))
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "no replacement:\n{}\n{}", relay.log(), first.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The second one is the one connected now (the first waits the longest backoff before trying again).
+    assert_eq!(send(&http, &relay, "second-1").await.1["status"], "placed");
+    let at_second = wait_final(&http, &second.addr, "second-1", Duration::from_secs(5)).await;
+    assert_eq!(at_second["status"], "placed");
+    assert_eq!(get(&http, &first.addr, "/alerts/second-1").await.0, 404, "the replaced executor never saw it");
+    assert_no_token(&[&relay, &first, &second]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_executor_for_notify_outage_secs_sends_executor_down_then_its_recovery() {
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let kept = received.clone();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let kept = kept.clone();
+            async move { kept.lock().unwrap().push(body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
+    let (sim, http) = (sim().await, reqwest::Client::new());
+    let mut env = relay_env(&journal("notify-relay"), 0, 300);
+    env.push(("NOTIFY_URLS", format!("http://{hook_addr}/hook")));
+    env.push(("NOTIFY_OUTAGE_SECS", "1".to_owned()));
+    let relay = Proc::start(&["relay"], &env);
+    let states = || -> Vec<String> {
+        let seen = received.lock().unwrap();
+        seen.iter().filter(|n| n["event"] == "executor_down").map(|n| n["state"].as_str().unwrap().to_owned()).collect()
+    };
+    let started = Instant::now();
+    while states().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no executor_down: {:?}\n{}",
+            received.lock().unwrap(),
+            relay.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(states(), ["down"]);
+    let executor = start_executor(&sim, &relay, &journal("notify-exec"), TOKEN, 60);
+    wait_connected(&http, &relay, true, Duration::from_secs(30)).await;
+    while states().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(40), "no recovery: {:?}", received.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(states(), ["down", "recovered"]);
+    assert_no_token(&[&relay, &executor]);
 }

@@ -80,6 +80,16 @@ pub async fn run(state: AppState, url: url::Url, token: SecretString, cancel: Ca
                     return;
                 }
                 tracing::warn!(relay = %without_credentials(&url), reason = %why, "disconnected from the relay; reconnecting");
+                if why.contains(super::link::REPLACED_REASON) {
+                    // Another executor may be using this token: it must not flip-flop with this one every few
+                    // hundred milliseconds, so wait the longest delay.
+                    tracing::error!(
+                        "the relay closed this connection because another executor with the same EXECUTOR_TOKEN \
+                         connected: run only one; reconnecting in up to {} s",
+                        BACKOFF.1.as_secs()
+                    );
+                    attempt = u32::MAX - 1;
+                }
             }
             // tungstenite's error names the HTTP status (401 for a wrong token), never the request's headers.
             Err(e) => {
@@ -150,6 +160,9 @@ async fn session(
                     Ok(alert) => take(shared, alert).await,
                     Err(e) => tracing::warn!(error = %e, "unreadable message from the relay ignored"),
                 },
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return format!("closed by the relay ({}): {}", u16::from(frame.code), frame.reason);
+                }
                 Some(Ok(Message::Close(_))) | None => return "closed by the relay".to_owned(),
                 Some(Err(e)) => return format!("receive failed: {e}"),
                 // Pings are answered by tungstenite itself (on the next read or write).

@@ -68,6 +68,7 @@ async fn ready(State(relay): State<Shared>) -> Response {
 
 async fn status(State(relay): State<Shared>) -> Json<Value> {
     let backlog = super::link::backlog(&relay).await.map(|rows| rows.len()).ok();
+    let link = relay.link.status();
     Json(json!({
         "role": "relay",
         "version": env!("CARGO_PKG_VERSION"),
@@ -75,8 +76,9 @@ async fn status(State(relay): State<Shared>) -> Json<Value> {
         "uptime_secs": relay.started.elapsed().as_secs(),
         "journal": relay.journal.describe(),
         "executor": {
-            "status": relay.link.status(),
-            "connected": relay.link.connected(),
+            "connected": link.connected,
+            "since": link.since,
+            "rtt_ms": link.rtt_ms,
             "backlog": backlog,
             "refused": relay.metrics.executor_refusals.get(),
         },

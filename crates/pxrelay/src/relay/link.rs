@@ -16,10 +16,10 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
@@ -37,6 +37,12 @@ pub const PING_EVERY: Duration = Duration::from_secs(5);
 /// A connection whose pong is this late is taken for dead and closed (a slept PC, a lost network).
 pub const PONG_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The close code the relay sends an executor another one replaced: 4000, application-defined.
+pub const REPLACED: u16 = 4000;
+
+/// The close reason with [`REPLACED`].
+pub const REPLACED_REASON: &str = "replaced by another executor with the same EXECUTOR_TOKEN";
+
 /// How far back unfinished alerts are looked for (older ones expire at the executor anyway).
 const LOOKBACK: chrono::Duration = chrono::Duration::days(2);
 
@@ -45,6 +51,8 @@ const LOOKBACK: chrono::Duration = chrono::Duration::days(2);
 pub struct Link {
     current: Mutex<Option<Connected>>,
     next_id: AtomicU64,
+    /// Connection tasks still running (a replaced or stopped one runs until its close frame is sent).
+    sessions: AtomicU64,
     /// Woken when a new alert is journaled.
     pub wake: Notify,
 }
@@ -56,6 +64,8 @@ struct Connected {
     peer: SocketAddr,
     rtt: Option<Duration>,
     stop: CancellationToken,
+    /// Set before `stop` when another executor took over (else the relay is stopping).
+    replaced: Arc<AtomicBool>,
 }
 
 /// What `/status` shows of the executor.
@@ -86,19 +96,22 @@ impl Link {
     }
 
     /// Registers a new connection, closing the previous one (see the module docs); returns its id and stop token.
-    fn connect(&self, peer: SocketAddr) -> (u64, CancellationToken) {
+    fn connect(&self, peer: SocketAddr) -> (u64, CancellationToken, Arc<AtomicBool>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let stop = CancellationToken::new();
-        let previous =
-            self.current.lock().replace(Connected { id, since: Utc::now(), peer, rtt: None, stop: stop.clone() });
+        let replaced = Arc::new(AtomicBool::new(false));
+        let connected =
+            Connected { id, since: Utc::now(), peer, rtt: None, stop: stop.clone(), replaced: replaced.clone() };
+        let previous = self.current.lock().replace(connected);
         if let Some(previous) = previous {
             tracing::warn!(
                 previous.peer = %previous.peer, peer = %peer,
                 "a second executor connected with the right token: it replaces the first"
             );
+            previous.replaced.store(true, Ordering::Relaxed);
             previous.stop.cancel();
         }
-        (id, stop)
+        (id, stop, replaced)
     }
 
     fn disconnect(&self, id: u64) {
@@ -114,10 +127,15 @@ impl Link {
         }
     }
 
-    /// Closes the current connection (the relay is stopping).
-    pub fn drop_current(&self) {
+    /// Closes the current connection (the relay is stopping) and waits, at most `within`, until its close frame is
+    /// sent (code 1001: the executor reconnects at once, to the relay that replaces this one).
+    pub async fn close_all(&self, within: Duration) {
         if let Some(c) = self.current.lock().take() {
             c.stop.cancel();
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        while self.sessions.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 }
@@ -129,7 +147,8 @@ pub async fn backlog(relay: &Relay) -> Result<Vec<StoredAlert>, crate::journal::
 
 /// Serves one authenticated executor connection until it closes, fails, stops answering pings, or is replaced.
 pub async fn serve(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
-    let (id, stop) = relay.link.connect(peer);
+    relay.link.sessions.fetch_add(1, Ordering::Relaxed);
+    let (id, stop, replaced) = relay.link.connect(peer);
     tracing::info!(peer = %peer, "executor connected");
     let (mut tx, mut rx) = socket.split();
     let mut sent: HashSet<String> = HashSet::new();
@@ -164,7 +183,16 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
             Err(e) => tracing::warn!(error = %e, "could not read the alerts to send to the executor"),
         }
         tokio::select! {
-            () = stop.cancelled() => break "replaced or stopping".to_owned(),
+            () = stop.cancelled() => {
+                // Tells the executor why, so a second executor on the same token is noticed (see the module docs).
+                let replaced = replaced.load(Ordering::Relaxed);
+                let frame = match replaced {
+                    true => CloseFrame { code: REPLACED, reason: REPLACED_REASON.into() },
+                    false => CloseFrame { code: 1001, reason: "the relay is stopping".into() },
+                };
+                let _ = tx.send(Message::Close(Some(frame))).await;
+                break if replaced { REPLACED_REASON } else { "the relay is stopping" }.to_owned();
+            }
             () = relay.link.wake.notified() => {}
             _ = ping.tick() => {
                 if ping_sent.is_some_and(|t| t.elapsed() > PONG_TIMEOUT) {
@@ -192,6 +220,7 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
     };
     relay.link.disconnect(id);
     let _ = tx.close().await;
+    relay.link.sessions.fetch_sub(1, Ordering::Relaxed);
     tracing::warn!(peer = %peer, reason = %why, "executor disconnected");
 }
 

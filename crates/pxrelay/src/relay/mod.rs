@@ -109,15 +109,16 @@ pub async fn run(settings: Settings, token: SecretString) -> anyhow::Result<()> 
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, role = "relay", mode = settings.mode.as_str(), "pxrelay listening");
     let router = http::router(relay.clone());
-    let stop = cancel.clone();
+    let (stop, link, grace) = (cancel.clone(), relay.link.clone(), settings.http.shutdown_grace);
     let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             crate::shutdown::signal().await;
+            tracing::info!("stopping: closing the executor's connection");
             stop.cancel();
+            link.close_all(grace).await;
         })
         .await;
     cancel.cancel();
-    relay.link.drop_current();
     tracker.close();
     let _ = tokio::time::timeout(settings.http.shutdown_grace, tracker.wait()).await;
     served.context("serving HTTP")
