@@ -207,6 +207,15 @@ async fn a_webhook_to_the_relay_is_placed_by_the_executor_and_answered_with_the_
         "the webhook secret is never journaled or forwarded"
     );
     assert!(!exec_row["raw_body"].as_str().unwrap().contains(SECRET), "the executor never receives the webhook secret");
+    // A bad field is refused by the relay itself (400 naming it), journaled there, and never sent on.
+    let bad = json!({"secret": SECRET, "symbol": "MNQ", "action": "buy", "quantity": 0, "id": "bad-1"});
+    let r = http.post(format!("http://{}/webhook", relay.addr)).json(&bad).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let (_, listed) = get(&http, &relay.addr, "/alerts").await;
+    assert!(listed["alerts"].as_array().unwrap().iter().any(|a| a["status"] == "rejected"), "{listed}");
+    let wrong = json!({"secret": "not-the-secret", "symbol": "MNQ", "action": "buy", "quantity": 1});
+    let r = http.post(format!("http://{}/webhook", relay.addr)).json(&wrong).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
     let (_, status) = get(&http, &relay.addr, "/status").await;
     assert_eq!((status["role"].as_str(), status["executor"]["backlog"].as_u64()), (Some("relay"), Some(0)), "{status}");
     assert!(status["executor"]["since"].is_string(), "{status}");

@@ -204,9 +204,17 @@ async fn accept(
     };
     offered.check(relay.secret.as_ref(), body_secret)?;
     // Authenticated: only the redacted body (secret fields removed) is ever journaled or sent to the executor.
-    let redacted = envelope.as_ref().map_or_else(|_| String::new(), |e| e.redacted_body().to_owned());
-    let intent = envelope.and_then(|e| e.intent()).map_err(|e| ApiError::BadPayload(e.to_string()))?;
-    crate::routes::webhook::check_clock(&intent)?;
+    let redacted = envelope.as_ref().map_or_else(
+        |_| "(not a JSON object; not stored, as it may hold secrets)".to_owned(),
+        |e| e.redacted_body().to_owned(),
+    );
+    let intent = match envelope.and_then(|e| e.intent()) {
+        Ok(intent) => intent,
+        Err(e) => return Err(journal_refusal(relay, redacted, None, ApiError::BadPayload(e.to_string())).await),
+    };
+    if let Err(refusal) = crate::routes::webhook::check_clock(&intent) {
+        return Err(journal_refusal(relay, redacted, Some(intent), refusal).await);
+    }
     let received_at = Utc::now();
     static RECEIPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let key = signal::alert_key(&intent, received_at, RECEIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
@@ -257,6 +265,24 @@ async fn accept(
         }
         tokio::time::sleep(OUTCOME_POLL).await;
     }
+}
+
+/// Journals an authenticated alert's refusal (status `rejected`, as `serve` does), so `/alerts` shows it; hands it back.
+async fn journal_refusal(
+    relay: &Relay,
+    redacted: String,
+    intent: Option<signal::Intent>,
+    refusal: ApiError,
+) -> ApiError {
+    let outcome = crate::outcome::Outcome::new(
+        crate::outcome::AlertStatus::Rejected,
+        refusal.to_string(),
+        format!("refused: {}", refusal.code()),
+    );
+    if let Err(e) = relay.journal.record_refusal(Utc::now(), redacted, intent, &outcome).await {
+        tracing::error!(error = %e, "could not journal a refused alert");
+    }
+    refusal
 }
 
 /// 202's answer: status `pending`, message [`RELAYED`].
