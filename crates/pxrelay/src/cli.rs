@@ -1,4 +1,4 @@
-//! The command line: `pxrelay serve [--sim [--reset]]`, `pxrelay token`, `pxrelay quote SYMBOL [--sim]` and
+//! The command line: `pxrelay serve [--sim [--reset]]`, `pxrelay relay`, `pxrelay execute --relay URL`, `pxrelay token`, `pxrelay quote SYMBOL [--sim]` and
 //! `pxrelay doctor [--sim] [--json] [--include-balances]`.
 
 use std::collections::HashMap;
@@ -36,6 +36,17 @@ pub enum Command {
         /// Refused in live mode: a live journal is never emptied.
         #[arg(long)]
         reset: bool,
+    },
+    /// The public half of a split setup (docs/relay.md): receive, authenticate, validate and journal webhooks, and
+    /// hand them to the executor connected at `/executor` (EXECUTOR_TOKEN). Holds no broker credentials: refuses to
+    /// start while PROJECT_X_API_KEY or JWT_TOKEN is set.
+    Relay,
+    /// The trader's-machine half (docs/relay.md): everything `serve` runs, taking its alerts from the relay over one
+    /// outbound WebSocket (EXECUTOR_TOKEN), reconnecting forever. HOST defaults to 127.0.0.1 here.
+    Execute {
+        /// The relay's address, e.g. https://my-relay.up.railway.app (else RELAY_URL).
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
     },
     /// Log in with PROJECT_X_USERNAME + PROJECT_X_API_KEY and print a JWT_TOKEN line and its expiry.
     Token,
@@ -77,6 +88,44 @@ impl Cli {
         let mut env: HashMap<String, String> =
             dotenvy::dotenv_iter().map(|it| it.filter_map(Result::ok).collect()).unwrap_or_default();
         env.extend(std::env::vars());
+        // The executor's own HTTP port (status, dashboard) stays on this machine unless HOST says otherwise.
+        if matches!(self.command, Command::Execute { .. }) && !env.contains_key("HOST") {
+            env.insert("HOST".to_owned(), "127.0.0.1".to_owned());
+        }
+        if matches!(self.command, Command::Relay) {
+            let held = crate::relay::credentials_present(&env);
+            if !held.is_empty() {
+                eprintln!(
+                    "pxrelay: invalid configuration:\n  the relay holds no broker credentials, but {} is set: unset it \
+                     here and set it on the trader's machine, where `pxrelay execute` runs",
+                    held.join(" and ")
+                );
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+        let executor_token = match &self.command {
+            Command::Relay | Command::Execute { .. } => match crate::relay::executor_token(&env) {
+                Ok(t) => Some(t),
+                Err(why) => {
+                    eprintln!("pxrelay: invalid configuration:\n  {why}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            },
+            _ => None,
+        };
+        let relay_url = match &self.command {
+            Command::Execute { relay } => {
+                let base = relay.clone().or_else(|| env.get(crate::relay::RELAY_URL).cloned()).unwrap_or_default();
+                match crate::relay::executor_link::executor_url(&base) {
+                    Ok(url) => Some(url),
+                    Err(why) => {
+                        eprintln!("pxrelay: invalid configuration:\n  {why} (set --relay or RELAY_URL)");
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                }
+            }
+            _ => None,
+        };
         let sim_flag = matches!(
             self.command,
             Command::Serve { sim: true, .. } | Command::Quote { sim: true, .. } | Command::Doctor { sim: true, .. }
@@ -105,6 +154,26 @@ impl Cli {
                         Err(e) => Err(e),
                     },
                     Err(e) => Err(e),
+                }
+            }
+            Command::Relay => {
+                crate::telemetry::init(&settings.log);
+                match executor_token {
+                    Some(token) => crate::relay::run(settings, token).await,
+                    None => Err(anyhow::anyhow!("no EXECUTOR_TOKEN")),
+                }
+            }
+            Command::Execute { .. } => {
+                crate::telemetry::init(&settings.log);
+                let mode = settings.mode;
+                match (App::build(settings, mode).await, executor_token, relay_url) {
+                    (Ok(app), Some(token), Some(url)) => {
+                        let (state, cancel) = (app.state().clone(), app.state().shutdown.child_token());
+                        app.spawn(crate::relay::executor_link::run(state, url, token, cancel));
+                        app.run_until_stopped().await
+                    }
+                    (Err(e), _, _) => Err(e),
+                    _ => Err(anyhow::anyhow!("no EXECUTOR_TOKEN or relay address")),
                 }
             }
             Command::Token => {

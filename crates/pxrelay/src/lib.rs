@@ -1,7 +1,7 @@
 //! pxrelay: receives TradingView webhooks and turns them into ProjectX Gateway orders.
 //!
 //! Layout:
-//! - [`cli`]: `serve [--sim [--reset]]`, `token`, `quote`, `doctor`.
+//! - [`cli`]: `serve [--sim [--reset]]`, `relay`, `execute [--relay URL]`, `token`, `quote`, `doctor`.
 //! - [`doctor`]: `pxrelay doctor`, the read-only pre-flight (session, accounts, symbols, hubs, clock, budget).
 //! - [`config`]: layered settings with plain environment variable names, validated before anything binds.
 //! - [`startup`]: [`startup::App`]: build (journal, simulator in sim mode, gateway client, market hub, executor,
@@ -31,6 +31,8 @@
 //!   queues and background senders, never on the order path; outage notices for the token and the hubs.
 //! - [`quotes`]: [`quotes::QuoteService`]: symbol → contract → streamed quote, or 1-minute bars when stale.
 //! - [`state`]: [`state::AppState`] and [`state::Mode`].
+//! - [`relay`]: `pxrelay relay` (the public webhook, no broker credentials) and `pxrelay execute --relay <url>`
+//!   (the trader's own machine executes what the relay sends over an outbound WebSocket).
 //! - [`telemetry`]: JSON or pretty logs. [`shutdown`]: SIGTERM/SIGINT.
 
 pub mod access;
@@ -56,6 +58,7 @@ pub mod outcome;
 pub mod pnl;
 pub mod provenance;
 pub mod quotes;
+pub mod relay;
 pub mod risk;
 pub mod routes;
 pub mod shutdown;

@@ -120,6 +120,8 @@ pub struct Metrics {
     /// Working orders of flat positions by what their cancel did (`cancelled`, `refused`: an orphan).
     pub orphan_cancels: Family<ResultLabel, Counter>,
     /// Account snapshots applied: a book gone live after a user-hub (re)connect or a new watch.
+    /// `pxrelay relay`: `/executor` connections refused (a wrong or missing `EXECUTOR_TOKEN`).
+    pub executor_refusals: Counter,
     pub book_resyncs: Counter,
     /// Fills of alerts' own orders, by role.
     pub fills: Family<RoleLabel, Counter>,
@@ -169,6 +171,12 @@ impl Metrics {
             "Account snapshots applied (a book gone live after a user hub (re)connect or a new watch)",
             book_resyncs.clone(),
         );
+        let executor_refusals = Counter::default();
+        registry.register(
+            "executor_refusals",
+            "Relay only: executor connections refused for a wrong or missing EXECUTOR_TOKEN",
+            executor_refusals.clone(),
+        );
         let fills = Family::<RoleLabel, Counter>::default();
         registry.register("fills", "Fills of alerts' own orders (entries and closes), by role", fills.clone());
         let slippage = slippage_buckets();
@@ -209,6 +217,7 @@ impl Metrics {
             http,
             orphan_cancels,
             book_resyncs,
+            executor_refusals,
         })
     }
 

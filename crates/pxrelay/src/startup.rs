@@ -258,6 +258,12 @@ impl App {
         &self.state
     }
 
+    /// Runs `task` with the app's other tasks: stopping waits for it (within the grace period), so it must end when
+    /// [`AppState::shutdown`] fires (`pxrelay execute`'s link to the relay).
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tracker.spawn(task);
+    }
+
     /// The simulator in sim mode.
     pub fn sim(&self) -> Option<&projectx_sim::SimHandle> {
         self.sim.as_ref()

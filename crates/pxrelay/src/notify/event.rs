@@ -33,11 +33,13 @@ pub enum EventKind {
     TokenFailing,
     /// The market or user hub is down while needed, for longer than `NOTIFY_OUTAGE_SECS`; and its recovery.
     HubDown,
+    /// `pxrelay relay` only: no executor connected for longer than `NOTIFY_OUTAGE_SECS`; and its recovery.
+    ExecutorDown,
 }
 
 impl EventKind {
     /// Every kind, in the order of docs/operations.md.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Placed,
         Self::Filled,
         Self::Rejected,
@@ -49,6 +51,7 @@ impl EventKind {
         Self::Blocked,
         Self::TokenFailing,
         Self::HubDown,
+        Self::ExecutorDown,
     ];
 
     /// The name in `NOTIFY_EVENTS` and in the generic JSON.
@@ -65,6 +68,7 @@ impl EventKind {
             Self::Blocked => "blocked",
             Self::TokenFailing => "token_failing",
             Self::HubDown => "hub_down",
+            Self::ExecutorDown => "executor_down",
         }
     }
 
@@ -102,7 +106,8 @@ impl FromStr for EventKind {
 pub struct EventSet(u16);
 
 /// `NOTIFY_EVENTS`' default: what a trader needs to hear about without asking (`placed` and `expired` are opt-in).
-pub const DEFAULT_EVENTS: &str = "filled,rejected,failed,unknown,orphan,flattened,blocked,token_failing,hub_down";
+pub const DEFAULT_EVENTS: &str =
+    "filled,rejected,failed,unknown,orphan,flattened,blocked,token_failing,hub_down,executor_down";
 
 impl EventSet {
     /// No kind.

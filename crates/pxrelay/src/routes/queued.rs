@@ -119,7 +119,7 @@ pub(super) async fn record_and_wait(
 }
 
 /// The finished row's answer; `None` while it has no outcome.
-fn answer_of(row: &StoredAlert) -> Option<Answer> {
+pub(crate) fn answer_of(row: &StoredAlert) -> Option<Answer> {
     if matches!(row.status, AlertStatus::Received | AlertStatus::Pending) {
         return None;
     }
@@ -215,13 +215,15 @@ async fn drain(state: &AppState, store: &Arc<Postgres>) {
             return;
         }
         for row in rows {
-            admit(state, store, row).await;
+            admit(state, row).await;
         }
     }
 }
 
-/// Resolves a queued alert's symbol and accounts and queues its job(s), or finishes it with the refusal.
-async fn admit(state: &AppState, store: &Arc<Postgres>, row: StoredAlert) {
+/// Resolves a journaled alert's symbol and accounts and queues its job(s), or finishes it with the refusal: a queued
+/// alert on the Postgres leader, or an alert the relay sent to `pxrelay execute` ([`crate::relay::executor_link`]).
+/// With Postgres the row's contract and account are recorded too (`assign`).
+pub(crate) async fn admit(state: &AppState, row: StoredAlert) {
     let journal = &state.webhook.journal;
     let id = row.alert_id.clone();
     let done = |outcome: Outcome| finish(journal, row.alert_id.clone(), outcome);
@@ -249,7 +251,9 @@ async fn admit(state: &AppState, store: &Arc<Postgres>, row: StoredAlert) {
                    gateway), or none was found; nothing sent";
         return done(Outcome::new(AlertStatus::Rejected, why, "refused: bad_account")).await;
     };
-    if let Err(e) = store.assign(&id, &contract.id, target.account).await {
+    if let Some(store) = journal.postgres()
+        && let Err(e) = store.assign(&id, &contract.id, target.account).await
+    {
         tracing::error!(alert.id = %id, error = %e, "could not record a queued alert's account");
     }
     let (reply, _) = oneshot::channel();

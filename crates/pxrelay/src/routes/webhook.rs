@@ -228,7 +228,7 @@ async fn accept(
 }
 
 /// Refuses an alert whose own timestamp is ahead of this server's clock by more than [`crate::executor::FUTURE_SKEW`].
-fn check_clock(intent: &signal::Intent) -> Result<(), ApiError> {
+pub(crate) fn check_clock(intent: &signal::Intent) -> Result<(), ApiError> {
     let received_at = Utc::now();
     if let Some(sent_at) = intent.sent_at
         && sent_at - received_at > crate::executor::FUTURE_SKEW
