@@ -81,10 +81,9 @@ async fn sigterm_to_the_leader_while_alerts_stream_hands_the_lead_over_within_a_
                 let addr = if to_a { &a_addr } else { &b_addr };
                 let body = json!({"secret": SECRET, "symbol": "MNQ", "action": "buy", "quantity": 1, "id": id});
                 let sent = http.post(format!("http://{addr}/webhook")).json(&body).send();
-                if let Ok(r) = sent.await
-                    && matches!(r.status().as_u16(), 200 | 202)
-                {
-                    accepted.push(id);
+                match sent.await {
+                    Ok(r) if matches!(r.status().as_u16(), 200 | 202) => accepted.push(id),
+                    other => eprintln!("{id} to {addr}: not accepted: {:?}", other.map(|r| r.status())),
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }

@@ -110,11 +110,16 @@ pub(super) async fn record_and_wait(
         {
             return Ok(with_outcome((StatusCode::OK, Json(answer)), WebhookOutcome::Accepted));
         }
-        if tokio::time::Instant::now() + OUTCOME_POLL >= deadline {
+        // A stopping instance answers at once: the alert is journaled and the next leader executes it, while waiting
+        // could outlast the shutdown grace period and cut the connection without an answer.
+        if state.shutdown.is_cancelled() || tokio::time::Instant::now() + OUTCOME_POLL >= deadline {
             let pending = Answer::pending(alert_id);
             return Ok(with_outcome((StatusCode::ACCEPTED, Json(pending)), WebhookOutcome::Accepted));
         }
-        tokio::time::sleep(OUTCOME_POLL).await;
+        tokio::select! {
+            () = state.shutdown.cancelled() => {}
+            () = tokio::time::sleep(OUTCOME_POLL) => {}
+        }
     }
 }
 
