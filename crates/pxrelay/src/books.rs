@@ -119,6 +119,11 @@ impl Books {
         let _ = self.fills.set(fills);
     }
 
+    /// The fills attached by [`Books::attach_fills`], if any.
+    pub fn fills(&self) -> Option<&Arc<crate::fills::Fills>> {
+        self.fills.get()
+    }
+
     /// Orphan legs are told to `notify` from now on (set once, at startup).
     pub fn attach_notifier(&self, notify: crate::notify::Notifier) {
         let _ = self.notify.set(notify);

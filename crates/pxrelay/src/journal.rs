@@ -171,8 +171,9 @@ pub struct StoredAlert {
     pub accounts: Vec<StoredAlert>,
 }
 
-/// What the executor learned about an alert besides its outcome, stored with it ([`Journal::finish_with`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// What the executor learned about an alert besides its outcome, stored with it ([`Journal::finish_with`]); also
+/// what the executor tells the relay of it (JSON: `{"reference_price", "position_source"}`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Execution {
     /// The reference price at arrival (see [`StoredAlert::reference_price`]).
     pub reference_price: Option<rust_decimal::Decimal>,
@@ -337,6 +338,27 @@ impl Journal {
     /// Appends events to alerts' timelines (one transaction).
     pub async fn append(&self, writes: Vec<TimelineWrite>) -> Result<(), JournalError> {
         on_store!(self, s => s.append(writes).await)
+    }
+
+    /// Replaces `alert_id`'s timeline, except its own `received` and `journaled` events, with `events` (another
+    /// journal's: the executor's, copied to the relay's, issue 16), and stores `execution` (kept where `None`), in one
+    /// transaction. Idempotent: the same events again leave the same timeline. `events` must all be `alert_id`'s
+    /// (else an error, and nothing is written); `received`/`journaled` among them are skipped. Returns `false`, and
+    /// writes nothing, when the journal has no such alert.
+    pub async fn replace_timeline(
+        &self,
+        alert_id: &str,
+        events: Vec<TimelineWrite>,
+        execution: Execution,
+    ) -> Result<bool, JournalError> {
+        if let Some(other) = events.iter().find(|w| w.alert_id != alert_id) {
+            return Err(JournalError::Task(format!(
+                "replace_timeline({alert_id}): an event of another alert ({})",
+                other.alert_id
+            )));
+        }
+        let events: Vec<TimelineWrite> = events.into_iter().filter(|w| !w.event.with_the_alert()).collect();
+        on_store!(self, s => s.replace_timeline(alert_id, events, execution).await)
     }
 
     /// Stores the outcome, and the answer built from it (returned again for duplicates).

@@ -118,24 +118,35 @@ fn start_relay(db: &str, port: u16, wait_ms: u64) -> Proc {
 }
 
 fn start_executor(sim: &SimHandle, relay: &Proc, db: &str, token: &str, max_age: u64) -> Proc {
-    Proc::start(
-        &["execute", "--relay", &format!("http://{}", relay.addr)],
-        &[
-            ("PORT", "0".to_owned()),
-            ("MARKET_HOURS", "always".to_owned()),
-            ("MAX_CONTRACTS", "1000".to_owned()),
-            ("RATE_LIMIT_REQUESTS", "1000000".to_owned()),
-            ("MAX_ALERT_AGE_SECS", max_age.to_string()),
-            ("WEBHOOK_SECRET", SECRET.to_owned()),
-            ("DATABASE_URL", db.to_owned()),
-            ("EXECUTOR_TOKEN", token.to_owned()),
-            ("PROJECT_X_API_URL", sim.base_url()),
-            ("PROJECT_X_MARKET_HUB_URL", sim.market_hub_url()),
-            ("PROJECT_X_USER_HUB_URL", sim.user_hub_url()),
-            ("PROJECT_X_USERNAME", sim.username().to_owned()),
-            ("PROJECT_X_API_KEY", sim.api_key().to_owned()),
-        ],
-    )
+    start_executor_with(sim, relay, db, token, max_age, &[])
+}
+
+/// [`start_executor`] with more variables.
+fn start_executor_with(
+    sim: &SimHandle,
+    relay: &Proc,
+    db: &str,
+    token: &str,
+    max_age: u64,
+    extra: &[(&str, String)],
+) -> Proc {
+    let mut env = vec![
+        ("PORT", "0".to_owned()),
+        ("MARKET_HOURS", "always".to_owned()),
+        ("MAX_CONTRACTS", "1000".to_owned()),
+        ("RATE_LIMIT_REQUESTS", "1000000".to_owned()),
+        ("MAX_ALERT_AGE_SECS", max_age.to_string()),
+        ("WEBHOOK_SECRET", SECRET.to_owned()),
+        ("DATABASE_URL", db.to_owned()),
+        ("EXECUTOR_TOKEN", token.to_owned()),
+        ("PROJECT_X_API_URL", sim.base_url()),
+        ("PROJECT_X_MARKET_HUB_URL", sim.market_hub_url()),
+        ("PROJECT_X_USER_HUB_URL", sim.user_hub_url()),
+        ("PROJECT_X_USERNAME", sim.username().to_owned()),
+        ("PROJECT_X_API_KEY", sim.api_key().to_owned()),
+    ];
+    env.extend(extra.iter().cloned());
+    Proc::start(&["execute", "--relay", &format!("http://{}", relay.addr)], &env)
 }
 
 async fn get(http: &reqwest::Client, addr: &str, path: &str) -> (u16, Value) {
@@ -467,5 +478,126 @@ async fn no_executor_for_notify_outage_secs_sends_executor_down_then_its_recover
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(states(), ["down", "recovered"]);
+    assert_no_token(&[&relay, &executor]);
+}
+
+/// The simulator's MNQ contract and tick size.
+const MNQ: &str = "CON.F.US.MNQ.Z25";
+const TICK: &str = "0.25";
+
+fn dec(v: &Value) -> rust_decimal::Decimal {
+    v.to_string().trim_matches('"').parse().unwrap_or_else(|_| panic!("a decimal: {v}"))
+}
+
+/// What the relay must show as the executor does: the timeline after each journal's own `received`/`journaled`,
+/// the fills and what they sum up to, and the execution details.
+fn executed(row: &Value) -> Value {
+    let events: Vec<&Value> = row["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] != "received" && e["event"] != "journaled")
+        .collect();
+    json!({
+        "events": events,
+        "fills": row["fills"],
+        "fill_price": row["fill_price"],
+        "slippage_ticks": row["slippage_ticks"],
+        "realized_pnl": row["realized_pnl"],
+        "reference_price": row["reference_price"],
+        "position_source": row["position_source"],
+    })
+}
+
+/// Polls the executor's `/alerts/{id}` until `check` holds, then the relay's until it shows the same
+/// [`executed`] part (each within `within`); returns the executor's row.
+async fn same_at_relay(
+    http: &reqwest::Client,
+    (relay, executor): (&Proc, &Proc),
+    id: &str,
+    within: Duration,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    let at_executor = loop {
+        let (_, row) = get(http, &executor.addr, &format!("/alerts/{id}")).await;
+        if row.is_object() && check(&row) {
+            break row;
+        }
+        assert!(started.elapsed() < within, "{id} at the executor: {row}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let started = Instant::now();
+    loop {
+        let (_, row) = get(http, &relay.addr, &format!("/alerts/{id}")).await;
+        if row.is_object() && executed(&row) == executed(&at_executor) {
+            let names: Vec<&str> =
+                row["timeline"].as_array().unwrap().iter().filter_map(|e| e["event"].as_str()).collect();
+            assert_eq!(names[..2], ["received", "journaled"], "the relay's own events first: {row}");
+            return at_executor;
+        }
+        assert!(
+            started.elapsed() < within,
+            "{id}: the relay never showed the executor's execution\nrelay: {}\nexecutor: {}",
+            executed(&row),
+            executed(&at_executor)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_executors_fills_and_timeline_show_on_the_relay_and_a_target_filled_later_too() {
+    let (sim, http) = (sim().await, reqwest::Client::new());
+    let relay = start_relay(&journal("fills-relay"), 0, 2500);
+    let quotes = [("QUOTE_SYMBOLS", "MNQ".to_owned())];
+    let executor = start_executor_with(&sim, &relay, &journal("fills-exec"), TOKEN, 60, &quotes);
+    wait_connected(&http, &relay, true, Duration::from_secs(30)).await;
+    // The executor's book is live and it has seen the touch (its reference for the slippage).
+    let (price, tick): (rust_decimal::Decimal, rust_decimal::Decimal) =
+        ("21000".parse().unwrap(), TICK.parse().unwrap());
+    let started = Instant::now();
+    loop {
+        sim.set_price(MNQ, price);
+        let (_, status) = get(&http, &executor.addr, "/status").await;
+        let (_, quote) = get(&http, &executor.addr, "/quote/MNQ").await;
+        if status["accounts"][0]["live"] == true && quote["source"] == "signalr" && quote["ask"] == json!(price + tick)
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "book live and touch streamed: {status} {quote}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body = json!({"secret": SECRET, "symbol": "MNQ", "action": "buy", "quantity": 1, "id": "fill-1",
+                      "stop_loss_ticks": 40, "take_profit_ticks": 80});
+    let r = http.post(format!("http://{}/webhook", relay.addr)).json(&body).send().await.unwrap();
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["status"], "placed", "{answer}");
+    // The entry's fill and both legs, at the executor, then the same at the relay within a few seconds.
+    let pair = (&relay, &executor);
+    let row = same_at_relay(&http, pair, "fill-1", Duration::from_secs(5), |r| {
+        let legs = r["timeline"].as_array().unwrap().iter().filter(|e| e["event"] == "legs").count();
+        r["fills"].as_array().is_some_and(|f| f.len() == 1) && legs == 2
+    })
+    .await;
+    let trade = sim.trades().into_iter().find(|t| json!(t.order_id) == row["fills"][0]["order_id"]).unwrap();
+    assert_eq!((dec(&row["fills"][0]["price"]), row["fills"][0]["size"].as_i64()), (trade.price, Some(1)), "{row}");
+    assert_eq!(dec(&row["fill_price"]), trade.price, "{row}");
+    // A buy at market: the reference is the ask (21000.25), the sim fills at 21000: one tick better.
+    assert_eq!((dec(&row["reference_price"]), &row["slippage_ticks"]), (price + tick, &json!(-1.0)), "{row}");
+    assert_eq!(row["position_source"], "book", "{row}");
+    // Later, the target fills: the entry's `closed` event and realized P&L reach the relay too.
+    let target = row["timeline"].as_array().unwrap().iter().find(|e| e["role"] == "target").map(|e| dec(&e["price"]));
+    let target = target.unwrap_or_else(|| panic!("a target leg: {row}"));
+    sim.move_price_to(MNQ, target + rust_decimal::Decimal::ONE, 4);
+    let row = same_at_relay(&http, pair, "fill-1", Duration::from_secs(10), |r| {
+        r["timeline"].as_array().unwrap().iter().any(|e| e["event"] == "closed")
+    })
+    .await;
+    let close = sim.trades().into_iter().rev().find(|t| t.profit_and_loss.is_some()).unwrap();
+    assert_eq!(dec(&row["realized_pnl"]), close.profit_and_loss.unwrap(), "{row}");
+    let (_, listed) = get(&http, &relay.addr, "/alerts").await;
+    let listed = listed["alerts"].as_array().unwrap().iter().find(|a| a["alert_id"] == "fill-1").cloned().unwrap();
+    assert_eq!(executed(&listed), executed(&row), "the relay's list shows it too");
     assert_no_token(&[&relay, &executor]);
 }

@@ -15,7 +15,7 @@ use chrono::Utc;
 use projectx::book::BookEvent;
 use projectx::{AccountId, ContractId, OrderId};
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use attribution::Attribution;
@@ -26,6 +26,9 @@ use crate::metrics::Metrics;
 
 /// Timeline batches waiting for the writer.
 const QUEUE: usize = 1024;
+
+/// Alert ids kept for a slow [`Fills::written`] subscriber; beyond that it is told it lagged.
+const WRITTEN: usize = 1024;
 
 /// The attribution state and the way to the journal. Shared as `Arc<Fills>`.
 #[derive(Debug)]
@@ -39,6 +42,8 @@ pub struct Fills {
     metrics: Arc<Metrics>,
     /// Each `filled` event is told here (never waits).
     notify: crate::notify::Notifier,
+    /// The alerts whose timeline the writer just wrote to ([`Fills::written`]).
+    written: broadcast::Sender<String>,
 }
 
 /// The task that writes timeline events to the journal, in the order they were queued.
@@ -46,14 +51,24 @@ pub struct Fills {
 pub struct Writer {
     journal: Journal,
     queue: mpsc::Receiver<Vec<TimelineWrite>>,
+    written: broadcast::Sender<String>,
 }
 
 impl Fills {
     /// The attribution state, and the writer task to run ([`Writer::run`]); fills are told to `notify`.
     pub fn new(journal: Journal, metrics: Arc<Metrics>, notify: crate::notify::Notifier) -> (Arc<Self>, Writer) {
         let (writes, queue) = mpsc::channel(QUEUE);
-        let fills = Arc::new(Self { state: parking_lot::Mutex::new(Attribution::default()), writes, metrics, notify });
-        (fills, Writer { journal, queue })
+        let written = broadcast::Sender::new(WRITTEN);
+        let state = parking_lot::Mutex::new(Attribution::default());
+        let fills = Arc::new(Self { state, writes, metrics, notify, written: written.clone() });
+        (fills, Writer { journal, queue, written })
+    }
+
+    /// The id of each alert whose timeline the writer has written events to (once per alert per batch, after the
+    /// batch is in the journal, so a read of the alert sees them), from now on. A receiver more than 1024 ids behind
+    /// gets `Lagged` (it should then re-read whatever it follows).
+    pub fn written(&self) -> broadcast::Receiver<String> {
+        self.written.subscribe()
     }
 
     /// An order with `tag` is about to be sent for `owner`; its slippage is measured against `reference`.
@@ -137,8 +152,16 @@ impl Writer {
             batch.extend(more);
         }
         let count = batch.len();
+        let mut ids: Vec<String> = batch.iter().map(|w| w.alert_id.clone()).collect();
         if let Err(e) = self.journal.append(batch).await {
             tracing::error!(error = %e, events = count, "could not journal timeline events");
+            return;
+        }
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            // No subscriber (only `pxrelay execute` has one): nothing to tell.
+            let _ = self.written.send(id);
         }
     }
 }

@@ -353,6 +353,38 @@ impl Postgres {
         Ok(())
     }
 
+    pub(super) async fn replace_timeline(
+        &self,
+        alert_id: &str,
+        writes: Vec<TimelineWrite>,
+        execution: Execution,
+    ) -> Result<bool, JournalError> {
+        let mut tx = self.pool.begin().await?;
+        // The row's lock also orders two replacements of one alert's timeline (the second sees the first's events).
+        let updated = sqlx::query(
+            "UPDATE alerts SET reference_price = COALESCE($2, reference_price),
+             position_source = COALESCE($3, position_source) WHERE alert_id = $1",
+        )
+        .bind(alert_id)
+        .bind(execution.reference_price.map(|p| p.normalize().to_string()))
+        .bind(execution.position_source.map(PositionSource::as_str))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM alert_events WHERE alert_id = $1 AND event NOT IN ('received', 'journaled')")
+            .bind(alert_id)
+            .execute(&mut *tx)
+            .await?;
+        for w in &writes {
+            insert_event(&mut tx, alert_id, w.event, w.at, &w.data).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub(super) async fn store_outcome(
         &self,
         alert_id: &str,

@@ -228,6 +228,34 @@ impl Sqlite {
         self.run(move |conn, _| events::append(conn, &writes)).await
     }
 
+    pub(super) async fn replace_timeline(
+        self: &Arc<Self>,
+        alert_id: &str,
+        writes: Vec<TimelineWrite>,
+        execution: Execution,
+    ) -> Result<bool, JournalError> {
+        let id = alert_id.to_owned();
+        self.run(move |conn, _| {
+            let tx = conn.transaction()?;
+            let updated = tx.execute(
+                "UPDATE alerts SET reference_price = COALESCE(?2, reference_price),
+                 position_source = COALESCE(?3, position_source) WHERE alert_id = ?1",
+                params![
+                    id,
+                    execution.reference_price.map(|p| p.normalize().to_string()),
+                    execution.position_source.map(PositionSource::as_str)
+                ],
+            )?;
+            if updated == 0 {
+                return Ok(false);
+            }
+            events::replace(&tx, &id, &writes)?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
     pub(super) async fn store_outcome(
         self: &Arc<Self>,
         alert_id: &str,

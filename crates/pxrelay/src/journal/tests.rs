@@ -318,6 +318,62 @@ async fn the_timeline_is_written_read_back_in_time_order_and_summed_up() {
 }
 
 #[tokio::test]
+async fn a_timeline_copied_from_another_journal_replaces_all_but_its_own_events_idempotently() {
+    for b in Backend::both("replace") {
+        let j = b.open(Duration::from_secs(60), Mode::Sim).await;
+        let received = Utc::now() - chrono::TimeDelta::seconds(2);
+        j.record(alert("rp1", received)).await.unwrap();
+        // The other journal's events come after this one's `journaled` (as the executor's after the relay's).
+        let base = Utc::now() + chrono::TimeDelta::milliseconds(5);
+        let at = |ms: i64| base + chrono::TimeDelta::milliseconds(ms);
+        let write =
+            |event, ms: i64, data: serde_json::Value| TimelineWrite { alert_id: "rp1".into(), event, at: at(ms), data };
+        let fill = serde_json::json!({"order_id": 7, "trade_id": 1, "price": 21000.5, "size": 1, "fees": 0.37,
+                                      "side": "buy", "role": "entry", "tick_size": 0.25});
+        // The other journal's own `received` is skipped: this journal keeps its own.
+        let first = vec![
+            write(Event::Received, -1_000, serde_json::json!({})),
+            write(Event::Sent, 0, serde_json::json!({})),
+            write(Event::Acknowledged, 5, serde_json::json!({"order_id": 7, "role": "entry"})),
+            write(Event::Filled, 10, fill),
+        ];
+        let execution = Execution {
+            reference_price: Some("21000.25".parse().unwrap()),
+            position_source: Some(PositionSource::Book),
+        };
+        assert!(j.replace_timeline("rp1", first.clone(), execution).await.unwrap());
+        let row = j.get("rp1").await.unwrap().unwrap();
+        let names: Vec<Event> = row.timeline.iter().map(|e| e.event).collect();
+        assert_eq!(names, [Event::Received, Event::Journaled, Event::Sent, Event::Acknowledged, Event::Filled]);
+        assert_eq!(row.timeline[0].at, timeline::stamp(received), "its own `received` kept");
+        assert_eq!(row.timeline[4].at, timeline::stamp(at(10)), "the other journal's times kept");
+        assert_eq!((row.fills.len(), row.fill_price), (1, Some("21000.5".parse().unwrap())));
+        assert_eq!((row.slippage_ticks, row.position_source), (Some(1.0), Some(PositionSource::Book)));
+        // A later fill: the whole timeline again, grown; then the same again (a resend): nothing doubled. An
+        // execution without a reference keeps the stored one.
+        let mut later = first.clone();
+        later.push(write(Event::Closed, 3_000, serde_json::json!({"realized_pnl": 10.5, "by": "target"})));
+        for _ in 0..2 {
+            assert!(j.replace_timeline("rp1", later.clone(), Execution::default()).await.unwrap());
+            let row = j.get("rp1").await.unwrap().unwrap();
+            assert_eq!(row.timeline.len(), 6, "{:?}", row.timeline);
+            assert_eq!(row.realized_pnl, Some("10.5".parse().unwrap()));
+            assert_eq!(row.reference_price, Some("21000.25".parse().unwrap()));
+        }
+        // Unknown alert: nothing written. Another alert's event: refused, nothing written.
+        let elsewhere: Vec<TimelineWrite> =
+            later.iter().map(|w| TimelineWrite { alert_id: "nope".into(), ..w.clone() }).collect();
+        assert!(!j.replace_timeline("nope", elsewhere, execution).await.unwrap());
+        let stray = j.query_i64("SELECT COUNT(*) FROM alert_events WHERE alert_id = 'nope'").await.unwrap();
+        assert_eq!(stray, 0);
+        let mut mixed = later.clone();
+        mixed[1].alert_id = "other".into();
+        assert!(j.replace_timeline("rp1", mixed, execution).await.is_err());
+        assert_eq!(j.get("rp1").await.unwrap().unwrap().timeline.len(), 6);
+    }
+}
+
+#[tokio::test]
 async fn a_second_process_cannot_open_a_journal_in_use() {
     let path = temp("lock");
     let _first = Journal::open(&path, Duration::from_secs(60), Mode::Live).unwrap();

@@ -50,6 +50,12 @@ impl Event {
             Self::Closed => "closed",
         }
     }
+
+    /// Whether the journal writes it with the alert itself (`received`, `journaled`): each journal has its own, so
+    /// a timeline copied from another journal ([`super::Journal::replace_timeline`]) never carries them.
+    pub fn with_the_alert(self) -> bool {
+        matches!(self, Self::Received | Self::Journaled)
+    }
 }
 
 /// One event to append to an alert's timeline.
@@ -65,8 +71,9 @@ pub struct TimelineWrite {
     pub data: Value,
 }
 
-/// One event as `GET /alerts/{id}` shows it: `{"event", "at", ...fields}`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One event as `GET /alerts/{id}` shows it: `{"event", "at", ...fields}` (read back the same way, e.g. from the
+/// executor's `timeline` message to the relay, [`crate::relay::protocol::ToRelay::Timeline`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEvent {
     /// The event's name.
     pub event: Event,

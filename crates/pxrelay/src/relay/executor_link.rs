@@ -8,6 +8,14 @@
 //! the symbol and the accounts, the executor's guards, `customTag` `pxr1-<alert id>`). Its outcome is sent back once
 //! its row is final. After a reconnect the relay resends every alert it has no outcome for, and each is answered
 //! from this journal (ack, and the outcome when known), so an outcome lost with a connection is sent again.
+//!
+//! Timelines: with each outcome, and whenever the fills writer has written events to an alert's row
+//! ([`crate::fills::Fills::written`]: acknowledged, filled, legs, closed; a bracket target may fill hours later), the
+//! row is read and its timeline and execution details are sent ([`ToRelay::Timeline`]). The writer is the only
+//! writer of events after the outcome, so hooking it misses nothing and costs nothing while no fill happens (a poll
+//! would re-read every recent alert every second for hours). The relay replaces its copy with each, so duplicates
+//! are harmless; what a dropped connection may have lost in flight is covered by sending the timelines of the newest
+//! [`RESEND_RECENT`] alerts again on every (re)connection (and when this link fell behind the writer).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,13 +25,13 @@ use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{MAX_MESSAGE, PATH, ToExecutor, ToRelay};
-use crate::journal::{NewAlert, Recorded};
+use crate::journal::{Execution, NewAlert, Recorded, StoredAlert};
 use crate::outcome::Answer;
 use crate::state::AppState;
 
@@ -32,6 +40,12 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::fro
 
 /// How often an alert's row is read for its outcome.
 const OUTCOME_POLL: Duration = Duration::from_millis(20);
+
+/// How many of the newest alerts get their timeline sent again on each (re)connection.
+pub const RESEND_RECENT: u32 = 200;
+
+/// How old (from arrival) an alert may be to get its timeline sent again on a (re)connection.
+const RESEND_WITHIN: chrono::Duration = chrono::Duration::days(2);
 
 /// The `/executor` address of the relay at `base` (`http`→`ws`, `https`→`wss`; `ws`/`wss` kept); `Err` says why.
 pub fn executor_url(base: &str) -> Result<url::Url, String> {
@@ -57,6 +71,7 @@ struct Shared {
 
 /// Connects to `url` and executes what the relay sends, reconnecting forever, until `cancel`.
 pub async fn run(state: AppState, url: url::Url, token: SecretString, cancel: CancellationToken) {
+    let written = state.books.fills().map(|f| f.written());
     let mut stage = state.warmup.subscribe();
     tokio::select! {
         () = cancel.cancelled() => return,
@@ -64,6 +79,9 @@ pub async fn run(state: AppState, url: url::Url, token: SecretString, cancel: Ca
     }
     let (outbox, mut outgoing) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared { state, outbox, waiting: Mutex::new(HashSet::new()) });
+    if let Some(written) = written {
+        tokio::spawn(forward_timelines(shared.clone(), written, cancel.clone()));
+    }
     let backoff = projectx::backoff::Backoff::try_new(BACKOFF.0, BACKOFF.1).expect("valid bounds");
     let mut attempt = 0u32;
     loop {
@@ -75,6 +93,7 @@ pub async fn run(state: AppState, url: url::Url, token: SecretString, cancel: Ca
             Ok(socket) => {
                 attempt = 0;
                 tracing::info!(relay = %without_credentials(&url), "connected to the relay");
+                resend_recent(&shared).await;
                 let why = session(&shared, socket, &mut outgoing, &cancel).await;
                 if cancel.is_cancelled() {
                     return;
@@ -151,6 +170,11 @@ async fn session(
             out = outgoing.recv() => {
                 let Some(out) = out else { return "outbox closed".to_owned() };
                 let Ok(text) = serde_json::to_string(&out) else { continue };
+                if text.len() > MAX_MESSAGE {
+                    // The relay would close the connection on it, and it would be sent again after each reconnect.
+                    tracing::error!(bytes = text.len(), limit = MAX_MESSAGE, "a message for the relay is too large: not sent");
+                    continue;
+                }
                 if let Err(e) = tx.send(Message::Text(text.into())).await {
                     return format!("send failed: {e}");
                 }
@@ -200,7 +224,10 @@ async fn take(shared: &Arc<Shared>, message: ToExecutor) {
         Recorded::Duplicate(row) => {
             tracing::info!(alert.id = %alert_id, status = row.status.as_str(), "alert from the relay already journaled: not executed again");
             match crate::routes::queued::answer_of(&row) {
-                Some(answer) => report(shared, alert_id, answer),
+                Some(answer) => {
+                    report(shared, alert_id, answer);
+                    send_timeline(shared, &row);
+                }
                 None => wait_and_report(shared, alert_id),
             }
         }
@@ -247,12 +274,81 @@ fn wait_and_report(shared: &Arc<Shared>, alert_id: String) {
                 && let Some(answer) = crate::routes::queued::answer_of(&row)
             {
                 report(&shared, alert_id.clone(), answer);
+                send_timeline(&shared, &row);
                 break;
             }
             tokio::time::sleep(OUTCOME_POLL).await;
         }
         shared.waiting.lock().remove(&alert_id);
     });
+}
+
+/// Queues `row`'s [`ToRelay::Timeline`], unless it has nothing to tell (no event besides `received`/`journaled`, no
+/// execution details) or is not an alert the relay could have sent (a risk action, a fan-out's per-account row).
+fn send_timeline(shared: &Shared, row: &StoredAlert) {
+    if row.intent.is_none() || row.parent_id.is_some() {
+        return;
+    }
+    let message = ToRelay::timeline_of(row);
+    if let ToRelay::Timeline { events, execution, .. } = &message
+        && events.is_empty()
+        && *execution == Execution::default()
+    {
+        return;
+    }
+    let _ = shared.outbox.send(message);
+}
+
+/// Sends the timeline of each alert the fills writer wrote to, read after the write; on falling behind the writer,
+/// those of the recent alerts. Runs until `cancel` (or the writer is gone).
+async fn forward_timelines(shared: Arc<Shared>, mut written: broadcast::Receiver<String>, cancel: CancellationToken) {
+    let journal = shared.state.webhook.journal.clone();
+    loop {
+        let first = tokio::select! {
+            () = cancel.cancelled() => return,
+            w = written.recv() => w,
+        };
+        let mut ids = match first {
+            Ok(id) => vec![id],
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "the relay link fell behind the fills writer: sending recent timelines again");
+                resend_recent(&shared).await;
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        // A fill comes as several batches within milliseconds: read each alert once for all that is already told.
+        while let Ok(id) = written.try_recv() {
+            ids.push(id);
+        }
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            match journal.get(&id).await {
+                Ok(Some(row)) => send_timeline(&shared, &row),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(alert.id = %id, error = %e, "could not read an alert's timeline for the relay")
+                }
+            }
+        }
+    }
+}
+
+/// Queues the timelines of the newest [`RESEND_RECENT`] alerts received within [`RESEND_WITHIN`].
+async fn resend_recent(shared: &Shared) {
+    let since = Utc::now() - RESEND_WITHIN;
+    match shared.state.webhook.journal.list(RESEND_RECENT).await {
+        Ok(rows) => {
+            let recent = rows.iter().filter(|r| {
+                chrono::DateTime::parse_from_rfc3339(&r.received_at).is_ok_and(|at| at.with_timezone(&Utc) >= since)
+            });
+            for row in recent {
+                send_timeline(shared, row);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the recent alerts' timelines for the relay"),
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,11 @@
 //!
 //! Delivery: on connect every alert without a final outcome (`received` or `pending`) is sent, oldest first; later,
 //! whenever a new alert is journaled ([`Link::wake`]) the `received` ones not yet sent on this connection. An `ack`
-//! marks the row `pending`; an `outcome` finishes it with the executor's answer.
+//! marks the row `pending`; an `outcome` finishes it with the executor's answer; a `timeline` replaces the row's
+//! events after its own `received`/`journaled` with the executor's and stores the reference price and position
+//! source ([`crate::journal::Journal::replace_timeline`]), so the relay's `/alerts` shows the same fills, fill
+//! price, slippage and P&L as the executor's. A timeline for an alert the relay does not have (one sent to the
+//! executor directly) is ignored.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -28,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Relay;
 use super::protocol::{ToExecutor, ToRelay};
-use crate::journal::StoredAlert;
+use crate::journal::{StoredAlert, TimelineWrite};
 use crate::outcome::{AlertStatus, Outcome};
 
 /// How often the relay pings the executor (the round-trip time in `/status` comes from the pong).
@@ -292,6 +296,32 @@ async fn handle(relay: &Relay, text: &str) {
                     tracing::info!(alert.id = %alert_id, status = answer.status.as_str(), "outcome from the executor")
                 }
                 Err(e) => tracing::error!(alert.id = %alert_id, error = %e, "could not journal the executor's outcome"),
+            }
+        }
+        ToRelay::Timeline { alert_id, events, execution } => {
+            let mut writes = Vec::with_capacity(events.len());
+            for e in events {
+                let Ok(at) = DateTime::parse_from_rfc3339(&e.at) else {
+                    tracing::warn!(alert.id = %alert_id, at = %e.at, "a timeline event from the executor has no valid time: timeline ignored");
+                    return;
+                };
+                let data = serde_json::Value::Object(e.data);
+                writes.push(TimelineWrite {
+                    alert_id: alert_id.clone(),
+                    event: e.event,
+                    at: at.with_timezone(&Utc),
+                    data,
+                });
+            }
+            let count = writes.len();
+            match journal.replace_timeline(&alert_id, writes, execution).await {
+                Ok(true) => tracing::debug!(alert.id = %alert_id, events = count, "timeline from the executor"),
+                Ok(false) => {
+                    tracing::debug!(alert.id = %alert_id, "timeline of an alert the relay does not have: ignored")
+                }
+                Err(e) => {
+                    tracing::error!(alert.id = %alert_id, error = %e, "could not journal the executor's timeline")
+                }
             }
         }
     }

@@ -3,12 +3,16 @@
 //!
 //! Relay → executor: [`ToExecutor::Alert`] (every journaled alert without a final outcome, in arrival order: on each
 //! connection, and whenever a new one is journaled). Executor → relay: [`ToRelay::Ack`] once the alert is in the
-//! executor's own journal, then [`ToRelay::Outcome`] with its answer. Delivery is at-least-once; the executor's
-//! journal deduplicates by `alert_id`, so a resend is acknowledged (and answered) again, never executed again.
+//! executor's own journal, then [`ToRelay::Outcome`] with its answer, and [`ToRelay::Timeline`] with its timeline
+//! and execution details: with the outcome, and again each time the executor's row gains events (fills arrive after
+//! the outcome, a bracket target's maybe hours later). Delivery is at-least-once; the executor's journal deduplicates
+//! by `alert_id`, so a resend is acknowledged (and answered) again, never executed again; a timeline replaces the
+//! previous one, so a resend is harmless too.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::journal::{Execution, StoredAlert, TimelineEvent};
 use crate::outcome::Answer;
 use crate::signal::Intent;
 
@@ -54,6 +58,28 @@ pub enum ToRelay {
         /// The answer, as `serve` would have answered the webhook.
         answer: Answer,
     },
+    /// The alert's whole timeline at the executor, but for its own `received` and `journaled` (`sent`,
+    /// `acknowledged`, `filled`, `legs`, `closed`: each `{"event", "at", ...fields}` as `GET /alerts/{id}` shows
+    /// them), and what the executor learned on the way. The relay replaces its copy with it.
+    Timeline {
+        /// The alert id.
+        alert_id: String,
+        /// The events, in time order.
+        events: Vec<TimelineEvent>,
+        /// `{"reference_price", "position_source"}` (decimal or `null`; `book`, `rest` or `null`).
+        execution: Execution,
+    },
+}
+
+impl ToRelay {
+    /// The [`ToRelay::Timeline`] of a row of the executor's journal.
+    pub fn timeline_of(row: &StoredAlert) -> Self {
+        Self::Timeline {
+            alert_id: row.alert_id.clone(),
+            events: row.timeline.iter().filter(|e| !e.event.with_the_alert()).cloned().collect(),
+            execution: Execution { reference_price: row.reference_price, position_source: row.position_source },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -70,5 +96,21 @@ mod tests {
         let text = serde_json::to_string(&outcome).unwrap();
         assert!(text.starts_with(r#"{"type":"outcome","alert_id":"a1","answer":{"#), "{text}");
         assert_eq!(serde_json::from_str::<ToRelay>(&text).unwrap(), outcome);
+    }
+
+    #[test]
+    fn a_timeline_round_trips_with_its_numbers_and_prices_exact() {
+        let text = r#"{"type":"timeline","alert_id":"a1","events":[
+            {"event":"filled","at":"2026-01-02T03:04:05.000006Z","order_id":7,"price":21000.25,"size":1,
+             "fees":0.37,"side":"buy","role":"entry","tick_size":0.25}],
+            "execution":{"reference_price":4512.1,"position_source":"book"}}"#;
+        let message: ToRelay = serde_json::from_str(text).unwrap();
+        let ToRelay::Timeline { events, execution, .. } = &message else { panic!("{message:?}") };
+        assert_eq!(events[0].data["price"].to_string(), "21000.25");
+        assert_eq!(events[0].data["order_id"].as_i64(), Some(7));
+        assert_eq!(execution.reference_price, Some("4512.1".parse().unwrap()));
+        assert_eq!(execution.position_source, Some(crate::journal::PositionSource::Book));
+        let again: ToRelay = serde_json::from_str(&serde_json::to_string(&message).unwrap()).unwrap();
+        assert_eq!(again, message);
     }
 }

@@ -17,6 +17,18 @@ pub(in crate::journal) fn append(conn: &mut Connection, writes: &[TimelineWrite]
     tx.commit()
 }
 
+/// Replaces `alert_id`'s events other than `received`/`journaled` with `writes` (inside the caller's transaction).
+pub(in crate::journal) fn replace(conn: &Connection, alert_id: &str, writes: &[TimelineWrite]) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM alert_events WHERE alert_id = ?1 AND event NOT IN ('received', 'journaled')",
+        params![alert_id],
+    )?;
+    for w in writes {
+        insert(conn, alert_id, w.event, w.at, &w.data)?;
+    }
+    Ok(())
+}
+
 /// Inserts one event (inside the caller's transaction, if any).
 pub(in crate::journal) fn insert(
     conn: &Connection,
