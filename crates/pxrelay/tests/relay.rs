@@ -197,7 +197,9 @@ fn assert_no_token(procs: &[&Proc]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_webhook_to_the_relay_is_placed_by_the_executor_and_answered_with_the_order_id() {
     let (sim, http) = (sim().await, reqwest::Client::new());
-    let relay = start_relay(&journal("placed-relay"), 0, 2500);
+    let mut env = relay_env(&journal("placed-relay"), 0, 2500);
+    env.push(("DASHBOARD_PASSWORD", "relay-dash-pw".to_owned()));
+    let relay = Proc::start(&["relay"], &env);
     let (code, ready) = get(&http, &relay.addr, "/ready").await;
     assert_eq!(code, 503, "no executor yet: {ready}");
     assert!(ready["reason"].as_str().unwrap().contains("no executor"), "{ready}");
@@ -236,7 +238,29 @@ async fn a_webhook_to_the_relay_is_placed_by_the_executor_and_answered_with_the_
         assert!(started.elapsed() < Duration::from_secs(15), "no round-trip time in /status");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The relay's dashboard (DASHBOARD_PASSWORD): after login, the executor link and the relayed alert's row.
+    let page = relay_dashboard(&relay, "relay-dash-pw").await;
+    assert!(page.contains(r#"data-alert-id="placed-1""#) && page.contains("status placed"), "{page}");
+    assert!(page.contains("executor-panel") && page.contains(">connected<"), "{page}");
+    assert!(!page.contains(TOKEN) && !page.contains(SECRET), "no token or secret in the page");
     assert_no_token(&[&relay, &executor]);
+}
+
+/// Logs in to the relay's dashboard with `password` and returns its page's HTML.
+async fn relay_dashboard(relay: &Proc, password: &str) -> String {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = http
+        .post(format!("http://{}/login", relay.addr))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("password={password}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 303, "login");
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let page = http.get(format!("http://{}/", relay.addr)).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    page.text().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,6 +1,7 @@
 //! The relay's HTTP routes: `/health`, `/ready` (503 while no executor is connected), `/status` (`role: "relay"` and
 //! the executor: connected, since, round-trip time, backlog), `/metrics`, `/webhook` and `/webhook/{secret}`,
-//! `/alerts` and `/alerts/{id}` (the webhook secret, as on `serve`), and the `/executor` WebSocket.
+//! `/alerts` and `/alerts/{id}` (the webhook secret, as on `serve`), the `/executor` WebSocket, and the dashboard
+//! ([`super::dashboard`]: `GET /`, `/login`, `/logout`, `/dashboard/live`, `/dashboard/alerts/{id}`).
 //!
 //! A webhook gets the same checks as on `serve` up to the intent (secret in constant time, sender allowlist, body
 //! parsed and validated, clock), is journaled (deduplicated as on `serve`, secret fields removed) with status
@@ -54,6 +55,7 @@ pub fn router(relay: Shared) -> Router {
         .route("/alerts", get(alerts))
         .route("/alerts/{id}", get(alert))
         .route(super::protocol::PATH, get(executor))
+        .merge(super::dashboard::router())
         .fallback(crate::error::route_not_found)
         .with_state(relay)
 }
@@ -66,22 +68,29 @@ async fn ready(State(relay): State<Shared>) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "reason": reason}))).into_response()
 }
 
-async fn status(State(relay): State<Shared>) -> Json<Value> {
-    let backlog = super::link::backlog(&relay).await.map(|rows| rows.len()).ok();
+/// The executor as `/status` shows it: `{"connected": bool, "since": RFC 3339 | null, "rtt_ms": f64 | null (the last
+/// ping's round trip), "backlog": alerts not yet acknowledged | null (journal unreadable), "refused": connections
+/// refused since start}`. The relay's dashboard shows the same value.
+pub async fn executor_status(relay: &Relay) -> Value {
+    let backlog = super::link::backlog(relay).await.map(|rows| rows.len()).ok();
     let link = relay.link.status();
+    json!({
+        "connected": link.connected,
+        "since": link.since,
+        "rtt_ms": link.rtt_ms,
+        "backlog": backlog,
+        "refused": relay.metrics.executor_refusals.get(),
+    })
+}
+
+async fn status(State(relay): State<Shared>) -> Json<Value> {
     Json(json!({
         "role": "relay",
         "version": env!("CARGO_PKG_VERSION"),
         "mode": relay.journal.mode().as_str(),
         "uptime_secs": relay.started.elapsed().as_secs(),
         "journal": relay.journal.describe(),
-        "executor": {
-            "connected": link.connected,
-            "since": link.since,
-            "rtt_ms": link.rtt_ms,
-            "backlog": backlog,
-            "refused": relay.metrics.executor_refusals.get(),
-        },
+        "executor": executor_status(&relay).await,
     }))
 }
 

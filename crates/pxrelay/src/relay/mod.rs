@@ -6,6 +6,7 @@
 //! - [`protocol`]: the messages both sides exchange.
 //! - [`link`]: the relay's side of the WebSocket (authentication, delivery, acks and outcomes, round-trip time).
 //! - [`http`]: the relay's HTTP routes (`/health`, `/ready`, `/status`, `/metrics`, `/webhook`, `/alerts`).
+//! - [`dashboard`]: the relay's dashboard at `GET /` (the executor link and the last alerts with their fills).
 //! - [`executor_link`]: the executor's side (connect, reconnect with backoff, journal, ack, run, report).
 //! - [`watch`]: the `executor_down` notification when no executor is connected for `NOTIFY_OUTAGE_SECS`.
 
@@ -19,9 +20,12 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::Access;
 use crate::config::Settings;
 use crate::journal::Journal;
+use crate::mode::Mode;
 
+pub mod dashboard;
 pub mod executor_link;
 pub mod http;
 pub mod link;
@@ -81,6 +85,9 @@ pub struct Relay {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Process start.
     pub started: tokio::time::Instant,
+    /// `DASHBOARD_PASSWORD` and the dashboard's sessions ([`crate::access`]); always [`Mode::Live`]'s rule, as the
+    /// relay has no sim mode: without a password the dashboard is off.
+    pub dashboard: Access,
 }
 
 /// Runs `pxrelay relay` until SIGTERM/SIGINT: opens the journal, binds `HOST:PORT`, serves. It never builds a
@@ -103,6 +110,7 @@ pub async fn run(settings: Settings, token: SecretString) -> anyhow::Result<()> 
         link: Arc::new(link::Link::default()),
         metrics,
         started: tokio::time::Instant::now(),
+        dashboard: Access::new(settings.http.dashboard_password.clone(), Mode::Live),
     });
     tracker.spawn(watch::run(relay.link.clone(), notify, settings.notify.outage_after, cancel.child_token()));
     let addr = SocketAddr::new(settings.http.host, settings.http.port);

@@ -14,9 +14,9 @@
 
 pub mod builder;
 mod chart;
-mod panels;
+pub(crate) mod panels;
 pub mod snapshot;
-mod view;
+pub(crate) mod view;
 
 #[cfg(test)]
 mod tests;
@@ -30,7 +30,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
 
-use crate::access::{self, Policy, Verdict};
+use crate::access::{self, Access, Policy, Verdict};
+use crate::journal::Journal;
 use crate::state::AppState;
 
 /// The dashboard's routes.
@@ -50,13 +51,18 @@ pub fn router() -> Router<AppState> {
 pub const OFF_HINT: &str = "The dashboard is off: this relay trades live and DASHBOARD_PASSWORD is not set. Set \
                             DASHBOARD_PASSWORD to turn it on (docs/configuration.md); in --sim mode it is open without one.";
 
-/// Why a request was turned away, as its answer: 404 with the hint when off; a redirect to the login form for a
-/// page; 401 for the live fragment (the page's script then goes to the login form); 403 for an action.
+/// [`refuse_as`] with `serve`'s [`OFF_HINT`].
 fn refuse(verdict: Verdict, page: bool, action: bool) -> Option<Response> {
+    refuse_as(verdict, page, action, OFF_HINT)
+}
+
+/// Why a request was turned away, as its answer: 404 with `off_hint` when off; a redirect to the login form for a
+/// page; 401 for the live fragment (the page's script then goes to the login form); 403 for an action.
+pub(crate) fn refuse_as(verdict: Verdict, page: bool, action: bool, off_hint: &str) -> Option<Response> {
     let html = |code: StatusCode, text: &str| (code, Html(format!("<!DOCTYPE html><p>{text}</p>"))).into_response();
     match verdict {
         Verdict::Allowed => None,
-        Verdict::Off => Some(html(StatusCode::NOT_FOUND, OFF_HINT)),
+        Verdict::Off => Some(html(StatusCode::NOT_FOUND, off_hint)),
         Verdict::ForeignOrigin => Some(html(
             StatusCode::FORBIDDEN,
             "Forbidden: this action must come from the dashboard's own page (Origin).",
@@ -76,7 +82,7 @@ fn redirect(to: &'static str, cookie: Option<HeaderValue>) -> Response {
 }
 
 /// Pages are never cached: they are live.
-fn fresh(markup: maud::Markup) -> Response {
+pub(crate) fn fresh(markup: maud::Markup) -> Response {
     ([(CACHE_CONTROL, "no-store")], Html(markup.into_string())).into_response()
 }
 
@@ -107,10 +113,15 @@ async fn entry(State(state): State<AppState>, headers: HeaderMap, Path(id): Path
     if let Some(refusal) = refuse(state.dashboard.check(&headers, false), true, false) {
         return refusal;
     }
-    match state.webhook.journal.get(&id).await {
+    journal_entry(&state.webhook.journal, &id).await
+}
+
+/// One journal entry as a page (the row as `GET /alerts/{id}` gives it, pretty-printed); 404 when there is none.
+pub(crate) async fn journal_entry(journal: &Journal, id: &str) -> Response {
+    match journal.get(id).await {
         Ok(Some(alert)) => {
             let pretty = serde_json::to_string_pretty(&alert).unwrap_or_default();
-            fresh(view::entry(&id, &pretty))
+            fresh(view::entry(id, &pretty))
         }
         Ok(None) => {
             (StatusCode::NOT_FOUND, Html("<!DOCTYPE html><p>No such alert in the journal.</p>")).into_response()
@@ -123,25 +134,39 @@ async fn entry(State(state): State<AppState>, headers: HeaderMap, Path(id): Path
 }
 
 async fn login_form(State(state): State<AppState>) -> Response {
-    match state.dashboard.policy() {
+    login_page(&state.dashboard, OFF_HINT)
+}
+
+async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    log_in(&state.dashboard, &headers, &body, OFF_HINT)
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    log_out(&state.dashboard, &headers)
+}
+
+/// `GET /login`: the form under [`Policy::Login`]; the page when open; 404 with `off_hint` when off.
+pub(crate) fn login_page(access: &Access, off_hint: &str) -> Response {
+    match access.policy() {
         Policy::Login => fresh(view::login(None)),
         Policy::Open => redirect("/", None),
-        Policy::Off => refuse(Verdict::Off, true, false).unwrap_or_default(),
+        Policy::Off => refuse_as(Verdict::Off, true, false, off_hint).unwrap_or_default(),
     }
 }
 
-/// `password=...` (a form post). A wrong password answers 401 with the form again and no cookie.
-async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match state.dashboard.policy() {
+/// `POST /login` with `password=...` (a form post): the session cookie and a redirect to the page. A wrong password
+/// answers 401 with the form again and no cookie.
+pub(crate) fn log_in(access: &Access, headers: &HeaderMap, body: &[u8], off_hint: &str) -> Response {
+    match access.policy() {
         Policy::Login => {}
         Policy::Open => return redirect("/", None),
-        Policy::Off => return refuse(Verdict::Off, true, false).unwrap_or_default(),
+        Policy::Off => return refuse_as(Verdict::Off, true, false, off_hint).unwrap_or_default(),
     }
-    let offered = url::form_urlencoded::parse(&body).find(|(k, _)| k == "password").map(|(_, v)| v.into_owned());
-    match offered.and_then(|p| state.dashboard.login(&p)) {
+    let offered = url::form_urlencoded::parse(body).find(|(k, _)| k == "password").map(|(_, v)| v.into_owned());
+    match offered.and_then(|p| access.login(&p)) {
         Some(token) => {
             tracing::info!("dashboard login");
-            redirect("/", Some(access::cookie(Some(&token), &headers)))
+            redirect("/", Some(access::cookie(Some(&token), headers)))
         }
         None => {
             tracing::warn!("dashboard login refused: wrong password");
@@ -150,12 +175,13 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     }
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if !access::same_origin(&headers) {
+/// `POST /logout` (this host's `Origin` needed): the session ends and its cookie is cleared.
+pub(crate) fn log_out(access: &Access, headers: &HeaderMap) -> Response {
+    if !access::same_origin(headers) {
         return refuse(Verdict::ForeignOrigin, false, true).unwrap_or_default();
     }
-    state.dashboard.logout(&headers);
-    redirect("/login", Some(access::cookie(None, &headers)))
+    access.logout(headers);
+    redirect("/login", Some(access::cookie(None, headers)))
 }
 
 /// `{"enabled": true|false}`: the kill switch, as `POST /kill` sets it.

@@ -10,7 +10,7 @@ use super::snapshot::Snapshot;
 use crate::journal::StoredAlert;
 
 /// A JSON value for a person: strings bare, `null` as a dash.
-pub(super) fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => "—".to_owned(),
         Value::String(s) => s.clone(),
@@ -30,7 +30,7 @@ fn money(v: &Value) -> Markup {
 }
 
 /// On/off as a coloured word.
-fn flag(on: bool, yes: &str, no: &str, on_is_bad: bool) -> Markup {
+pub(crate) fn flag(on: bool, yes: &str, no: &str, on_is_bad: bool) -> Markup {
     let class = if on == on_is_bad { "bad" } else { "good" };
     html! { span class=(class) { (if on { yes } else { no }) } }
 }
@@ -42,7 +42,7 @@ pub(super) fn live(s: &Snapshot) -> Markup {
         (guards_panel(&s.status))
         (quotes_panel(s))
         (accounts_panel(s))
-        (alerts_panel(s))
+        (alerts_panel(&s.alerts))
     }
 }
 
@@ -194,11 +194,14 @@ fn rows(list: &Value, columns: &[(&str, &str)]) -> Markup {
     }
 }
 
-fn alerts_panel(s: &Snapshot) -> Markup {
+/// The last alerts: `alerts` as [`crate::journal::Journal::list`] gives them (newest first), or why the journal could
+/// not be read. Each row links to `/dashboard/alerts/{id}` (the full entry). Shared with the relay's dashboard
+/// ([`crate::relay::dashboard`]), whose rows carry the timeline and fills the executor reported.
+pub(crate) fn alerts_panel(alerts: &Result<Vec<StoredAlert>, String>) -> Markup {
     html! {
         section #alerts.panel.wide {
             h2 { "Last " (super::snapshot::ALERTS) " alerts" }
-            @match &s.alerts {
+            @match alerts {
                 Err(why) => { p.bad { (why) } }
                 Ok(list) if list.is_empty() => { p.muted { "No alert yet." } }
                 Ok(list) => {

@@ -24,8 +24,9 @@ td.msg{max-width:360px} pre{background:#f6f8fa;padding:6px;white-space:pre-wrap;
 button{font:inherit;padding:3px 10px;cursor:pointer} .danger{background:#cf222e;color:#fff;border:1px solid #a40e26}
 ";
 
-/// The poll, the actions and the builder. Every POST is same-origin `fetch`, so the browser sends `Origin`.
-const JS: &str = r#"
+/// The poll: `GET /dashboard/live` every 500 ms swapped into `#live`; a 401 goes to the login form. Every page built
+/// with [`shell`] runs it.
+const POLL_JS: &str = r#"
 const live=document.getElementById('live');
 async function poll(){try{const r=await fetch('/dashboard/live',{cache:'no-store'});
  if(r.status===401){location.href='/login';return}
@@ -33,6 +34,10 @@ async function poll(){try{const r=await fetch('/dashboard/live',{cache:'no-store
  catch(e){document.getElementById('conn').textContent='(relay not answering)'}
  setTimeout(poll,500)}
 setTimeout(poll,500);
+"#;
+
+/// The actions and the builder of `serve`'s page. Every POST is same-origin `fetch`, so the browser sends `Origin`.
+const ACTIONS_JS: &str = r#"
 async function post(path,body){const r=await fetch(path,{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify(body||{})});
  const t=await r.text();document.getElementById('action-result').textContent=r.status+' '+t;return r}
 document.getElementById('kill-on').onclick=()=>post('/dashboard/kill',{enabled:true});
@@ -53,6 +58,23 @@ bf.oninput=()=>build(false);document.getElementById('test-alert').onclick=()=>bu
 
 /// The whole page: header, the live panels (`live`, refreshed by the poll), actions and the builder.
 pub(super) fn page(mode: &str, live: Markup, builder: Markup, can_log_out: bool) -> Markup {
+    let actions = html! {
+        section #actions.panel {
+            h2 { "Actions" }
+            button #kill-on.danger type="button" { "Kill switch ON" } " "
+            button #kill-off type="button" { "Kill switch OFF" } " "
+            button #flatten.danger type="button" { "Flatten all…" }
+            pre #action-result.muted {}
+        }
+        (builder)
+    };
+    shell(mode, live, actions, can_log_out, ACTIONS_JS)
+}
+
+/// A dashboard page: the header (`mode`, the connection note, "Log out" when `can_log_out`), `#live` holding `live`
+/// (swapped by the 500 ms poll), then `rest` (not refreshed); the poll's script, then `script` (plain JS, may be
+/// empty). Used by `serve`'s page and the relay's ([`crate::relay::dashboard`]).
+pub(crate) fn shell(mode: &str, live: Markup, rest: Markup, can_log_out: bool, script: &str) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -69,23 +91,16 @@ pub(super) fn page(mode: &str, live: Markup, builder: Markup, can_log_out: bool)
                 }
                 main {
                     div #live { (live) }
-                    section #actions.panel {
-                        h2 { "Actions" }
-                        button #kill-on.danger type="button" { "Kill switch ON" } " "
-                        button #kill-off type="button" { "Kill switch OFF" } " "
-                        button #flatten.danger type="button" { "Flatten all…" }
-                        pre #action-result.muted {}
-                    }
-                    (builder)
+                    (rest)
                 }
-                script { (PreEscaped(JS)) }
+                script { (PreEscaped(POLL_JS)) (PreEscaped(script)) }
             }
         }
     }
 }
 
 /// The login form; `error` after a wrong password.
-pub(super) fn login(error: Option<&str>) -> Markup {
+pub(crate) fn login(error: Option<&str>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -103,7 +118,7 @@ pub(super) fn login(error: Option<&str>) -> Markup {
 }
 
 /// One journal entry, as `GET /alerts/{id}` gives it, for a person.
-pub(super) fn entry(id: &str, pretty: &str) -> Markup {
+pub(crate) fn entry(id: &str, pretty: &str) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
