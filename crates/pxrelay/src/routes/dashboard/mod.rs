@@ -48,7 +48,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The hint a live relay without a password answers with.
-pub const OFF_HINT: &str = "The dashboard is off: this relay trades live and DASHBOARD_PASSWORD is not set. Set \
+pub const OFF_HINT: &str = "The dashboard is off: this instance trades live and DASHBOARD_PASSWORD is not set. Set \
                             DASHBOARD_PASSWORD to turn it on (docs/configuration.md); in --sim mode it is open without one.";
 
 /// [`refuse_as`] with `serve`'s [`OFF_HINT`].
