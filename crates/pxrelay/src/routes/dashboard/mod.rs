@@ -47,7 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/builder", post(build))
 }
 
-/// The hint a live relay without a password answers with.
+/// The hint a live `serve` or `execute` without a password answers with.
 pub const OFF_HINT: &str = "The dashboard is off: this instance trades live and DASHBOARD_PASSWORD is not set. Set \
                             DASHBOARD_PASSWORD to turn it on (docs/configuration.md); in --sim mode it is open without one.";
 
