@@ -26,13 +26,13 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::Relay;
-use crate::error::{ApiError, body_rejection};
+use crate::error::ApiError;
 use crate::journal::{NewAlert, Recorded};
 use crate::metrics::WebhookOutcome;
 use crate::outcome::Answer;
 use crate::routes::secret::{BodySecret, OfferedSecret, secret_matches};
-use crate::routes::webhook::{BODY_LIMIT, TRADINGVIEW_IPS, client_ip};
-use crate::signal::{self, Dedup, Envelope};
+use crate::routes::webhook::{BODY_LIMIT, client_ip};
+use crate::signal::{self, Dedup};
 
 type Shared = Arc<Relay>;
 
@@ -191,32 +191,9 @@ async fn accept(
     if relay.secret.is_none() {
         return Err(ApiError::WebhookDisabled);
     }
-    if relay.ip_allowlist {
-        let ip = client_ip(peer, headers);
-        if !TRADINGVIEW_IPS.contains(&ip) {
-            tracing::warn!(client.ip = %ip, "webhook from an address outside TradingView's list refused");
-            return Err(ApiError::Forbidden);
-        }
-    }
-    let body = body.map_err(|r| body_rejection(&r, BODY_LIMIT))?;
-    let envelope = Envelope::parse(&body);
-    let unreadable = envelope.as_ref().err().map(|e| e.message.clone());
-    let hint = envelope.as_ref().ok().and_then(Envelope::secret_hint);
-    let body_secret = match (&envelope, &unreadable, &hint) {
-        (Ok(e), _, hint) => match (e.offered_secret(), hint) {
-            (Some(secret), _) => BodySecret::Offered(secret),
-            (None, Some(hint)) => BodySecret::Hint(hint),
-            (None, None) => BodySecret::None,
-        },
-        (Err(_), Some(why), _) => BodySecret::Unreadable(why),
-        (Err(_), None, _) => BodySecret::None,
-    };
-    offered.check(relay.secret.as_ref(), body_secret)?;
+    let (envelope, redacted) =
+        crate::routes::webhook::authenticate(relay.secret.as_ref(), relay.ip_allowlist, peer, offered, headers, body)?;
     // Authenticated: only the redacted body (secret fields removed) is ever journaled or sent to the executor.
-    let redacted = envelope.as_ref().map_or_else(
-        |_| "(not a JSON object; not stored, as it may hold secrets)".to_owned(),
-        |e| e.redacted_body().to_owned(),
-    );
     let intent = match envelope.and_then(|e| e.intent()) {
         Ok(intent) => intent,
         Err(e) => return Err(journal_refusal(relay, redacted, None, ApiError::BadPayload(e.to_string())).await),

@@ -145,7 +145,36 @@ async fn check_and_accept(
     if !for_the_leader {
         state.warmup.allowed_products()?;
     }
-    if hooks.ip_allowlist {
+    let (envelope, redacted) = authenticate(hooks.secret.as_ref(), hooks.ip_allowlist, peer, offered, headers, body)?;
+    // Authenticated from here on: a refusal is journaled with its reason, so the trader sees it in `/alerts`.
+    let intent = match envelope.and_then(|e| e.intent()) {
+        Ok(intent) => intent,
+        Err(e) => return Err(journal_refusal(state, redacted, None, ApiError::BadPayload(e.to_string())).await),
+    };
+    if for_the_leader {
+        check_clock(&intent)?;
+        return super::queued::record_and_wait(state, intent, redacted, arrived).await;
+    }
+    match accept(state, intent.clone(), redacted.clone(), arrived).await {
+        Err(refusal) if refusal.status().is_client_error() => {
+            Err(journal_refusal(state, redacted, Some(intent), refusal).await)
+        }
+        other => other,
+    }
+}
+
+/// The checks every webhook passes before its fields are read (`serve`'s and the relay's): the sender's address
+/// (`TRADINGVIEW_IP_ALLOWLIST`), the body size, then the secret (path, `?secret=`, bearer or body; constant time).
+/// Returns the parsed envelope (or why the body does not read) and the body to journal, secret fields removed.
+pub(crate) fn authenticate(
+    secret: Option<&secrecy::SecretString>,
+    ip_allowlist: bool,
+    peer: SocketAddr,
+    offered: OfferedSecret,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Result<Envelope, signal::SignalError>, String), ApiError> {
+    if ip_allowlist {
         let ip = client_ip(peer, headers);
         if !TRADINGVIEW_IPS.contains(&ip) {
             tracing::warn!(client.ip = %ip, "webhook from an address outside TradingView's list refused");
@@ -165,23 +194,9 @@ async fn check_and_accept(
         (Err(_), Some(why), _) => BodySecret::Unreadable(why),
         (Err(_), None, _) => BodySecret::None,
     };
-    offered.check(hooks.secret.as_ref(), body_secret)?;
-    // Authenticated from here on: a refusal is journaled with its reason, so the trader sees it in `/alerts`.
+    offered.check(secret, body_secret)?;
     let redacted = envelope.as_ref().map_or_else(|_| UNREADABLE_BODY.to_owned(), |e| e.redacted_body().to_owned());
-    let intent = match envelope.and_then(|e| e.intent()) {
-        Ok(intent) => intent,
-        Err(e) => return Err(journal_refusal(state, redacted, None, ApiError::BadPayload(e.to_string())).await),
-    };
-    if for_the_leader {
-        check_clock(&intent)?;
-        return super::queued::record_and_wait(state, intent, redacted, arrived).await;
-    }
-    match accept(state, intent.clone(), redacted.clone(), arrived).await {
-        Err(refusal) if refusal.status().is_client_error() => {
-            Err(journal_refusal(state, redacted, Some(intent), refusal).await)
-        }
-        other => other,
-    }
+    Ok((envelope, redacted))
 }
 
 /// What the journal keeps of a body that is not a JSON object: nothing, since its secret fields cannot be removed.
