@@ -157,13 +157,21 @@ async fn a_refused_cancel_leaves_the_legs_listed_as_orphans_and_logged() {
     // The sim cannot refuse a cancel of a working order with a business error, so the gateway answers 500.
     sim.fail_next(2, 500, Scope::Path("/api/Order/cancel".into()));
     send(&app, json!({"action": "exit", "id": "f-2"}), "closed").await;
-    let (_, status) = app.get_json("/status").await;
-    let mut orphans: Vec<i64> = status["accounts"][0]["orphans"]
-        .as_array()
-        .unwrap_or_else(|| panic!("orphans: {status}"))
-        .iter()
-        .map(|o| o["id"].as_i64().unwrap())
-        .collect();
+    // The legs are cancelled right after the exit's answer (issue 17): wait for that round to end.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let (status, mut orphans) = loop {
+        let (_, status) = app.get_json("/status").await;
+        let orphans: Vec<i64> = status["accounts"][0]["orphans"]
+            .as_array()
+            .unwrap_or_else(|| panic!("orphans: {status}"))
+            .iter()
+            .map(|o| o["id"].as_i64().unwrap())
+            .collect();
+        if orphans.len() >= 2 || tokio::time::Instant::now() > deadline {
+            break (status, orphans);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     orphans.sort_unstable();
     let mut expected = legs.clone();
     expected.sort_unstable();

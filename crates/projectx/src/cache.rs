@@ -72,6 +72,11 @@ where
         self.entries.lock().get(key).map(|e| e.value.clone())
     }
 
+    /// Until when `key`'s value is served without a fetch; `None` when nothing is stored.
+    pub fn fresh_until(&self, key: &K) -> Option<Instant> {
+        self.entries.lock().get(key).map(|e| e.fresh_until)
+    }
+
     /// Stores `value` under `key`, fresh for `ttl` (zero: kept only as the last value).
     pub fn insert(&self, key: K, value: V, ttl: Duration) {
         let now = Instant::now();

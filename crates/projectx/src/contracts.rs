@@ -6,6 +6,7 @@
 
 mod parse;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,12 +76,22 @@ struct Inner {
     /// Answers by [`SymbolRef::cache_key`] (`None`: the gateway said there is no such contract), fetched
     /// single-flight per key; an expired found contract stays as the stale fallback.
     cache: FlightCache<String, Option<Arc<Contract>>>,
+    /// What each found key was resolved from, so [`ContractResolver::refresh_ahead`] can ask again before the
+    /// answer expires. At most [`MAX_ENTRIES`] (the cache's own cap): a key pushed out of the cache is dropped here at
+    /// the next refresh.
+    found: parking_lot::Mutex<HashMap<String, SymbolRef>>,
 }
 
 impl ContractResolver {
     /// A resolver over `client` whose answers live for `ttl` (use [`DEFAULT_TTL`] outside tests).
     pub fn new(client: Client, ttl: Duration) -> Self {
-        let inner = Inner { client, ttl, negative_ttl: ttl.min(NEGATIVE_TTL), cache: FlightCache::new(MAX_ENTRIES) };
+        let inner = Inner {
+            client,
+            ttl,
+            negative_ttl: ttl.min(NEGATIVE_TTL),
+            cache: FlightCache::new(MAX_ENTRIES),
+            found: parking_lot::Mutex::default(),
+        };
         Self { inner: Arc::new(inner) }
     }
 
@@ -94,7 +105,51 @@ impl ContractResolver {
         let sym = parse_symbol(symbol)?;
         let key = sym.cache_key();
         let found = self.inner.cache.get_or_fetch(&key, |last| self.refresh(&key, &sym, last.flatten())).await?;
-        found.ok_or_else(|| unknown(&sym))
+        let found = found.ok_or_else(|| unknown(&sym))?;
+        let mut known = self.inner.found.lock();
+        if known.len() < MAX_ENTRIES && !known.contains_key(&key) {
+            known.insert(key, sym);
+        }
+        Ok(found)
+    }
+
+    /// Asks the gateway again for every symbol resolved so far whose answer is older than half the resolver's ttl,
+    /// and stores the new answer fresh for a full ttl; returns how many were asked. Called periodically (pxrelay:
+    /// hourly), so an alert never pays the daily refresh's `Contract/search` round trip on its order's path
+    /// (issue 17): the answer it reads is always fresh. A roll is picked up by this refresh as by the alert's
+    /// own. A failed refresh leaves the current answer (still fresh for at least half the ttl) and is tried again at
+    /// the next call. Calls are sequential (one per symbol, a handful per day inside the rate budget).
+    pub async fn refresh_ahead(&self) -> usize {
+        let now = tokio::time::Instant::now();
+        let half = self.inner.ttl / 2;
+        let due: Vec<(String, SymbolRef)> = {
+            let mut known = self.inner.found.lock();
+            known.retain(|key, _| self.inner.cache.last(key).flatten().is_some());
+            known
+                .iter()
+                .filter(|(key, _)| self.inner.cache.fresh_until(key).is_none_or(|until| until <= now + half))
+                .map(|(k, s)| (k.clone(), s.clone()))
+                .collect()
+        };
+        for (key, sym) in &due {
+            match self.fetch(sym).await {
+                Ok(Some(contract)) => {
+                    let contract = Arc::new(contract);
+                    if contract.id.as_str() != key {
+                        self.inner.cache.insert(contract.id.to_string(), Some(contract.clone()), self.inner.ttl);
+                    }
+                    self.inner.cache.insert(key.clone(), Some(contract), self.inner.ttl);
+                }
+                // Gone at the gateway: the next alert's own resolve says so (and caches the "not found").
+                Ok(None) => {
+                    self.inner.cache.invalidate(key);
+                }
+                Err(error) => {
+                    tracing::warn!(symbol = sym.input(), error = %error, "refreshing a contract ahead of expiry failed");
+                }
+            }
+        }
+        due.len()
     }
 
     /// Forgets what `symbol` resolved to, and every other cached answer naming the same contract (its own id,

@@ -271,3 +271,33 @@ async fn invalidating_a_symbol_picks_up_a_roll_at_once() {
     assert_eq!(lookups(&sim), before + 2, "other symbols stay cached");
     assert!(resolver.invalidate("ZZZ").is_none() && resolver.invalidate("M$Q").is_none());
 }
+
+#[tokio::test]
+async fn refreshing_ahead_keeps_resolves_off_the_gateway_and_picks_up_a_roll() {
+    let (sim, resolver) = ready(Duration::from_millis(400)).await;
+    assert_eq!(id_of(&resolver, "MNQ").await, MNQ_Z25);
+    assert_eq!(id_of(&resolver, "NQ").await, "CON.F.US.ENQ.Z25");
+    assert_eq!(resolver.refresh_ahead().await, 0, "both answers are younger than half the ttl");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    sim.roll_to("CON.F.US.MNQ.H26");
+    let before = lookups(&sim);
+    assert_eq!(resolver.refresh_ahead().await, 2, "both are past half their ttl: asked again");
+    assert_eq!(lookups(&sim), before + 2);
+    // Past the first answers' ttl: an alert's resolve is served fresh, without a gateway call, with the roll.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(id_of(&resolver, "MNQ").await, "CON.F.US.MNQ.H26");
+    assert_eq!(id_of(&resolver, "NQ").await, "CON.F.US.ENQ.Z25");
+    assert_eq!(lookups(&sim), before + 2, "the resolves after the refresh cost no gateway call");
+}
+
+#[tokio::test]
+async fn a_failed_refresh_ahead_keeps_the_current_answer() {
+    let (sim, resolver) = ready(Duration::from_millis(400)).await;
+    assert_eq!(id_of(&resolver, "MNQ").await, MNQ_Z25);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    sim.fail_for(Duration::from_secs(60), 503, Scope::Path(SEARCH.into()));
+    assert_eq!(resolver.refresh_ahead().await, 1);
+    let before = lookups(&sim);
+    assert_eq!(id_of(&resolver, "MNQ").await, MNQ_Z25, "still fresh: served without asking");
+    assert_eq!(lookups(&sim), before);
+}

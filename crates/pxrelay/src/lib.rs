@@ -40,6 +40,7 @@ pub mod accounts;
 pub mod books;
 pub mod cli;
 pub mod config;
+pub mod contract_refresh;
 pub mod doctor;
 pub mod error;
 pub mod executor;

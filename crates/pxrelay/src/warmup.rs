@@ -233,6 +233,8 @@ async fn run_steps(
         }
     }
     crate::executor::reconcile::recover_unfinished(&journal, &gateway).await;
+    crate::contract_refresh::prime_from_journal(&quotes, &journal).await;
+    crate::contract_refresh::keep_fresh(quotes.clone(), tracker, cancel);
     match journal.placed_order_ids(chrono::Utc::now() - PLACED_LOOKBACK).await {
         Ok(ids) => books.seed_placed(ids),
         Err(e) => {

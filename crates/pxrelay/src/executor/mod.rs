@@ -19,6 +19,7 @@
 //! break-even) and [`breakeven_watch`] (`breakeven_after_ticks`) · [`flatten`] (the risk flatten: cancel an
 //! account's working orders, close its positions).
 
+mod after_answer;
 pub mod breakeven;
 pub mod breakeven_watch;
 pub mod flatten;
@@ -151,6 +152,8 @@ pub struct Executor {
     risk: Option<Arc<dyn AccountBlock>>,
     /// Outcomes and flattens are told here (never waits); disabled until [`Executor::with_notifier`].
     notify: crate::notify::Notifier,
+    /// Cancels of a closed position's legs, run after the alert was answered ([`after_answer`]).
+    after_answer: after_answer::AfterAnswer,
 }
 
 /// Waiting jobs per account lane unless [`Executor::with_lane_capacity`] says otherwise.
@@ -189,6 +192,7 @@ impl Executor {
             risk: None,
             notify: crate::notify::Notifier::disabled(),
             lane_capacity: DEFAULT_LANE_CAPACITY,
+            after_answer: after_answer::AfterAnswer::default(),
         }
     }
 
@@ -266,6 +270,10 @@ impl Executor {
             self.notify.emit(n);
         }
         let _ = job.reply.send(outcome.answer(&job.alert_id));
+        // Answered: now the closed position's legs, before this account's next job ([`after_answer`]).
+        for tidy in self.after_answer.take(job.account_id) {
+            self.books.tidy_flat(job.account_id, &tidy.contract, tidy.why, &tidy.keep).await;
+        }
     }
 
     /// Executes the job; when the gateway refuses its first order because the contract is no longer active (the
@@ -559,7 +567,12 @@ impl Executor {
                 // The position went through flat: the old position's legs go (never the order just sent).
                 let sent: Vec<projectx::OrderId> =
                     placed.orders.iter().filter_map(serde_json::Value::as_i64).map(projectx::OrderId::new).collect();
-                self.books.tidy_flat(job.account_id, &job.contract.id, "the position crossed zero", &sent).await;
+                let tidy = after_answer::Tidy {
+                    contract: job.contract.id.clone(),
+                    why: "the position crossed zero",
+                    keep: sent,
+                };
+                self.after_answer.defer(job.account_id, tidy);
             }
             return placed;
         }
@@ -603,7 +616,8 @@ impl Executor {
             None => None,
             Some(closing) => {
                 let outcome = match closing {
-                    Closing::Contract => self.close_contract(job, current).await,
+                    // Ends flat: the legs are cancelled after the answer; an entry follows: before it.
+                    Closing::Contract => self.close_contract(job, current, entry.is_none()).await,
                     Closing::Order(order) => self.place(job, &order, Role::Close).await,
                 };
                 if !matches!(outcome.status, AlertStatus::Closed | AlertStatus::Placed) {
@@ -761,7 +775,7 @@ impl Executor {
         if self.guards.dry_run {
             return dry_run(vec![Closing::Contract.request(job)]);
         }
-        let outcome = self.close_contract(job, current).await;
+        let outcome = self.close_contract(job, current, true).await;
         if outcome.status == AlertStatus::Closed {
             self.books.expect(job.account_id, &job.contract.id, 0);
         }
@@ -770,9 +784,10 @@ impl Executor {
 
     /// `Position/closeContract` for the job's contract (the whole `current` position), after the last checks. An
     /// ambiguous answer is settled by reading the position back. Once closed, the position's working orders are
-    /// cancelled per `CANCEL_ON_FLAT` ([`Books::tidy_flat`]) before anything else is sent (a reverse's entry
-    /// comes after, so its legs are never touched).
-    async fn close_contract(&self, job: &Job, current: i64) -> Outcome {
+    /// cancelled per `CANCEL_ON_FLAT` ([`Books::tidy_flat`]) before anything else is sent on the account: right
+    /// after the answer when `ends_flat` ([`after_answer`]), else now (a reverse's entry comes after, so its legs
+    /// are never touched).
+    async fn close_contract(&self, job: &Job, current: i64, ends_flat: bool) -> Outcome {
         if let Some(refused) = self.before_sending(job).await {
             return refused;
         }
@@ -785,7 +800,15 @@ impl Executor {
         let outcome = Outcome { reference_price: reference.price, ..outcome };
         if outcome.status == AlertStatus::Closed {
             self.fills.acknowledged(Owner { alert_id: job.alert_id.clone(), role: Role::Close }, None).await;
-            self.books.tidy_flat(job.account_id, &job.contract.id, "pxrelay closed the position", &[]).await;
+            let why = "pxrelay closed the position";
+            if ends_flat {
+                self.after_answer.defer(
+                    job.account_id,
+                    after_answer::Tidy { contract: job.contract.id.clone(), why, keep: Vec::new() },
+                );
+            } else {
+                self.books.tidy_flat(job.account_id, &job.contract.id, why, &[]).await;
+            }
         }
         outcome
     }
