@@ -14,7 +14,9 @@
 //!
 //! What a trade means: a fill of an alert's own order (entry or closing order) is a `filled` event on that alert.
 //! A trade that opens or adds to a position (no `profitAndLoss`) makes the alert one of the position's entry alerts.
-//! A closing trade (`profitAndLoss` set) is a `closed` event on each entry alert of the position and, when an alert's
+//! A closing trade (`profitAndLoss` set) is a `closed` event on each entry alert whose contracts it closed (first in,
+//! first out: a partial close of `n` contracts concerns the oldest `n`; a close that leaves the position flat, all
+//! of them) and, when an alert's
 //! order closed it, on that alert too, with `by`: `alert` (an alert's order or close), `stop`/`target` (a bracket
 //! leg), `other` (an order pxrelay did not send: the trader in the platform). `flatten` is kept for pxrelay's own
 //! risk flatten (a later issue). Once the position is flat (the book says so, or is not live) its entry list is
@@ -23,7 +25,7 @@
 //! Memory: order ids and alert facts are kept for the process's life (tens of bytes per order); tags are dropped
 //! once mapped; trade ids (for repeated events) are forgotten past [`MAX_SEEN_TRADES`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use projectx::{AccountId, ContractId, Order, OrderId, OrderSide, OrderType, Trade};
@@ -106,8 +108,62 @@ pub struct FillStat {
 struct Open {
     /// The position's side (long when its entries bought).
     buy: bool,
-    alerts: Vec<String>,
+    /// The position's contracts in the order they were opened (first in, first out): a closing trade of `n`
+    /// contracts closes the oldest `n`, so it concerns only the entries it consumes, however long the position's
+    /// history (issue 17: a 1-lot exit of a 2,000-lot position built by 2,000 alerts used to write 2,000 events each
+    /// listing 2,000 alerts).
+    lots: VecDeque<Lot>,
 }
+
+/// Contracts of a position opened by one alert's fills (`None`: an order pxrelay did not send).
+#[derive(Debug)]
+struct Lot {
+    alert_id: Option<String>,
+    size: i64,
+}
+
+impl Open {
+    /// Adds `size` contracts opened by `alert_id`'s order (merged into the newest lot when it is the same alert's).
+    fn add(&mut self, alert_id: Option<String>, size: i64) {
+        match self.lots.back_mut() {
+            Some(last) if last.alert_id == alert_id => last.size += size,
+            _ => self.lots.push_back(Lot { alert_id, size }),
+        }
+    }
+
+    /// Takes the oldest `size` contracts; returns the alerts whose contracts they were, oldest first, once each.
+    fn take(&mut self, mut size: i64) -> Vec<String> {
+        let mut alerts: Vec<String> = Vec::new();
+        while size > 0 {
+            let Some(first) = self.lots.front_mut() else { break };
+            let taken = first.size.min(size);
+            first.size -= taken;
+            size -= taken;
+            if let Some(id) = first.alert_id.as_ref().filter(|id| !alerts.contains(id)) {
+                alerts.push(id.clone());
+            }
+            if first.size == 0 {
+                self.lots.pop_front();
+            }
+        }
+        alerts
+    }
+
+    /// Every alert with contracts still open, oldest first, once each.
+    fn all_alerts(&self) -> Vec<String> {
+        let mut alerts: Vec<String> = Vec::new();
+        for id in self.lots.iter().filter_map(|l| l.alert_id.as_ref()) {
+            if !alerts.contains(id) {
+                alerts.push(id.clone());
+            }
+        }
+        alerts
+    }
+}
+
+/// At most this many alert ids are listed in a `closed` event's `alerts` (with `alerts_count` giving them all), so a
+/// position closed at once after thousands of entries writes events of a bounded size.
+pub const MAX_LISTED_ALERTS: usize = 50;
 
 type Key = (AccountId, ContractId);
 
@@ -223,66 +279,71 @@ impl Attribution {
             });
         }
         if closing {
-            writes.extend(self.closed(trade, &key, owner.as_ref()));
-            if flat_after != Some(false) {
+            // Flat now (or not known): every entry is closed; else the oldest `size` contracts are.
+            let entries = match (flat_after, self.open.get_mut(&key)) {
+                (_, None) => Vec::new(),
+                (Some(false), Some(open)) => open.take(i64::from(trade.size)),
+                (_, Some(open)) => open.all_alerts(),
+            };
+            if flat_after != Some(false) || self.open.get(&key).is_some_and(|o| o.lots.is_empty()) {
                 self.open.remove(&key);
             }
-        } else if let Some(own) = owner.filter(|o| o.role.own()) {
-            let open = self.open.entry(key).or_insert_with(|| Open { buy, alerts: Vec::new() });
-            if open.buy != buy {
-                *open = Open { buy, alerts: Vec::new() };
+            writes.extend(closed(trade, entries, owner.as_ref()));
+        } else {
+            let own = owner.filter(|o| o.role.own()).map(|o| o.alert_id);
+            if own.is_some() || self.open.contains_key(&key) {
+                let open = self.open.entry(key).or_insert_with(|| Open { buy, lots: VecDeque::new() });
+                if open.buy != buy {
+                    // The other side opened: the contracts listed belong to a position that is gone.
+                    *open = Open { buy, lots: VecDeque::new() };
+                }
+                open.add(own, i64::from(trade.size));
             }
-            if !open.alerts.contains(&own.alert_id) {
-                open.alerts.push(own.alert_id);
-            }
-        } else if self.open.get(&key).is_some_and(|o| o.buy != buy) {
-            // Someone else's order opened the other side: the entries listed belong to a position that is gone.
-            self.open.remove(&key);
         }
         (writes, stat)
     }
+}
 
-    /// The `closed` events of a closing trade.
-    fn closed(&self, trade: &Trade, key: &Key, owner: Option<&Owner>) -> Vec<TimelineWrite> {
-        let by = match owner.map(|o| o.role) {
-            None => "other",
-            Some(Role::Entry | Role::Close) => "alert",
-            Some(Role::Stop) => "stop",
-            Some(Role::Target) => "target",
-            Some(Role::Flatten) => "flatten",
-        };
-        let mut entries: Vec<String> = self.open.get(key).map(|o| o.alerts.clone()).unwrap_or_default();
-        // A leg's entry alert closed by its own leg, even if the entry list was lost (a restart).
-        if let Some(o) = owner.filter(|o| !o.role.own())
-            && !entries.contains(&o.alert_id)
-        {
-            entries.push(o.alert_id.clone());
-        }
-        let closer = owner.filter(|o| o.role.own()).map(|o| o.alert_id.clone());
-        let data = json!({
-            "realized_pnl": trade.profit_and_loss,
-            "fees": trade.fees,
-            "exit_price": trade.price,
-            "size": trade.size,
-            "order_id": trade.order_id,
-            "by": by,
-            "alerts": entries,
-            "closed_by": closer,
-        });
-        let mut targets = entries.clone();
-        if let Some(c) = closer.filter(|c| !targets.contains(c)) {
-            targets.push(c);
-        }
-        targets
-            .into_iter()
-            .map(|alert_id| TimelineWrite {
-                alert_id,
-                event: Event::Closed,
-                at: trade.creation_timestamp,
-                data: data.clone(),
-            })
-            .collect()
+/// The `closed` events of a closing trade that closed `entries`' contracts.
+fn closed(trade: &Trade, mut entries: Vec<String>, owner: Option<&Owner>) -> Vec<TimelineWrite> {
+    let by = match owner.map(|o| o.role) {
+        None => "other",
+        Some(Role::Entry | Role::Close) => "alert",
+        Some(Role::Stop) => "stop",
+        Some(Role::Target) => "target",
+        Some(Role::Flatten) => "flatten",
+    };
+    // A leg's entry alert closed by its own leg, even if the entry list was lost (a restart).
+    if let Some(o) = owner.filter(|o| !o.role.own())
+        && !entries.contains(&o.alert_id)
+    {
+        entries.push(o.alert_id.clone());
     }
+    let closer = owner.filter(|o| o.role.own()).map(|o| o.alert_id.clone());
+    let data = json!({
+        "realized_pnl": trade.profit_and_loss,
+        "fees": trade.fees,
+        "exit_price": trade.price,
+        "size": trade.size,
+        "order_id": trade.order_id,
+        "by": by,
+        "alerts": entries.iter().take(MAX_LISTED_ALERTS).collect::<Vec<_>>(),
+        "alerts_count": entries.len(),
+        "closed_by": closer,
+    });
+    let mut targets = entries.clone();
+    if let Some(c) = closer.filter(|c| !targets.contains(c)) {
+        targets.push(c);
+    }
+    targets
+        .into_iter()
+        .map(|alert_id| TimelineWrite {
+            alert_id,
+            event: Event::Closed,
+            at: trade.creation_timestamp,
+            data: data.clone(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -350,6 +411,28 @@ mod tests {
         assert_eq!(stat, None, "a leg's fill is not the alert's own fill");
         let (w, _) = a.trade(&trade(2, 12, 1, 120.0, Some(40.0)), Some(true), now);
         assert!(w.is_empty(), "a repeated trade event is ignored");
+    }
+
+    #[test]
+    fn a_partial_close_of_a_long_history_concerns_only_the_oldest_contracts_first_in_first_out() {
+        let mut a = Attribution::default();
+        let now = Instant::now();
+        for i in 0..2_000 {
+            a.acknowledged(OrderId::from(10_000 + i), owner(&format!("e{i}"), Role::Entry));
+            a.trade(&trade(i + 1, 10_000 + i, 0, 100.0, None), Some(false), now);
+        }
+        // Three 1-lot sells by the trader: each closes the oldest open contract, one event each.
+        for (n, closed) in ["e0", "e1", "e2"].into_iter().enumerate() {
+            let (w, _) = a.trade(&trade(5_000 + n as i64, 77, 1, 101.0, Some(1.0)), Some(false), now);
+            assert_eq!(events(&w), vec![(closed, Event::Closed, "other".into())]);
+            assert_eq!((w[0].data["alerts"].clone(), w[0].data["alerts_count"].clone()), (json!([closed]), json!(1)));
+        }
+        // The rest closed at once: every remaining entry gets its event, each listing at most MAX_LISTED_ALERTS.
+        let (w, _) = a.trade(&trade(6_000, 78, 1, 101.0, Some(1.0)), Some(true), now);
+        assert_eq!(w.len(), 1_997);
+        assert_eq!(w[0].alert_id, "e3");
+        assert_eq!(w[0].data["alerts"].as_array().map(Vec::len), Some(MAX_LISTED_ALERTS));
+        assert_eq!(w[0].data["alerts_count"], json!(1_997));
     }
 
     #[test]
