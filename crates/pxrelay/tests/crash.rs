@@ -52,7 +52,7 @@ fn body(rng: &mut Rng, i: usize) -> Value {
     if roll == 0 {
         return json!({"secret": SECRET, "symbol": "MNQ", "action": "exit", "id": id});
     }
-    let action = if roll % 2 == 0 { "buy" } else { "sell" };
+    let action = if roll.is_multiple_of(2) { "buy" } else { "sell" };
     let mut body = json!({"secret": SECRET, "symbol": "MNQ", "action": action, "quantity": 1 + rng.below(2), "id": id});
     if rng.below(3) == 0 {
         body["stop_loss_ticks"] = json!(40);
@@ -126,7 +126,10 @@ async fn kill_9_at_random_points_during_200_alerts_loses_no_accepted_alert_and_d
                             Ok(r) => {
                                 let code = r.status().as_u16();
                                 let answer: Value = r.json().await.unwrap_or_default();
-                                assert_eq!(code, 503, "alert {i}: only a stopping or starting process refuses: {answer}");
+                                assert_eq!(
+                                    code, 503,
+                                    "alert {i}: only a stopping or starting process refuses: {answer}"
+                                );
                                 Sent::Unanswered
                             }
                             Err(_) => Sent::Unanswered,
@@ -240,7 +243,11 @@ async fn kill_9_at_random_points_during_200_alerts_loses_no_accepted_alert_and_d
             *interrupted.entry(format!("{status} ({path})")).or_default() += 1;
         }
         let at_broker = tagged.get(id).cloned().unwrap_or_default();
-        assert_eq!(status == "placed", !at_broker.is_empty(), "{id}: {status} ({path}); orders at the sim {at_broker:?}");
+        assert_eq!(
+            status == "placed",
+            !at_broker.is_empty(),
+            "{id}: {status} ({path}); orders at the sim {at_broker:?}"
+        );
         let journaled: Vec<i64> = row["orders"].as_array().unwrap().iter().filter_map(Value::as_i64).collect();
         for order in &at_broker {
             assert!(journaled.contains(order), "{id}: order {order} at the sim, not in the journal's {journaled:?}");

@@ -184,8 +184,10 @@ async fn interrupted(row: &crate::journal::StoredAlert, gateway: &projectx::Clie
             tracing::error!(alert.id = %row.alert_id, error = %e, "could not reconcile an interrupted alert");
             Outcome::new(
                 AlertStatus::Unknown,
-                format!("pxrelay stopped while handling this alert and its order could not be looked up ({e}); \
-                         check the platform"),
+                format!(
+                    "pxrelay stopped while handling this alert and its order could not be looked up ({e}); \
+                         check the platform"
+                ),
                 format!("{when} -> reconciliation failed"),
             )
         }

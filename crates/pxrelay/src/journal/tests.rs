@@ -505,9 +505,9 @@ async fn sqlite_syncs_before_untagged_sends_and_on_demand_and_the_syncer_syncs_t
     j.finish("d1", &Outcome::new(AlertStatus::Placed, "order placed", "placed")).await.unwrap();
     assert_eq!(j.unsynced(), 1);
     j.hold_background_sync(false);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while j.unsynced() > 0 {
-        assert!(std::time::Instant::now() < deadline, "the syncer never synced");
+        assert!(tokio::time::Instant::now() < deadline, "the syncer never synced");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(j.syncs(), before + 1, "the syncer's one fdatasync");

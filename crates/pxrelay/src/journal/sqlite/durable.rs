@@ -18,9 +18,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
+use tokio::time::Instant;
 
 /// The longest a commit stays only in the page cache: the syncer syncs this long after the first unsynced commit
 /// (group: every commit meanwhile rides along). A host crash loses at most this window (plus the fsync itself).
@@ -134,7 +135,10 @@ fn wal_path(db: &Path) -> PathBuf {
 
 /// Starts the syncer thread for `durable`, checkpointing through `checkpointer` (a connection of its own to the same
 /// database). It stops when the store closes ([`Durable::close`]) or is dropped.
-pub(in crate::journal) fn spawn_syncer(durable: &Arc<Durable>, checkpointer: rusqlite::Connection) -> std::io::Result<()> {
+pub(in crate::journal) fn spawn_syncer(
+    durable: &Arc<Durable>,
+    checkpointer: rusqlite::Connection,
+) -> std::io::Result<()> {
     let weak = Arc::downgrade(durable);
     std::thread::Builder::new().name("pxrelay-journal-sync".to_owned()).spawn(move || syncer(&weak, &checkpointer))?;
     Ok(())
