@@ -307,7 +307,7 @@ impl Journal {
         on_store!(self, s => s.record(alert).await)
     }
 
-    /// Records a fan-out's per-account rows (issue 13) in one transaction: one fsync for all of them, so the last
+    /// Records a fan-out's per-account rows (issue 13) in one transaction: one commit for all of them, so the last
     /// account's order does not wait for one journal write per account before it. Their ids derive from a parent
     /// just recorded, so no deduplication applies.
     pub async fn record_children(&self, children: Vec<NewAlert>) -> Result<(), JournalError> {

@@ -173,7 +173,7 @@ impl Fan {
     async fn spread(&self, mut targets: Vec<Target>) -> Answer {
         let mut waiting: Vec<(Target, oneshot::Receiver<Answer>)> = Vec::new();
         let mut parts: Vec<AccountAnswer> = Vec::new();
-        // Every account's row in one transaction (one fsync), then the jobs: the last account does not wait for one
+        // Every account's row in one transaction (one commit), then the jobs: the last account does not wait for one
         // journal write per account before it.
         let rows: Vec<NewAlert> = targets.iter().map(|t| self.child_row(t)).collect();
         if let Err(e) = self.hooks.journal.record_children(rows).await {
