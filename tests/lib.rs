@@ -27,6 +27,8 @@ pub struct TestApp {
     pub warmup: std::sync::Arc<pxrelay::warmup::Warmup>,
     /// The account books (user hub), to compare with the gateway.
     pub books: std::sync::Arc<pxrelay::books::Books>,
+    /// The journal (to see what reached the disk, issue 17).
+    pub journal: pxrelay::journal::Journal,
     stop: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -213,10 +215,11 @@ pub async fn start_app_with(
     let gateway = app.state().gateway.clone();
     let warmup = app.state().warmup.clone();
     let books = app.state().books.clone();
+    let journal = app.state().webhook.journal.clone();
     let stop = CancellationToken::new();
     let task = tokio::spawn(app.run_until(stop.clone().cancelled_owned()));
     projectx::tls::install_crypto_provider();
-    Ok(TestApp { addr, sim, gateway, http: reqwest::Client::new(), warmup, books, stop, task })
+    Ok(TestApp { addr, sim, gateway, http: reqwest::Client::new(), warmup, books, journal, stop, task })
 }
 
 impl TestApp {

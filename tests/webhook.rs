@@ -368,6 +368,35 @@ async fn the_kill_switch_refuses_entries_but_allows_exits_and_limits_hold() {
     app.stop().await.unwrap();
 }
 
+/// Issue 17 (docs/decisions/0008-journal-durability.md), with the journal's background syncer held so only the rule's
+/// syncs happen: an answer reporting an order the gateway acknowledged leaves the journal unsynced (the broker holds
+/// the order under its customTag); a 202 `pending` answer (nothing at the broker yet) waits until everything
+/// journaled before it is on disk; so does a refusal-as-outcome (`noop`: nothing at the broker).
+#[tokio::test]
+async fn an_accepted_answer_with_nothing_at_the_broker_waits_for_the_disk_and_a_placed_one_does_not() {
+    let sim = sim().await;
+    let app = app_on(&sim, &[("WEBHOOK_WAIT_MS", "300")]).await;
+    app.journal.hold_background_sync(true);
+    let syncs = app.journal.syncs();
+    let (code, body) = app.alert(alert(json!({"action": "buy", "id": "dur-placed"}))).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("placed")), "{body}");
+    assert_eq!(app.journal.syncs(), syncs, "neither the tagged order nor its placed answer waited for a sync");
+    assert!(app.journal.unsynced() > 0);
+    let (code, body) = app.alert(alert(json!({"action": "cancel", "id": "dur-noop"}))).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("noop")), "{body}");
+    assert_eq!(app.journal.unsynced(), 0, "a noop answer waits until its row is on disk");
+    assert_eq!(app.journal.syncs(), syncs + 1, "one sync");
+    // The order takes 3 s at the gateway: the 202 comes at 300 ms, with the row and its sent mark on disk, and
+    // nothing is written until the gateway answers.
+    sim.set_latency(Duration::from_secs(3));
+    let (code, body) = app.alert(alert(json!({"action": "buy", "id": "dur-pending"}))).await;
+    assert_eq!((code, body["status"].as_str()), (202, Some("pending")), "{body}");
+    assert_eq!(app.journal.unsynced(), 0, "the pending answer came after the sync");
+    sim.set_latency(Duration::ZERO);
+    app.journal.hold_background_sync(false);
+    app.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_slow_gateway_gets_202_pending_and_the_outcome_lands_in_the_journal() {
     let sim = sim().await;

@@ -88,6 +88,15 @@ pub enum JournalError {
         /// The epoch in the database, when it could be read.
         current: Option<i64>,
     },
+    /// The journal could not be made durable (`fdatasync` of the SQLite WAL failed: the disk is failing or full).
+    #[error("cannot sync the journal {path} to disk: {source}")]
+    Sync {
+        /// The database file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The blocking task died.
     #[error("journal task failed: {0}")]
     Task(String),
@@ -179,6 +188,19 @@ pub struct Execution {
     pub reference_price: Option<rust_decimal::Decimal>,
     /// Where the position was read.
     pub position_source: Option<PositionSource>,
+}
+
+/// What a money-moving call about to be sent leaves at the broker, which decides whether the journal must reach the
+/// disk before it ([`Journal::mark_sent`], docs/decisions/0008-journal-durability.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sending {
+    /// An order carrying the alert's `customTag` (`Order/place`): after a host crash the broker still holds it under
+    /// that tag (and refuses a second one with the same tag), so the row may reach the disk later.
+    Tagged,
+    /// A call the broker cannot tie to the alert (`Position/closeContract`, `Order/cancel`, `Order/modify`): the row
+    /// and its `sent` mark reach the disk first, so after a host crash the alert reads "sent, check the platform",
+    /// never "nothing sent".
+    Untagged,
 }
 
 /// What recording an alert found.
@@ -285,7 +307,7 @@ impl Journal {
         on_store!(self, s => s.record(alert).await)
     }
 
-    /// Records a fan-out's per-account rows (issue 13) in one transaction: one fsync for all of them, so the last
+    /// Records a fan-out's per-account rows (issue 13) in one transaction: one commit for all of them, so the last
     /// account's order does not wait for one journal write per account before it. Their ids derive from a parent
     /// just recorded, so no deduplication applies.
     pub async fn record_children(&self, children: Vec<NewAlert>) -> Result<(), JournalError> {
@@ -328,11 +350,54 @@ impl Journal {
     }
 
     /// Notes that a money-moving call is about to be sent: `sent_at` (the first one's time) and a `sent` event. An
-    /// error means nothing may be sent. In Postgres this is also the fence (issue 14): the row is written only if
-    /// this process's leader epoch is still the current one, and the epoch is written with it; otherwise
-    /// [`JournalError::Fenced`].
-    pub async fn mark_sent(&self, alert_id: &str) -> Result<(), JournalError> {
-        on_store!(self, s => s.mark_sent(alert_id).await)
+    /// error means nothing may be sent. In SQLite an [`Sending::Untagged`] call waits for the disk first
+    /// ([`Self::durable`]); a tagged one does not. In Postgres (every commit is durable when it returns) this is also
+    /// the fence (issue 14): the row is written only if this process's leader epoch is still the current one, and
+    /// the epoch is written with it; otherwise [`JournalError::Fenced`].
+    pub async fn mark_sent(&self, alert_id: &str, sending: Sending) -> Result<(), JournalError> {
+        match &self.store {
+            Store::Sqlite(s) => s.mark_sent(alert_id, sending).await,
+            Store::Postgres(s) => s.mark_sent(alert_id).await,
+        }
+    }
+
+    /// Makes every write made so far survive a host crash (not only a crash of pxrelay, which a write returned from
+    /// survives already). SQLite: at most one `fdatasync` of the WAL, shared by concurrent callers, none when the
+    /// background syncer already covered the writes; never holding up other writes. Postgres: nothing to do (a
+    /// commit is durable on the server when it returns). Called before an answer that accepts an alert while nothing
+    /// of it is at the broker ([`crate::outcome::AlertStatus::durable_before_answer`]).
+    pub async fn durable(&self) -> Result<(), JournalError> {
+        match &self.store {
+            Store::Sqlite(s) => s.sync().await,
+            Store::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// How many times the journal was synced to disk by pxrelay ([`Self::durable`], untagged sends and the background
+    /// syncer; SQLite's own checkpoint syncs are not counted). Always 0 for Postgres.
+    pub fn syncs(&self) -> u64 {
+        match &self.store {
+            Store::Sqlite(s) => s.syncs(),
+            Store::Postgres(_) => 0,
+        }
+    }
+
+    /// Commits that returned (they survive a crash of pxrelay) and have not reached the disk yet (a host crash could
+    /// lose them); at most the syncer's interval (100 ms) old unless it is held. Always 0 for Postgres.
+    pub fn unsynced(&self) -> u64 {
+        match &self.store {
+            Store::Sqlite(s) => s.durable_state().unsynced(),
+            Store::Postgres(_) => 0,
+        }
+    }
+
+    /// Tests only: holds the background syncer (`true`), so that only the syncs the durability rule asks for happen
+    /// and [`Self::unsynced`] shows what they covered; `false` lets it go again.
+    #[doc(hidden)]
+    pub fn hold_background_sync(&self, held: bool) {
+        if let Store::Sqlite(s) = &self.store {
+            s.durable_state().hold(held);
+        }
     }
 
     /// Appends events to alerts' timelines (one transaction).

@@ -79,6 +79,17 @@ impl AlertStatus {
         matches!(self, Self::Rejected | Self::Failed | Self::Unknown | Self::Expired | Self::Partial)
     }
 
+    /// Whether a webhook answer with this status must wait until the journal has reached the disk
+    /// ([`crate::journal::Journal::durable`], docs/decisions/0008-journal-durability.md): every answer that accepts
+    /// an alert must be kept through a host crash unless the broker keeps it instead. `placed`, `closed` and
+    /// `cancelled` report what the gateway acknowledged (an order under the alert's `customTag`; an untagged call
+    /// reached the disk before it was sent): no wait. Everything else does: `pending` (queued, nothing at the broker
+    /// yet), `received` (a duplicate of an alert in progress), refusals and failures (nothing at the broker: the
+    /// journal is the only record), `unknown`, `partial`, `dry_run`.
+    pub fn durable_before_answer(self) -> bool {
+        !matches!(self, Self::Placed | Self::Closed | Self::Cancelled)
+    }
+
     /// Whether an account's outcome counts as done as asked (for a fan-out's overall status): placed, closed,
     /// cancelled, nothing to do, or a dry run.
     pub fn is_success(self) -> bool {

@@ -151,7 +151,7 @@ impl Executor {
         if self.guards.dry_run {
             return dry_run(requests.iter().map(|r| json!({"endpoint": "/api/Order/modify", "body": r})).collect());
         }
-        if let Some(refused) = self.before_sending(job).await {
+        if let Some(refused) = self.before_sending(job, crate::journal::Sending::Untagged).await {
             return refused;
         }
         let mut moved = Vec::new();

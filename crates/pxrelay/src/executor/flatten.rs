@@ -152,7 +152,7 @@ impl Executor {
             report.status = AlertStatus::Noop;
             return self.finish_flatten(job, report).await;
         }
-        if let Err(e) = self.journal.mark_sent(&id).await {
+        if let Err(e) = self.journal.mark_sent(&id, crate::journal::Sending::Untagged).await {
             report.errors.push(format!("journal unavailable, nothing sent: {e}"));
             return self.finish_flatten(job, report).await;
         }

@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::books::Books;
 use crate::fills::{Fills, Owner, Role};
-use crate::journal::{Execution, Journal, PositionSource};
+use crate::journal::{Execution, Journal, PositionSource, Sending};
 use crate::metrics::Metrics;
 use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::quotes::QuoteService;
@@ -395,13 +395,13 @@ impl Executor {
         }
     }
 
-    /// The last checks before a money-moving call: the alert is not too old, and the journal notes the send.
-    /// `Some(outcome)` means nothing may be sent.
-    async fn before_sending(&self, job: &Job) -> Option<Outcome> {
+    /// The last checks before a money-moving call: the alert is not too old, and the journal notes the send (on disk
+    /// first when the call is [`Sending::Untagged`]). `Some(outcome)` means nothing may be sent.
+    async fn before_sending(&self, job: &Job, sending: Sending) -> Option<Outcome> {
         if let Some(expired) = self.expired(job) {
             return Some(expired);
         }
-        match self.journal.mark_sent(&job.alert_id).await {
+        match self.journal.mark_sent(&job.alert_id, sending).await {
             Ok(()) => None,
             Err(e @ crate::journal::JournalError::Fenced { .. }) => {
                 tracing::warn!(alert.id = %job.alert_id, error = %e, "not the leader any more: nothing sent; queued again");
@@ -657,7 +657,8 @@ impl Executor {
     /// Sends one order in `role` (after the last checks) and reads the answer: placed, refused, or reconciled by
     /// its `customTag` when the answer was lost or the tag already exists.
     async fn place(&self, job: &Job, order: &PlaceOrder, role: Role) -> Outcome {
-        if let Some(refused) = self.before_sending(job).await {
+        let sending = if order.custom_tag.is_some() { Sending::Tagged } else { Sending::Untagged };
+        if let Some(refused) = self.before_sending(job, sending).await {
             return refused;
         }
         let tag = order.custom_tag.as_deref().unwrap_or_default();
@@ -788,7 +789,7 @@ impl Executor {
     /// after the answer when `ends_flat` ([`after_answer`]), else now (a reverse's entry comes after, so its legs
     /// are never touched).
     async fn close_contract(&self, job: &Job, current: i64, ends_flat: bool) -> Outcome {
-        if let Some(refused) = self.before_sending(job).await {
+        if let Some(refused) = self.before_sending(job, Sending::Untagged).await {
             return refused;
         }
         self.books.closing(job.account_id, &job.contract.id);
@@ -874,7 +875,7 @@ impl Executor {
                     .collect(),
             );
         }
-        if let Some(refused) = self.before_sending(job).await {
+        if let Some(refused) = self.before_sending(job, Sending::Untagged).await {
             return refused;
         }
         let mut cancelled = Vec::new();

@@ -95,9 +95,18 @@ pub async fn placed_order(
     }
 }
 
-/// Alerts the last run accepted but did not finish. Never executed late (an old signal is not a signal): marked
-/// `failed` when nothing had been sent, `placed` when an order with their `customTag` is found, and `unknown`
-/// otherwise (a close, cancel or reduce carries no tag, so what they did cannot be told from the orders).
+/// Alerts the last run accepted but did not finish. Never executed late (an old signal is not a signal). An alert
+/// that may have sent tagged orders (a buy, sell, reverse or target) is looked up by its `customTag` **whether or not
+/// its `sent` mark is there**: with `synchronous=NORMAL` a host crash can lose the mark of a tagged send (only an
+/// untagged call waits for the disk, docs/decisions/0008-journal-durability.md), so the broker, not the mark, says
+/// whether it was sent (one `Order/search` per such row, at startup only):
+/// - an order with its tag is found → `placed`;
+/// - none, and no `sent` mark → `failed`, nothing was sent (an untagged call would have left its mark on disk);
+/// - none, and a `sent` mark → `unknown` (a close or reduce carries no tag, so what it did cannot be told);
+/// - the search fails → `unknown` with a path [`resolve_unknown`] settles once the gateway answers (no mark), or left
+///   for the next start (a mark).
+///
+/// A close or cancel (no tag) is `failed` without its mark, `unknown` with it.
 pub async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
     let rows = match journal.unfinished().await {
         Ok(rows) => rows,
@@ -113,45 +122,8 @@ pub async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
             parents.push(row.alert_id);
             continue;
         }
-        let carries_tag = row.intent.as_ref().is_some_and(carries_tag);
-        let outcome = match (row.sent_at.as_ref(), row.account_id) {
-            (None, _) | (_, None) => Outcome::new(
-                AlertStatus::Failed,
-                "pxrelay stopped before this alert was sent; nothing was sent",
-                "interrupted before sending",
-            ),
-            (Some(_), Some(_)) if !carries_tag => Outcome::new(
-                AlertStatus::Unknown,
-                "pxrelay stopped after sending a close or cancel; check the platform",
-                "interrupted after sending",
-            ),
-            (Some(_), Some(account)) => {
-                let received_at = DateTime::parse_from_rfc3339(&row.received_at)
-                    .map_or_else(|_| Utc::now() - TimeDelta::days(7), |t| t.with_timezone(&Utc));
-                let tags = [custom_tag(&row.alert_id, 1), custom_tag(&row.alert_id, 2)];
-                match orders_by_tag(gateway, account, &tags, received_at).await {
-                    Lookup::Found(ids) => Outcome::new(
-                        AlertStatus::Placed,
-                        "order placed before the restart (confirmed by customTag)",
-                        format!("interrupted after sending -> reconciled by customTag: {} found", ids.len()),
-                    )
-                    .with_orders(ids.into_iter().map(|id| json!(id)).collect()),
-                    // No tagged order; but the alert may have closed or reduced a position first (a close carries no
-                    // tag), so what it did cannot be told from here.
-                    Lookup::NotFound => Outcome::new(
-                        AlertStatus::Unknown,
-                        "interrupted after sending; no order with its customTag, but a close or reduce carries none: \
-                         check the platform",
-                        "interrupted after sending -> reconciled by customTag: 0 found",
-                    ),
-                    Lookup::Failed(e) => {
-                        tracing::error!(alert.id = %row.alert_id, error = %e, "could not reconcile an interrupted alert");
-                        continue;
-                    }
-                }
-            }
-        };
-        tracing::warn!(alert.id = %row.alert_id, outcome = %outcome.status, "interrupted alert closed out");
+        let Some(outcome) = interrupted(&row, gateway).await else { continue };
+        tracing::warn!(alert.id = %row.alert_id, outcome = %outcome.status, path = %outcome.path, "interrupted alert closed out");
         if let Err(e) = journal.finish(&row.alert_id, &outcome).await {
             tracing::error!(alert.id = %row.alert_id, error = %e, "could not close out an interrupted alert");
         }
@@ -159,6 +131,71 @@ pub async fn recover_unfinished(journal: &Journal, gateway: &projectx::Client) {
     for parent in parents {
         settle_parent(journal, &parent).await;
     }
+}
+
+/// The outcome of an alert the last run left unfinished ([`recover_unfinished`]); `None`: leave it for next time.
+async fn interrupted(row: &crate::journal::StoredAlert, gateway: &projectx::Client) -> Option<Outcome> {
+    let sent = row.sent_at.is_some();
+    let tagged = row.intent.as_ref().is_some_and(carries_tag);
+    let account = match row.account_id {
+        Some(account) if tagged => account,
+        _ if sent && row.account_id.is_some() => {
+            return Some(Outcome::new(
+                AlertStatus::Unknown,
+                "pxrelay stopped after sending a close or cancel; check the platform",
+                "interrupted after sending",
+            ));
+        }
+        _ => {
+            return Some(Outcome::new(
+                AlertStatus::Failed,
+                "pxrelay stopped before this alert was sent; nothing was sent",
+                "interrupted before sending",
+            ));
+        }
+    };
+    let received_at = DateTime::parse_from_rfc3339(&row.received_at)
+        .map_or_else(|_| Utc::now() - TimeDelta::days(7), |t| t.with_timezone(&Utc));
+    let tags = [custom_tag(&row.alert_id, 1), custom_tag(&row.alert_id, 2)];
+    let when = if sent { "interrupted after sending" } else { "interrupted (no sent mark)" };
+    Some(match orders_by_tag(gateway, account, &tags, received_at).await {
+        Lookup::Found(ids) => Outcome::new(
+            AlertStatus::Placed,
+            "order placed before the restart (confirmed by customTag)",
+            format!("{when} -> reconciled by customTag: {} found", ids.len()),
+        )
+        .with_orders(ids.into_iter().map(|id| json!(id)).collect()),
+        Lookup::NotFound if !sent => Outcome::new(
+            AlertStatus::Failed,
+            "pxrelay stopped before this alert's order reached the gateway (no order with its customTag); nothing \
+             was sent",
+            format!("{when} -> reconciled by customTag: 0 found"),
+        ),
+        // No tagged order; but the alert may have closed or reduced a position first (a close carries no tag), so
+        // what it did cannot be told from here.
+        Lookup::NotFound => Outcome::new(
+            AlertStatus::Unknown,
+            "interrupted after sending; no order with its customTag, but a close or reduce carries none: check the \
+             platform",
+            format!("{when} -> reconciled by customTag: 0 found"),
+        ),
+        // Without a mark nothing untagged was sent: a later search settles it ([`resolve_unknown`]).
+        Lookup::Failed(e) if !sent => {
+            tracing::error!(alert.id = %row.alert_id, error = %e, "could not reconcile an interrupted alert");
+            Outcome::new(
+                AlertStatus::Unknown,
+                format!(
+                    "pxrelay stopped while handling this alert and its order could not be looked up ({e}); \
+                         check the platform"
+                ),
+                format!("{when} -> reconciliation failed"),
+            )
+        }
+        Lookup::Failed(e) => {
+            tracing::error!(alert.id = %row.alert_id, error = %e, "could not reconcile an interrupted alert");
+            return None;
+        }
+    })
 }
 
 /// Finishes an interrupted fan-out's parent from its accounts' rows (each settled above like any alert): the overall

@@ -75,7 +75,7 @@ async fn duplicates_within_the_window_return_the_first_outcome_across_reopen() {
         {
             let j = b.open(Duration::from_secs(3600), Mode::Live).await;
             assert!(matches!(j.record(alert("a1", now)).await.unwrap(), Recorded::New));
-            j.mark_sent("a1").await.unwrap();
+            j.mark_sent("a1", Sending::Tagged).await.unwrap();
             let outcome =
                 Outcome::new(AlertStatus::Placed, "order placed", "placed").with_orders(vec![serde_json::json!(42)]);
             j.finish("a1", &outcome).await.unwrap();
@@ -281,7 +281,7 @@ async fn the_timeline_is_written_read_back_in_time_order_and_summed_up() {
         let j = b.open(Duration::from_secs(60), Mode::Sim).await;
         let received = Utc::now() - chrono::TimeDelta::seconds(1);
         j.record(alert("tl1", received)).await.unwrap();
-        j.mark_sent("tl1").await.unwrap();
+        j.mark_sent("tl1", Sending::Tagged).await.unwrap();
         // A fill stamped before the acknowledgement written after it: read back in time order.
         let fill_at = Utc::now();
         let data = serde_json::json!({"order_id": 7, "trade_id": 1, "price": 21000.5, "size": 2, "fees": 0.74,
@@ -450,13 +450,13 @@ async fn postgres_queued_alerts_are_taken_once_in_arrival_order_by_the_leader() 
 async fn postgres_a_leader_whose_epoch_moved_on_is_fenced_and_sends_nothing() {
     let (old, new) = postgres_pair(true).await;
     old.record(alert("f1", Utc::now())).await.unwrap();
-    old.mark_sent("f1").await.expect("the current leader may send");
+    old.mark_sent("f1", Sending::Tagged).await.expect("the current leader may send");
     old.record(alert("f2", Utc::now())).await.unwrap();
     let epoch = new.postgres().unwrap().lead_for_test().await;
-    let err = old.mark_sent("f2").await.unwrap_err();
+    let err = old.mark_sent("f2", Sending::Tagged).await.unwrap_err();
     assert!(matches!(err, JournalError::Fenced { current: Some(c), .. } if c == epoch), "{err}");
     assert!(old.get("f2").await.unwrap().unwrap().sent_at.is_none(), "nothing written for the fenced send");
-    assert!(old.mark_sent("f2").await.is_err(), "and it stays fenced without asking again");
+    assert!(old.mark_sent("f2", Sending::Tagged).await.is_err(), "and it stays fenced without asking again");
     // The fenced alert went back to the queue: the new leader takes it; what the old one sent stays for
     // reconciliation by customTag.
     let store = new.postgres().unwrap();
@@ -470,4 +470,45 @@ async fn postgres_a_leader_whose_epoch_moved_on_is_fenced_and_sends_nothing() {
     let newest = old.postgres().unwrap().lead_for_test().await;
     assert!(newest > epoch);
     assert_eq!(old.postgres().unwrap().requeue_unsent().await.unwrap(), 2, "f2 and f3: taken on, never sent");
+}
+
+/// Issue 17 (docs/decisions/0008-journal-durability.md): with the background syncer held, only the rule's syncs
+/// happen. A tagged send and a read leave the WAL unsynced; an untagged send and `durable` sync it (once: a second
+/// `durable` with nothing new syncs nothing); let go, the syncer syncs what is left by itself.
+#[tokio::test]
+async fn sqlite_syncs_before_untagged_sends_and_on_demand_and_the_syncer_syncs_the_rest() {
+    let path = temp("durable");
+    let j = Journal::open(&path, Duration::from_secs(3600), Mode::Live).unwrap();
+    j.hold_background_sync(true);
+    let start = j.syncs();
+    assert!(matches!(j.record(alert("d1", Utc::now())).await.unwrap(), Recorded::New));
+    j.mark_sent("d1", Sending::Tagged).await.unwrap();
+    assert!(j.get("d1").await.unwrap().is_some());
+    assert_eq!((j.unsynced(), j.syncs()), (2, start), "the record and a tagged send wait for the syncer");
+    j.durable().await.unwrap();
+    assert_eq!((j.unsynced(), j.syncs()), (0, start + 1), "one fdatasync covers both");
+    j.durable().await.unwrap();
+    assert_eq!(j.syncs(), start + 1, "nothing new: no sync");
+    j.mark_sent("d1", Sending::Untagged).await.unwrap();
+    assert_eq!((j.unsynced(), j.syncs()), (0, start + 2), "an untagged send is on disk before it goes");
+    // Concurrent callers share syncs (group commit): never more syncs than callers, all covered.
+    for i in 0..8 {
+        assert!(matches!(j.record(alert(&format!("g{i}"), Utc::now())).await.unwrap(), Recorded::New));
+    }
+    let calls: Vec<_> = (0..8).map(|_| j.durable()).collect();
+    for r in futures_util::future::join_all(calls).await {
+        r.unwrap();
+    }
+    assert_eq!(j.unsynced(), 0);
+    assert!((start + 3..=start + 10).contains(&j.syncs()), "{} syncs for 8 callers", j.syncs() - start);
+    let before = j.syncs();
+    j.finish("d1", &Outcome::new(AlertStatus::Placed, "order placed", "placed")).await.unwrap();
+    assert_eq!(j.unsynced(), 1);
+    j.hold_background_sync(false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while j.unsynced() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the syncer never synced");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(j.syncs(), before + 1, "the syncer's one fdatasync");
 }

@@ -230,6 +230,7 @@ async fn accept(
             tracing::info!(alert.id = %alert_id, outcome = "duplicate", "duplicate alert: nothing relayed");
             let mut answer = crate::routes::queued::answer_of(&row).unwrap_or_else(|| relayed(row.alert_id.clone()));
             answer.duplicate = true;
+            crate::routes::webhook::durable_before(&relay.journal, &answer).await;
             return Ok(((StatusCode::OK, Json(answer)).into_response(), WebhookOutcome::Duplicate));
         }
         Err(e) => {
@@ -244,10 +245,14 @@ async fn accept(
         if let Ok(Some(row)) = relay.journal.get(&alert_id).await
             && let Some(answer) = crate::routes::queued::answer_of(&row)
         {
+            crate::routes::webhook::durable_before(&relay.journal, &answer).await;
             return Ok(((StatusCode::OK, Json(answer)).into_response(), WebhookOutcome::Accepted));
         }
         if tokio::time::Instant::now() + OUTCOME_POLL >= deadline {
-            return Ok(((StatusCode::ACCEPTED, Json(relayed(alert_id))).into_response(), WebhookOutcome::Accepted));
+            // Nothing is at the broker yet: the relay's row is the only record of the alert (issue 17).
+            let pending = relayed(alert_id);
+            crate::routes::webhook::durable_before(&relay.journal, &pending).await;
+            return Ok(((StatusCode::ACCEPTED, Json(pending)).into_response(), WebhookOutcome::Accepted));
         }
         tokio::time::sleep(OUTCOME_POLL).await;
     }

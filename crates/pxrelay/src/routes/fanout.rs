@@ -23,7 +23,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::webhook::with_outcome;
+use super::webhook::{durable_before, with_outcome};
 use crate::accounts::Target;
 use crate::error::ApiError;
 use crate::executor::{Job, Work};
@@ -100,11 +100,16 @@ pub async fn record_and_wait(
             if duplicate {
                 tracing::info!(alert.id = %parent, outcome = "duplicate", "duplicate alert: nothing sent");
             }
+            durable_before(&hooks.journal, &answer).await;
             Ok(with_outcome((StatusCode::OK, Json(answer)), outcome))
         }
         Ok(Ok(Err(refusal))) => Err(refusal),
         Ok(Err(_)) => Err(ApiError::Internal("the fan-out task stopped".to_owned())),
-        Err(_) => Ok(with_outcome((StatusCode::ACCEPTED, Json(Answer::pending(parent))), WebhookOutcome::Accepted)),
+        Err(_) => {
+            let pending = Answer::pending(parent);
+            durable_before(&hooks.journal, &pending).await;
+            Ok(with_outcome((StatusCode::ACCEPTED, Json(pending)), WebhookOutcome::Accepted))
+        }
     }
 }
 
@@ -168,7 +173,7 @@ impl Fan {
     async fn spread(&self, mut targets: Vec<Target>) -> Answer {
         let mut waiting: Vec<(Target, oneshot::Receiver<Answer>)> = Vec::new();
         let mut parts: Vec<AccountAnswer> = Vec::new();
-        // Every account's row in one transaction (one fsync), then the jobs: the last account does not wait for one
+        // Every account's row in one transaction (one commit), then the jobs: the last account does not wait for one
         // journal write per account before it.
         let rows: Vec<NewAlert> = targets.iter().map(|t| self.child_row(t)).collect();
         if let Err(e) = self.hooks.journal.record_children(rows).await {

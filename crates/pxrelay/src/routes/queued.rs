@@ -59,7 +59,8 @@ pub fn refuse_on_standby(state: &AppState, what: &str) -> Result<(), ApiError> {
 /// `kill:off`, `kill:on:flatten`).
 pub const CONTROL_CHANNEL: &str = "pxrelay_control";
 
-/// Journals `intent` queued for the leader and waits for its outcome (see the module).
+/// Journals `intent` queued for the leader and waits for its outcome (see the module). The journal is Postgres here,
+/// whose commits are durable when they return: no answer waits for a sync (docs/decisions/0008-journal-durability.md).
 pub(super) async fn record_and_wait(
     state: &AppState,
     intent: Intent,

@@ -332,21 +332,34 @@ async fn record_and_wait(
         Enqueued::Duplicate(mut answer) => {
             tracing::info!(alert.id = %alert_id, outcome = "duplicate", "duplicate alert: nothing sent");
             answer.duplicate = true;
+            durable_before(&hooks.journal, &answer).await;
             return Ok(with_outcome((StatusCode::OK, Json(answer)), WebhookOutcome::Duplicate));
         }
         Enqueued::Finished(answer) => {
+            durable_before(&hooks.journal, &answer).await;
             return Ok(with_outcome((StatusCode::OK, Json(answer)), WebhookOutcome::Accepted));
         }
     }
-    let answer = match tokio::time::timeout_at(arrived + hooks.wait, wait).await {
-        Ok(Ok(answer)) => (StatusCode::OK, Json(answer)),
+    let (code, answer) = match tokio::time::timeout_at(arrived + hooks.wait, wait).await {
+        Ok(Ok(answer)) => (StatusCode::OK, answer),
         Ok(Err(_)) => return Err(ApiError::Internal("the executor stopped".to_owned())),
-        Err(_) => {
-            let pending = Answer::pending(alert_id);
-            (StatusCode::ACCEPTED, Json(pending))
-        }
+        Err(_) => (StatusCode::ACCEPTED, Answer::pending(alert_id)),
     };
-    Ok(with_outcome(answer, WebhookOutcome::Accepted))
+    durable_before(&hooks.journal, &answer).await;
+    Ok(with_outcome((code, Json(answer)), WebhookOutcome::Accepted))
+}
+
+/// Before `answer` goes out: the journal reaches the disk when its status needs it
+/// ([`AlertStatus::durable_before_answer`]: everything but an order the gateway acknowledged). A failed sync is
+/// logged and the answer still goes: the alert is journaled and queued either way, and a refusal now would only
+/// make the sender believe it was not.
+pub(crate) async fn durable_before(journal: &crate::journal::Journal, answer: &Answer) {
+    if !answer.status.durable_before_answer() {
+        return;
+    }
+    if let Err(e) = journal.durable().await {
+        tracing::error!(alert.id = %answer.alert_id, error = %e, "the journal could not be synced to disk before the answer");
+    }
 }
 
 pub(super) fn with_outcome(answer: impl IntoResponse, outcome: WebhookOutcome) -> Response {

@@ -78,7 +78,7 @@ async fn filled_alert(relay: &Relay, id: &str) {
         parent_id: None,
     };
     relay.journal.record(alert).await.unwrap();
-    relay.journal.mark_sent(id).await.unwrap();
+    relay.journal.mark_sent(id, crate::journal::Sending::Tagged).await.unwrap();
     let outcome = Outcome::new(AlertStatus::Placed, "order placed", "placed");
     relay.journal.finish(id, &outcome).await.unwrap();
     let fill = serde_json::json!({"order_id": 7, "trade_id": 1, "price": 21000.5, "size": 1, "fees": 0.37,
