@@ -181,7 +181,12 @@ impl Http {
             resp.bytes().await.map_err(|e| network_error(ep, e))?;
             match status {
                 StatusCode::OK => Ok(()),
-                _ => Err(Error::Status { endpoint: ep.path, status: status.as_u16(), retry_after: None, body: String::new() }),
+                _ => Err(Error::Status {
+                    endpoint: ep.path,
+                    status: status.as_u16(),
+                    retry_after: None,
+                    body: String::new(),
+                }),
             }
         }
         .await;
