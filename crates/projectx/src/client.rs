@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::{TokenManager, TokenSettings};
 use crate::backoff::Backoff;
 use crate::endpoint::{Endpoint, Kind};
 use crate::error::Error;
 use crate::http::Http;
+use crate::keepwarm::{DEFAULT_KEEP_WARM, KeepWarmStats};
 use crate::rate::RateLimit;
 
 /// Everything the client needs; pxrelay builds it from its settings.
@@ -37,6 +39,13 @@ pub struct ClientConfig {
     pub max_retry_after: Duration,
     /// Sees every request's endpoint, status and latency (metrics).
     pub observer: Option<crate::http::RequestObserver>,
+    /// Keep the connection warm through quiet periods (default [`DEFAULT_KEEP_WARM`], 30 s; zero = off):
+    /// no pool idle timeout, HTTP/2 keep-alive pings this often while idle, and, while
+    /// [`Client::run_keep_warm`] runs, one `GET /api/Status/ping` (public, no token, from the general budget only
+    /// if a read slot is free) whenever the client has sent nothing for this long. Keep it below the idle timeout
+    /// of whatever sits in front of the gateway (an AWS ALB closes after 60 s). Why this call and these layers:
+    /// [`crate::keepwarm`]. Zero restores reqwest's pool defaults (an idle connection is dropped after 90 s).
+    pub keep_warm: Duration,
 }
 
 impl ClientConfig {
@@ -52,6 +61,7 @@ impl ClientConfig {
             read_backoff: Backoff::default(),
             max_retry_after: Duration::from_secs(30),
             observer: None,
+            keep_warm: DEFAULT_KEEP_WARM,
         }
     }
 }
@@ -69,13 +79,30 @@ struct Inner {
     read_retries: u32,
     read_backoff: Backoff,
     max_retry_after: Duration,
+    /// [`ClientConfig::keep_warm`].
+    keep_warm: Duration,
+    /// Cancelled when the last clone of the client is dropped: ends the keep-warm loop.
+    closed: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.closed.cancel();
+    }
 }
 
 impl Client {
     /// Builds the client (no network call). Installs the rustls `ring` provider if none is installed yet.
     pub fn new(cfg: ClientConfig) -> Result<Self, Error> {
-        let http = Http::new(&cfg.api_url, cfg.request_timeout, cfg.general_limit, cfg.history_limit, cfg.observer)
-            .map_err(|source| Error::Transport { endpoint: "client setup", source })?;
+        let http = Http::new(
+            &cfg.api_url,
+            cfg.request_timeout,
+            cfg.general_limit,
+            cfg.history_limit,
+            cfg.observer,
+            cfg.keep_warm,
+        )
+        .map_err(|source| Error::Transport { endpoint: "client setup", source })?;
         let http = Arc::new(http);
         let tokens = TokenManager::new(http.clone(), cfg.token);
         Ok(Self {
@@ -85,6 +112,8 @@ impl Client {
                 read_retries: cfg.read_retries,
                 read_backoff: cfg.read_backoff,
                 max_retry_after: cfg.max_retry_after,
+                keep_warm: cfg.keep_warm,
+                closed: CancellationToken::new(),
             }),
         })
     }
@@ -92,6 +121,19 @@ impl Client {
     /// The token manager (status, the refresher task, the token watch channel).
     pub fn tokens(&self) -> &TokenManager {
         &self.inner.tokens
+    }
+
+    /// The keep-warm loop ([`ClientConfig::keep_warm`], [`crate::keepwarm`]): pings the gateway whenever this
+    /// client (any clone) has sent nothing for `keep_warm`. Spawn it once; it ends when `cancel` fires or when the
+    /// last clone of the client is dropped, and at once when keep-warm is off. It takes no token and no lock, and
+    /// logs at debug only.
+    pub fn run_keep_warm(&self, cancel: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
+        crate::keepwarm::run(self.inner.http.clone(), self.inner.keep_warm, cancel, self.inner.closed.clone())
+    }
+
+    /// The keep-warm loop's counts so far (pings sent, failed, skipped).
+    pub fn keep_warm_stats(&self) -> KeepWarmStats {
+        self.inner.http.keep_warm.snapshot()
     }
 
     /// Calls `ep` with `body` and decodes its payload.

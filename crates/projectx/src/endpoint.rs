@@ -76,6 +76,9 @@ pub const VALIDATE: Endpoint = Endpoint::new(
     Kind::Auth,
     &["Success", "InvalidSession", "SessionNotFound", "ExpiredToken", "UnknownError"],
 );
+/// `GET /api/Status/ping`: public (no token, no body), answers the string `pong` instead of an envelope. The
+/// keep-warm call ([`crate::client::ClientConfig::keep_warm`]).
+pub const STATUS_PING: Endpoint = Endpoint::new("/api/Status/ping", Kind::Read, SUCCESS_ONLY);
 /// `POST /api/Account/search`.
 pub const ACCOUNT_SEARCH: Endpoint = Endpoint::new("/api/Account/search", Kind::Read, SUCCESS_ONLY);
 /// `POST /api/Contract/search`.

@@ -14,8 +14,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use crate::endpoint::{Bucket, Endpoint, Kind};
+use crate::endpoint::{Bucket, Endpoint, Kind, STATUS_PING};
 use crate::error::Error;
+use crate::keepwarm::{self, Activity};
 use crate::rate::{Priority, RateBudget, RateLimit};
 
 /// `Retry-After` assumed for a 429 that carries none.
@@ -41,8 +42,13 @@ pub(crate) struct Http {
     observer: Option<RequestObserver>,
     /// REST base without a trailing slash, e.g. `https://api.topstepx.com`.
     base: String,
-    general: RateBudget,
+    /// Also taken (without waiting) by the keep-warm ping.
+    pub(crate) general: RateBudget,
     history: RateBudget,
+    /// When a request last went out or came back; read by the keep-warm loop.
+    pub(crate) activity: Activity,
+    /// Keep-warm pings sent, failed and skipped.
+    pub(crate) keep_warm: keepwarm::Counters,
 }
 
 /// The fields every response carries.
@@ -65,19 +71,34 @@ impl Http {
         general: RateLimit,
         history: RateLimit,
         observer: Option<RequestObserver>,
+        keep_warm: Duration,
     ) -> Result<Self, reqwest::Error> {
         crate::tls::install_crypto_provider();
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("pxrelay/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            // reqwest's own values, made explicit: the kernel probes a connection idle for 15 s every 15 s and
+            // gives it up after 3 unanswered probes, so a dead peer does not sit in the pool.
+            .tcp_keepalive(Duration::from_secs(15))
+            .tcp_keepalive_interval(Duration::from_secs(15))
+            .tcp_keepalive_retries(3);
+        if !keep_warm.is_zero() {
+            // Keep-warm (crate::keepwarm): the pool keeps an idle connection for good, h2 pings it while idle.
+            builder = builder
+                .pool_idle_timeout(None)
+                .http2_keep_alive_interval(keep_warm)
+                .http2_keep_alive_timeout(keepwarm::PING_TIMEOUT)
+                .http2_keep_alive_while_idle(true);
+        }
         Ok(Self {
-            client,
+            client: builder.build()?,
             observer,
             base: base.as_str().trim_end_matches('/').to_owned(),
             general: RateBudget::new(general),
             history: RateBudget::new(history),
+            activity: Activity::new(),
+            keep_warm: keepwarm::Counters::default(),
         })
     }
 
@@ -116,7 +137,9 @@ impl Http {
             req = req.header(AUTHORIZATION, value);
         }
         let started = Instant::now();
+        self.activity.touch();
         let result = self.round_trip(ep, req).await;
+        self.activity.touch();
         let latency = started.elapsed();
         let status = match &result {
             Ok(_) | Err(Error::Rejected { .. } | Error::Decode { .. }) => 200,
@@ -131,6 +154,50 @@ impl Http {
         tracing::debug!(endpoint = ep.path, status, latency_ms = latency.as_millis() as u64, "gateway call");
         if let Some(observe) = &self.observer {
             (observe.0)(ep.path, status, latency);
+        }
+        result
+    }
+
+    /// `GET /api/Status/ping` with no token, giving up after `timeout` (the keep-warm call; rate budget already
+    /// taken). The answer is read to its end, so an HTTP/1.1 connection goes back to the pool.
+    pub(crate) async fn ping(&self, timeout: Duration) -> Result<(), Error> {
+        let ep = &STATUS_PING;
+        let started = Instant::now();
+        self.activity.touch();
+        let result = async {
+            let resp = self
+                .client
+                .get(format!("{}{}", self.base, ep.path))
+                .timeout(timeout)
+                .send()
+                .await
+                .map_err(|e| network_error(ep, e))?;
+            let status = resp.status();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let wait = parse_retry_after(resp.headers().get(RETRY_AFTER)).unwrap_or(DEFAULT_RETRY_AFTER);
+                self.general.pause_until(Instant::now() + wait);
+                self.history.pause_until(Instant::now() + wait);
+            }
+            resp.bytes().await.map_err(|e| network_error(ep, e))?;
+            match status {
+                StatusCode::OK => Ok(()),
+                _ => Err(Error::Status {
+                    endpoint: ep.path,
+                    status: status.as_u16(),
+                    retry_after: None,
+                    body: String::new(),
+                }),
+            }
+        }
+        .await;
+        self.activity.touch();
+        let status = match &result {
+            Ok(()) => 200,
+            Err(Error::Status { status, .. }) => *status,
+            Err(_) => 0,
+        };
+        if let Some(observe) = &self.observer {
+            (observe.0)(ep.path, status, started.elapsed());
         }
         result
     }

@@ -16,6 +16,7 @@
 //!   lossless stream of [`UserUpdate`]s with connection epochs; resubscribe, gap-free token rotation, `GatewayLogout`).
 //! - [`contracts`]: [`ContractResolver`] (`MNQ`, `CME_MINI:MNQ1!`, `MNQZ5`, raw ids → the active contract).
 //! - [`cache`]: [`cache::FlightCache`], the single-flight cache with per-entry expiry (contracts, bars, accounts).
+//! - [`keepwarm`]: keeping the gateway connection open through quiet hours ([`Client::run_keep_warm`]).
 //! - [`rate`]: sliding-window rate budgets. [`backoff`]: jittered exponential backoff. [`tls`]: rustls provider.
 #![warn(missing_docs)]
 
@@ -32,6 +33,7 @@ pub mod error;
 mod http;
 mod hub_tokens;
 pub mod ids;
+pub mod keepwarm;
 pub mod market;
 pub mod rate;
 pub mod tls;
@@ -51,6 +53,7 @@ pub use enums::{BarUnit, OrderSide, OrderStatus, OrderType, PositionType};
 pub use error::{AuthError, Error};
 pub use http::RequestObserver;
 pub use ids::{AccountId, ContractId, OrderId};
+pub use keepwarm::{DEFAULT_KEEP_WARM, KeepWarmStats};
 pub use market::{MarketConfig, MarketHub, MarketStatus, Quote, QuoteBook, SubscribeError};
 pub use rate::{Priority, RateLimit};
 pub use token::{Token, TokenSource};

@@ -97,15 +97,40 @@ impl RateBudget {
         self.limit
     }
 
-    /// Waits until a call may be sent and records it. Cancel-safe: a caller dropped while waiting takes no slot.
-    pub async fn acquire(&self, priority: Priority) {
+    /// How many calls of `priority` one window admits.
+    fn capacity(&self, priority: Priority) -> usize {
         let all = self.limit.requests as usize;
-        let capacity = match priority {
+        match priority {
             Priority::Normal => all - self.reserve - self.mutation_reserve,
             Priority::Mutation => all - self.reserve - self.exit_reserve,
             Priority::Exit => all - self.reserve,
             Priority::Auth => all,
-        };
+        }
+    }
+
+    /// Records a call and returns `true` if one of `priority` may be sent now; `false` (and nothing recorded)
+    /// otherwise, without waiting. For optional calls (the keep-warm ping) that should rather not happen than queue
+    /// beside real work.
+    pub fn try_acquire(&self, priority: Priority) -> bool {
+        let capacity = self.capacity(priority);
+        let mut state = self.state.lock();
+        let now = Instant::now();
+        if state.paused_until.is_some_and(|until| until > now) {
+            return false;
+        }
+        while state.sent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            state.sent.pop_front();
+        }
+        if state.sent.len() < capacity {
+            state.sent.push_back(now);
+            return true;
+        }
+        false
+    }
+
+    /// Waits until a call may be sent and records it. Cancel-safe: a caller dropped while waiting takes no slot.
+    pub async fn acquire(&self, priority: Priority) {
+        let capacity = self.capacity(priority);
         loop {
             let wake = {
                 let mut state = self.state.lock();
@@ -155,6 +180,21 @@ mod tests {
         // A 10 s window plus 500 ms slack.
         let ms: Vec<u128> = times.iter().map(Duration::as_millis).collect();
         assert_eq!(ms, vec![0, 0, 0, 10_500, 10_500, 10_500, 21_000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn try_acquire_takes_a_free_slot_and_never_waits_for_one() {
+        let budget = RateBudget::new(RateLimit { requests: 20, window: Duration::from_secs(10) });
+        // Reads may use 17 of 20 slots (5 % for the token, 10 % for orders).
+        for _ in 0..17 {
+            assert!(budget.try_acquire(Priority::Normal));
+        }
+        assert!(!budget.try_acquire(Priority::Normal), "a full read budget refuses at once");
+        budget.acquire(Priority::Mutation).await;
+        tokio::time::advance(Duration::from_millis(10_500)).await;
+        assert!(budget.try_acquire(Priority::Normal), "the window moved on");
+        budget.pause_until(Instant::now() + Duration::from_secs(5));
+        assert!(!budget.try_acquire(Priority::Normal), "a 429 pause refuses too");
     }
 
     #[tokio::test(start_paused = true)]

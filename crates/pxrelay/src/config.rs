@@ -89,6 +89,10 @@ pub struct GatewaySettings {
     /// `USER_HUB_LOGOUT_PAUSE_SECS`: how long the user hub stops logging in after repeated `GatewayLogout`s
     /// (another session on the same login; `projectx::UserConfig::logout_pause`). Entries are refused meanwhile.
     pub logout_pause: Duration,
+    /// `GATEWAY_KEEPWARM_SECS`: keep the REST connection warm through quiet hours (zero = off): a
+    /// `GET /api/Status/ping` after this long without a gateway call, HTTP/2 keep-alive pings, no pool idle
+    /// timeout (`projectx::ClientConfig::keep_warm`, `projectx::keepwarm`).
+    pub keep_warm: Duration,
 }
 
 /// Market data.
@@ -263,6 +267,7 @@ fn read_settings(r: &mut Reader<'_>, on_railway: bool, command_line: Option<Mode
             window: r.secs(HISTORY_RATE_LIMIT_WINDOW_SECS, 1),
         },
         logout_pause: r.secs(USER_HUB_LOGOUT_PAUSE_SECS, 1),
+        keep_warm: r.secs(GATEWAY_KEEPWARM_SECS, 0),
     };
     let feed = FeedSettings {
         quote_symbols: r.symbols(QUOTE_SYMBOLS),

@@ -292,6 +292,8 @@ pub struct Live {
     pub tokens: projectx::TokenManager,
     /// Hub reconnects, quotes received, quote age.
     pub market: projectx::MarketHub,
+    /// Keep-warm pings (`GATEWAY_KEEPWARM_SECS`).
+    pub gateway: projectx::Client,
 }
 
 impl Collector for Live {
@@ -308,6 +310,18 @@ impl Collector for Live {
             )?;
             counter.encode(family.encode_family(&OutcomeLabel { outcome: "success" })?)?;
             ConstCounter::new(token.failures).encode(family.encode_family(&OutcomeLabel { outcome: "failure" })?)?;
+        }
+        {
+            let pings = self.gateway.keep_warm_stats();
+            let mut family = encoder.encode_descriptor(
+                "gateway_keepwarm_pings",
+                "Keep-warm pings (GET /api/Status/ping after a quiet period) by outcome: sent, failed, skipped (budget busy)",
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for (outcome, n) in [("sent", pings.sent), ("failed", pings.failed), ("skipped", pings.skipped)] {
+                ConstCounter::new(n).encode(family.encode_family(&OutcomeLabel { outcome })?)?;
+            }
         }
         let counters = [
             (

@@ -79,10 +79,16 @@ impl App {
 
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
+        // GATEWAY_KEEPWARM_SECS: pings the gateway after quiet periods so the next alert finds its connection open;
+        // ends on shutdown (or at once when off). Not critical: the app runs on without it.
+        tracker.spawn(gateway.run_keep_warm(cancel.child_token()));
         // The hub's first connect waits for the warm-up's token (one login in flight at a time).
         let (quotes, market) = start_quotes(&settings, &gateway, &cancel, &tracker);
-        metrics
-            .register_live(crate::metrics::Live { tokens: gateway.tokens().clone(), market: quotes.market().clone() });
+        metrics.register_live(crate::metrics::Live {
+            tokens: gateway.tokens().clone(),
+            market: quotes.market().clone(),
+            gateway: gateway.clone(),
+        });
         // KILL_SWITCH=true forces it on; otherwise the state the last `POST /kill` left in the journal.
         let saved = journal.state(crate::routes::kill::KILL_SWITCH_STATE).await.context("reading the kill switch")?;
         let kill_switch = settings.webhook.kill_switch || saved.as_deref() == Some("on");
@@ -451,6 +457,7 @@ pub fn client_config(g: &GatewaySettings) -> projectx::ClientConfig {
         check_interval: g.check_interval,
         ..projectx::TokenSettings::default()
     };
+    cfg.keep_warm = g.keep_warm;
     cfg
 }
 

@@ -54,6 +54,12 @@ pub struct SimConfig {
     /// When the REST answer of a trading call is written relative to the user-hub events the call
     /// caused (default [`UserEventTiming::EventsFirst`]: events first, as seen on the live gateway).
     pub user_event_timing: UserEventTiming,
+    /// Close a REST connection once nothing was read or written on it for this long, as a load
+    /// balancer in front of the gateway does with idle keep-alive connections (an AWS ALB after
+    /// 60 s by default); hub connections are exempt. Default `None`: never. Tests shorten a long
+    /// quiet period to a second or two; changeable at run time with `SimHandle::set_idle_close`.
+    /// `Counters::rest_connections` shows whether a client had to open a new connection.
+    pub idle_close: Option<Duration>,
 }
 
 /// How a user-hub event's single argument is shaped.
@@ -100,6 +106,7 @@ impl Default for SimConfig {
             cancel_brackets_when_flat: false,
             user_event_shape: UserEventShape::Bare,
             user_event_timing: UserEventTiming::EventsFirst,
+            idle_close: None,
         }
     }
 }
@@ -145,6 +152,7 @@ impl fmt::Debug for SimConfig {
             .field("cancel_brackets_when_flat", &self.cancel_brackets_when_flat)
             .field("user_event_shape", &self.user_event_shape)
             .field("user_event_timing", &self.user_event_timing)
+            .field("idle_close", &self.idle_close)
             .finish()
     }
 }

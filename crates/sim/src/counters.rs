@@ -22,6 +22,14 @@ pub struct Counters {
     pub injected_failures: u64,
     /// Every request by path, including refused ones (401, 429, injected failures, 404).
     pub calls: BTreeMap<String, u64>,
+    /// TCP connections accepted, of every kind (REST, hub upgrades and negotiates).
+    pub tcp_connections: u64,
+    /// TCP connections whose first request was a REST one (anything outside `/hubs/`): how many
+    /// connections REST clients opened. A client that reuses its connection across a quiet period
+    /// leaves this unchanged.
+    pub rest_connections: u64,
+    /// Connections closed by the idle close (`SimConfig::idle_close`).
+    pub idle_closed: u64,
 }
 
 impl Counters {

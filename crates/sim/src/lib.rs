@@ -16,6 +16,8 @@
 //! - `auth`: HS256 JWT issue/verify with a per-simulator secret; revocation.
 //! - `chaos`: scripted failures, latency, the sliding-window rate limiter; [`Scope`].
 //! - `counters`: [`Counters`].
+//! - `conn`: the listener and its streams: TCP accepts counted, connections told apart (REST or
+//!   hub) by their first request, and the load-balancer-like idle close ([`SimConfig::idle_close`]).
 //! - `market`: contracts, last prices, synthetic bars (newest first, closing at the last price).
 //! - `orders`: the order model and enums, domain requests and refusals; [`SimOrder`].
 //! - `exchange`: accounts + order book behind one lock: place, modify, cancel, close.
@@ -57,6 +59,7 @@
 mod auth;
 mod chaos;
 mod config;
+mod conn;
 mod contracts;
 mod counters;
 mod exchange;
@@ -75,7 +78,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt;
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -102,15 +104,8 @@ impl Sim {
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
         let shared = Arc::new(Shared::new(cfg, stopped.clone()));
-        let app = app(Arc::clone(&shared));
-        // Kestrel (the gateway's server) sets TCP_NODELAY on every connection; without it Nagle
-        // holds a small hub frame until the client's delayed ACK of the previous one (up to 40 ms),
-        // which would reorder user events behind a REST answer sent on another socket.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "TCP_NODELAY not set on a simulator connection");
-            }
-        });
+        let app = app(Arc::clone(&shared)).into_make_service_with_connect_info::<conn::Conn>();
+        let listener = conn::SimListener { tcp: listener, shared: Arc::clone(&shared) };
         // Detached like the server: it ends when `stopped` turns true or closes.
         tokio::spawn(hub::market::run_ticker(Arc::clone(&shared)));
         // Detached on purpose: it ends on shutdown (or when every handle is gone, which closes
@@ -128,9 +123,12 @@ impl Sim {
     }
 }
 
-/// The whole HTTP surface: REST (behind its gate) and the hubs (with their own auth).
+/// The whole HTTP surface: REST (behind its gate) and the hubs (with their own auth), each
+/// connection's first request marking it as one or the other.
 fn app(shared: Arc<Shared>) -> Router {
-    rest::router(Arc::clone(&shared)).merge(hub::router(shared))
+    rest::router(Arc::clone(&shared))
+        .merge(hub::router(Arc::clone(&shared)))
+        .layer(axum::middleware::from_fn_with_state(shared, conn::classify))
 }
 
 /// Control and inspection of a running simulator. Cheap to clone; dropping the last clone stops
@@ -304,6 +302,13 @@ impl SimHandle {
     /// Accounts with their current balances.
     pub fn accounts(&self) -> Vec<SimAccount> {
         self.shared().exchange.lock().book.accounts.clone()
+    }
+
+    /// Closes REST connections on which nothing was read or written for `period`, like a load
+    /// balancer's idle timeout (`None` = never, the default; see [`SimConfig::idle_close`]). Open
+    /// connections use the new period from their next wait for a request.
+    pub fn set_idle_close(&self, period: Option<Duration>) {
+        self.shared().idle_close.set(period);
     }
 
     /// A snapshot of the counters.

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::auth::Tokens;
 use crate::chaos::{Chaos, RateLimiter};
 use crate::config::{SimConfig, UserEventTiming};
+use crate::conn::IdleClose;
 use crate::counters::Counters;
 use crate::exchange::{Book, Exchange, UserEvent};
 use crate::hub::{Hubs, Receipt};
@@ -44,6 +45,9 @@ pub(crate) struct Shared {
     pub(crate) exchange: Mutex<Exchange>,
     /// SignalR hubs: connections, subscriptions, quote state, hub chaos and counters.
     pub(crate) hubs: Hubs,
+    /// The load-balancer-like idle close of REST connections; written by the handle, read by
+    /// every connection while it waits for a request.
+    pub(crate) idle_close: IdleClose,
     /// `SimConfig::user_event_timing`; fixed at start.
     user_event_timing: UserEventTiming,
 }
@@ -64,6 +68,7 @@ impl Shared {
                 book: Book::new(cfg.accounts, cfg.cancel_brackets_when_flat),
             }),
             user_event_timing: cfg.user_event_timing,
+            idle_close: IdleClose::new(cfg.idle_close),
         }
     }
 

@@ -50,6 +50,17 @@ fn plain_variable_names_override_the_defaults() {
 }
 
 #[test]
+fn gateway_keepwarm_defaults_to_30_s_reaches_the_client_and_0_turns_it_off() {
+    let s = Settings::load(None, &env(&[])).unwrap();
+    assert_eq!(s.gateway.keep_warm, projectx::DEFAULT_KEEP_WARM);
+    assert_eq!(crate::startup::client_config(&s.gateway).keep_warm, Duration::from_secs(30));
+    let s = Settings::load(None, &env(&[("GATEWAY_KEEPWARM_SECS", "0")])).unwrap();
+    assert_eq!(crate::startup::client_config(&s.gateway).keep_warm, Duration::ZERO);
+    let err = Settings::load(None, &env(&[("GATEWAY_KEEPWARM_SECS", "half a minute")])).unwrap_err();
+    assert!(err.problems.iter().any(|p| p.starts_with("GATEWAY_KEEPWARM_SECS:")), "{err}");
+}
+
+#[test]
 fn every_problem_is_reported_at_once_by_variable_name() {
     let err = Settings::load(
         None,

@@ -61,6 +61,7 @@ settings_table! {
     HISTORY_RATE_LIMIT_REQUESTS => gateway.history_rate_limit_requests,
     HISTORY_RATE_LIMIT_WINDOW_SECS => gateway.history_rate_limit_window_secs,
     USER_HUB_LOGOUT_PAUSE_SECS => gateway.user_hub_logout_pause_secs,
+    GATEWAY_KEEPWARM_SECS => gateway.keepwarm_secs,
     QUOTE_SYMBOLS => feed.quote_symbols,
     MARKET_STALE_SECS => feed.stale_secs,
     MAX_QUOTE_SUBSCRIPTIONS => feed.max_subscriptions,

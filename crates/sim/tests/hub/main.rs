@@ -4,6 +4,7 @@
 mod accounts;
 mod brackets;
 mod chaos;
+mod connections;
 mod market;
 mod protocol;
 mod support;

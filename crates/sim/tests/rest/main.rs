@@ -4,6 +4,7 @@
 mod auth;
 mod brackets;
 mod chaos;
+mod connections;
 mod market;
 mod resting;
 mod support;
