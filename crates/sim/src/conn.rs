@@ -31,19 +31,19 @@ use tokio::time::{Instant, Sleep};
 
 use crate::state::Shared;
 
-/// The idle-close period, shared by the handle (writer) and every connection (reader, on each
-/// poll that finds nothing to read). Milliseconds; 0 = off.
+/// A period set through the handle and read by every connection: the idle close (read on each poll that finds
+/// nothing to read) and the connect delay (read at accept). Milliseconds; 0 = off.
 #[derive(Debug, Default)]
-pub(crate) struct IdleClose(AtomicU64);
+pub(crate) struct Period(AtomicU64);
 
-impl IdleClose {
+impl Period {
     pub(crate) fn new(period: Option<Duration>) -> Self {
         let idle = Self::default();
         idle.set(period);
         idle
     }
 
-    /// `None` (or zero) turns idle close off. Connections use the new period from their next poll.
+    /// `None` (or zero) turns it off. Connections use the new period from their next poll.
     pub(crate) fn set(&self, period: Option<Duration>) {
         let ms = period.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
         self.0.store(ms, Ordering::Relaxed);
@@ -104,7 +104,9 @@ impl Listener for SimListener {
             tracing::debug!(%error, "TCP_NODELAY not set on a simulator connection");
         }
         self.shared.counters.lock().tcp_connections += 1;
+        let hold = self.shared.connect_delay.get().map(|d| Box::pin(tokio::time::sleep(d)));
         let stream = SimStream {
+            hold,
             tcp,
             conn: Conn(Arc::new(AtomicU8::new(UNKNOWN))),
             shared: Arc::clone(&self.shared),
@@ -122,6 +124,8 @@ impl Listener for SimListener {
 
 /// An accepted connection: the TCP stream, its kind, and its idle timer.
 pub(crate) struct SimStream {
+    /// The handshake delay still to wait before the first read (`SimHandle::set_connect_delay`).
+    hold: Option<Pin<Box<Sleep>>>,
     tcp: TcpStream,
     conn: Conn,
     shared: Arc<Shared>,
@@ -164,6 +168,13 @@ impl AsyncRead for SimStream {
         let this = self.get_mut();
         if this.closed {
             return Poll::Ready(Ok(()));
+        }
+        if let Some(hold) = this.hold.as_mut() {
+            if hold.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.hold = None;
+            this.last_active = Instant::now();
         }
         let before = buf.filled().len();
         match Pin::new(&mut this.tcp).poll_read(cx, buf) {

@@ -311,6 +311,14 @@ impl SimHandle {
         self.shared().idle_close.set(period);
     }
 
+    /// Holds the first read of every connection accepted from now on for `delay` (`None` = none, the default):
+    /// the TCP and TLS handshakes a new connection to the live gateway pays before its first request reaches
+    /// the server (TCP 1 round trip + TLS 1.3 1 round trip: `2 × RTT`), which loopback plain HTTP does not. With
+    /// [`SimHandle::set_latency`] it lets a benchmark tell a cold connection from a warm one.
+    pub fn set_connect_delay(&self, delay: Option<Duration>) {
+        self.shared().connect_delay.set(delay);
+    }
+
     /// A snapshot of the counters.
     pub fn counters(&self) -> Counters {
         self.shared().counters.lock().clone()

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::auth::Tokens;
 use crate::chaos::{Chaos, RateLimiter};
 use crate::config::{SimConfig, UserEventTiming};
-use crate::conn::IdleClose;
+use crate::conn::Period;
 use crate::counters::Counters;
 use crate::exchange::{Book, Exchange, UserEvent};
 use crate::hub::{Hubs, Receipt};
@@ -47,7 +47,9 @@ pub(crate) struct Shared {
     pub(crate) hubs: Hubs,
     /// The load-balancer-like idle close of REST connections; written by the handle, read by
     /// every connection while it waits for a request.
-    pub(crate) idle_close: IdleClose,
+    pub(crate) idle_close: Period,
+    /// The handshake time a new connection waits before its first request is read (`SimHandle::set_connect_delay`).
+    pub(crate) connect_delay: Period,
     /// `SimConfig::user_event_timing`; fixed at start.
     user_event_timing: UserEventTiming,
 }
@@ -68,7 +70,8 @@ impl Shared {
                 book: Book::new(cfg.accounts, cfg.cancel_brackets_when_flat),
             }),
             user_event_timing: cfg.user_event_timing,
-            idle_close: IdleClose::new(cfg.idle_close),
+            idle_close: Period::new(cfg.idle_close),
+            connect_delay: Period::new(None),
         }
     }
 

@@ -61,3 +61,19 @@ async fn traffic_inside_the_idle_period_keeps_the_connection_open() {
     let counters = t.sim.counters();
     assert_eq!((counters.rest_connections, counters.idle_closed), (1, 0));
 }
+
+#[tokio::test]
+async fn a_connect_delay_holds_a_new_connections_first_request_and_not_a_reused_ones() {
+    let t = spawn_default().await;
+    ping(&t, &t.http).await;
+    t.sim.set_connect_delay(Some(Duration::from_millis(300)));
+    let started = tokio::time::Instant::now();
+    ping(&t, &reqwest::Client::new()).await;
+    let cold = started.elapsed();
+    assert!(cold >= Duration::from_millis(300), "a new connection waited for its handshakes: {cold:?}");
+    let started = tokio::time::Instant::now();
+    ping(&t, &t.http).await;
+    let warm = started.elapsed();
+    assert!(warm < cold, "the connection accepted before the delay was set is not held: {warm:?} vs {cold:?}");
+    assert_eq!(t.sim.counters().rest_connections, 2);
+}
