@@ -1,16 +1,19 @@
 //! `pxrelay-bench`: starts the simulator and pxrelay on loopback and measures each figure **beside its floor in
 //! the same run**, printing a markdown table (the one in docs/performance.md comes from a run of this).
 //!
-//! Run: `cargo run --release -p pxrelay-bench -- all` (about 5 minutes on 2 cores), or `-- all --quick` (under two
+//! Run: `cargo run --release -p pxrelay-bench -- all` (about 6 minutes on 2 cores), or `-- all --quick` (under two
 //! minutes even in a debug build; CI runs it to prove the suite works and asserts nothing about speed). Single
-//! sections: `latency`, `throughput`, `quotes`, `quote-http`, `footprint`, `rotation`, `fanout`. HTTP load uses `wrk`
-//! when installed (the CI script installs it) and says so in the table when it falls back to the built-in loop.
+//! sections: `latency`, `throughput`, `quotes`, `quote-http`, `footprint`, `rotation`, `fanout`, `network` (real-network
+//! mode: 40 ms per gateway call). HTTP load uses `wrk` when installed (the CI script installs it) and says so in the
+//! table when it falls back to the built-in loop.
 
 mod child;
 mod fanout;
 mod latency;
+mod network;
 mod quotes;
 mod rotation;
+mod stages;
 mod stats;
 mod throughput;
 
@@ -100,6 +103,9 @@ async fn run(which: &str, scale: Scale) -> anyhow::Result<()> {
     }
     if all || which == "fanout" {
         rows.extend(fanout::run(&binary, scale).await?);
+    }
+    if all || which == "network" {
+        rows.extend(network::run(&binary, scale).await?);
     }
     println!("\n| Figure | pxrelay | Floor | Ratio | Notes |\n|---|---|---|---|---|");
     for r in &rows {
