@@ -83,29 +83,22 @@ async fn run(which: &str, scale: Scale) -> anyhow::Result<()> {
     let binary = child::binary()?;
     let mut rows = Vec::new();
     let all = which == "all";
-    if all || which == "latency" {
-        rows.extend(latency::run(&binary, scale).await?);
-    }
-    if all || which == "throughput" {
-        rows.extend(throughput::webhooks(&binary, scale).await?);
-    }
-    if all || which == "quotes" {
-        rows.extend(quotes::ingestion(scale).await?);
-    }
-    if all || which == "quote-http" {
-        rows.extend(throughput::quote_endpoint(&binary, scale).await?);
-    }
-    if all || which == "footprint" {
-        rows.extend(quotes::footprint(&binary, scale).await?);
-    }
-    if all || which == "rotation" {
-        rows.extend(rotation::run(&binary, scale).await?);
-    }
-    if all || which == "fanout" {
-        rows.extend(fanout::run(&binary, scale).await?);
-    }
-    if all || which == "network" {
-        rows.extend(network::run(&binary, scale).await?);
+    let sections = ["latency", "throughput", "quotes", "quote-http", "footprint", "rotation", "fanout", "network"];
+    anyhow::ensure!(all || sections.contains(&which), "unknown section `{which}`: all, {}", sections.join(", "));
+    for section in sections.into_iter().filter(|s| all || *s == which) {
+        let began = tokio::time::Instant::now();
+        rows.extend(match section {
+            "latency" => latency::run(&binary, scale).await?,
+            "throughput" => throughput::webhooks(&binary, scale).await?,
+            "quotes" => quotes::ingestion(scale).await?,
+            "quote-http" => throughput::quote_endpoint(&binary, scale).await?,
+            "footprint" => quotes::footprint(&binary, scale).await?,
+            "rotation" => rotation::run(&binary, scale).await?,
+            "fanout" => fanout::run(&binary, scale).await?,
+            "network" => network::run(&binary, scale).await?,
+            other => anyhow::bail!("unknown section `{other}`"),
+        });
+        eprintln!("section {section}: {:.1} s", began.elapsed().as_secs_f64());
     }
     println!("\n| Figure | pxrelay | Floor | Ratio | Notes |\n|---|---|---|---|---|");
     for r in &rows {
