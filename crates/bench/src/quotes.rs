@@ -203,7 +203,7 @@ pub(crate) async fn footprint(binary: &PathBuf, scale: Scale) -> anyhow::Result<
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = relay.rss_kib();
 
-    let target = scale.pick(3_600_000u64, 40_000);
+    let target = scale.pick(3_600_000u64, 20_000);
     sim.set_quotes_per_second(PUMP_PER_CONTRACT);
     let pumping = tokio::time::Instant::now();
     let (mut half, mut received) = (None, 0);
