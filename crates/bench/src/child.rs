@@ -146,6 +146,16 @@ pub(crate) async fn sim(cfg: projectx_sim::SimConfig) -> anyhow::Result<SimHandl
     Ok(sim)
 }
 
+/// A gateway client of its own on the simulator's credentials (the floors' caller), with a budget the benchmark
+/// never reaches (the simulator has none).
+pub(crate) fn direct_client(sim: &SimHandle) -> anyhow::Result<projectx::Client> {
+    let mut cfg = projectx::ClientConfig::new(sim.base_url().parse()?);
+    cfg.token.credentials =
+        Some(projectx::Credentials { username: sim.username().to_owned(), api_key: sim.api_key().to_owned().into() });
+    cfg.general_limit = projectx::RateLimit { requests: 1_000_000, window: std::time::Duration::from_secs(60) };
+    Ok(projectx::Client::new(cfg)?)
+}
+
 /// A bench alert: a market buy of 1 with its own id. Every alert adds to the position, so each is exactly one
 /// `Order/place` whatever order the alerts arrive in (concurrent senders reorder them; a close of the whole
 /// position would be a `Position/closeContract`, not an order), and "alert → order" is measured on every alert.

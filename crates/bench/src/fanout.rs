@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use projectx::{AccountId, ContractId, OrderSide, OrderType, PlaceOrder};
-use projectx_sim::{SimHandle, SimOrder};
+use projectx_sim::SimOrder;
 
 use crate::child::{self, Relay, SECRET};
 use crate::stats::{ms, summary};
@@ -47,7 +47,7 @@ async fn figure(binary: &PathBuf, n: u16, rounds: usize) -> anyhow::Result<Row> 
     env.insert("ACCOUNT_GROUPS".into(), group_spec(n));
     let relay = Relay::start(binary, &env)?;
     let http = reqwest::Client::new();
-    let floor_client = direct_client(&sim)?;
+    let floor_client = child::direct_client(&sim)?;
     let mut problems = Vec::new();
 
     // Warm both paths (connections, token, contract and account caches) before measuring.
@@ -138,16 +138,6 @@ async fn alert(http: &reqwest::Client, relay: &Relay, n: u16, id: &str) -> anyho
         .chain([pxrelay::signal::custom_tag(id, 1)])
         .collect();
     Ok(Sent { round: Round { sent, tags }, answered, problem })
-}
-
-/// A gateway client of its own on the simulator's credentials, with a budget the benchmark never reaches (the
-/// simulator has none).
-fn direct_client(sim: &SimHandle) -> anyhow::Result<projectx::Client> {
-    let mut cfg = projectx::ClientConfig::new(sim.base_url().parse()?);
-    cfg.token.credentials =
-        Some(projectx::Credentials { username: sim.username().to_owned(), api_key: sim.api_key().to_owned().into() });
-    cfg.general_limit = projectx::RateLimit { requests: 1_000_000, window: Duration::from_secs(60) };
-    Ok(projectx::Client::new(cfg)?)
 }
 
 /// The floor's round: `n` concurrent `Order/place` calls, one per account, all with the tag of `id`.

@@ -3,7 +3,8 @@
 //! burst spread over 10 accounts (alert i trades account i mod 10; accounts execute concurrently, each in its own
 //! ordered lane). Floor: the client calling the simulator's `Order/place` directly with reqwest over kept-alive
 //! connections, same count, pattern and accounts. The steady figure is measured again with the journal in PostgreSQL
-//! (issue 14: a real server started by `pgtest` with `fsync=on`, the relay its leader) beside the SQLite one.
+//! (issue 14: a real server started by `pgtest` with `fsync=on`, the relay its leader) beside the SQLite one. Each
+//! figure is followed by its stage-by-stage breakdown from pxrelay's own histograms ([`crate::stages`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use projectx_sim::SimHandle;
 use serde_json::json;
 
 use crate::child::{self, Relay, SECRET};
+use crate::stages;
 use crate::stats::{ms, triple};
 use crate::{Row, Scale};
 
@@ -80,7 +82,9 @@ async fn figures(
     ctx.send("warm", 20, Pattern::Steady { per_second: 200 }, Target::Relay).await?;
     ctx.send("warmf", 20, Pattern::Steady { per_second: 200 }, Target::Floor).await?;
     for &(label, pattern) in patterns {
+        let before = stages::scrape(&http, &relay).await?;
         let mut relay_lat = ctx.send(&format!("r{label}"), n, pattern, Target::Relay).await?;
+        let breakdown = stages::scrape(&http, &relay).await?.since(&before);
         let mut floor_lat = ctx.send(&format!("f{label}"), n, pattern, Target::Floor).await?;
         let (r_text, r50, r99) = triple(&mut relay_lat);
         let (f_text, f50, f99) = triple(&mut floor_lat);
@@ -97,12 +101,12 @@ async fn figures(
             )
             .ratio(r50.as_secs_f64(), f50.as_secs_f64())
             .notes(format!(
-                "ratio at p50; added by pxrelay: {} at p50, {} at p99 (parse, secret, resolve, journal fsync, \
-                     `Position/searchOpen` for the size guard, queue, place){spread}",
+                "ratio at p50; added by pxrelay: {} at p50, {} at p99 (stage by stage in the next row){spread}",
                 ms(r50.saturating_sub(f50)),
                 ms(r99.saturating_sub(f99))
             )),
         );
+        rows.push(breakdown.row(&format!("1. {label}"), n));
     }
     Ok(())
 }

@@ -1,16 +1,19 @@
 //! `pxrelay-bench`: starts the simulator and pxrelay on loopback and measures each figure **beside its floor in
 //! the same run**, printing a markdown table (the one in docs/performance.md comes from a run of this).
 //!
-//! Run: `cargo run --release -p pxrelay-bench -- all` (about 5 minutes on 2 cores), or `-- all --quick` (under two
+//! Run: `cargo run --release -p pxrelay-bench -- all` (about 6 minutes on 2 cores), or `-- all --quick` (under two
 //! minutes even in a debug build; CI runs it to prove the suite works and asserts nothing about speed). Single
-//! sections: `latency`, `throughput`, `quotes`, `quote-http`, `footprint`, `rotation`, `fanout`. HTTP load uses `wrk`
-//! when installed (the CI script installs it) and says so in the table when it falls back to the built-in loop.
+//! sections: `latency`, `throughput`, `quotes`, `quote-http`, `footprint`, `rotation`, `fanout`, `network` (real-network
+//! mode: 40 ms per gateway call). HTTP load uses `wrk` when installed (the CI script installs it) and says so in the
+//! table when it falls back to the built-in loop.
 
 mod child;
 mod fanout;
 mod latency;
+mod network;
 mod quotes;
 mod rotation;
+mod stages;
 mod stats;
 mod throughput;
 
@@ -80,26 +83,22 @@ async fn run(which: &str, scale: Scale) -> anyhow::Result<()> {
     let binary = child::binary()?;
     let mut rows = Vec::new();
     let all = which == "all";
-    if all || which == "latency" {
-        rows.extend(latency::run(&binary, scale).await?);
-    }
-    if all || which == "throughput" {
-        rows.extend(throughput::webhooks(&binary, scale).await?);
-    }
-    if all || which == "quotes" {
-        rows.extend(quotes::ingestion(scale).await?);
-    }
-    if all || which == "quote-http" {
-        rows.extend(throughput::quote_endpoint(&binary, scale).await?);
-    }
-    if all || which == "footprint" {
-        rows.extend(quotes::footprint(&binary, scale).await?);
-    }
-    if all || which == "rotation" {
-        rows.extend(rotation::run(&binary, scale).await?);
-    }
-    if all || which == "fanout" {
-        rows.extend(fanout::run(&binary, scale).await?);
+    let sections = ["latency", "throughput", "quotes", "quote-http", "footprint", "rotation", "fanout", "network"];
+    anyhow::ensure!(all || sections.contains(&which), "unknown section `{which}`: all, {}", sections.join(", "));
+    for section in sections.into_iter().filter(|s| all || *s == which) {
+        let began = tokio::time::Instant::now();
+        rows.extend(match section {
+            "latency" => latency::run(&binary, scale).await?,
+            "throughput" => throughput::webhooks(&binary, scale).await?,
+            "quotes" => quotes::ingestion(scale).await?,
+            "quote-http" => throughput::quote_endpoint(&binary, scale).await?,
+            "footprint" => quotes::footprint(&binary, scale).await?,
+            "rotation" => rotation::run(&binary, scale).await?,
+            "fanout" => fanout::run(&binary, scale).await?,
+            "network" => network::run(&binary, scale).await?,
+            other => anyhow::bail!("unknown section `{other}`"),
+        });
+        eprintln!("section {section}: {:.1} s", began.elapsed().as_secs_f64());
     }
     println!("\n| Figure | pxrelay | Floor | Ratio | Notes |\n|---|---|---|---|---|");
     for r in &rows {

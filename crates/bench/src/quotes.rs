@@ -1,11 +1,10 @@
 //! Figures 3 and 5: quote ingestion (the market task's path: `signalr::HubClient` → `decode_gateway_quote` →
 //! `QuoteBook::merge`) against a bare tokio-tungstenite reader that only splits records and parses JSON; and the
-//! footprint of the pxrelay process (binary size, start-to-ready with a valid JWT, RSS idle and after an hour's
-//! worth of quotes at 1,000/s).
+//! footprint of the pxrelay process (binary size, start-to-ready with a valid JWT, RSS idle with both hubs, 10
+//! accounts and 50 subscriptions, and after an hour's worth of quotes at 1,000/s).
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -162,13 +161,30 @@ pub(crate) async fn ingestion(scale: Scale) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// Subscriptions of the footprint figure (the default `MAX_QUOTE_SUBSCRIPTIONS`) and its accounts.
+const FOOTPRINT_SYMBOLS: usize = 50;
+const FOOTPRINT_ACCOUNTS: u16 = 10;
+
+/// Quotes per second per contract while the footprint figure pumps its hour-equivalent: 60,000/s in total.
+const PUMP_PER_CONTRACT: u32 = 1_200;
+
+/// Figure 5: binary size; start → `/ready` with a valid `JWT_TOKEN`; RSS idle with both hubs connected (the user hub
+/// watching 10 accounts named by an `ACCOUNT_GROUPS` group, the market hub 50 `QUOTE_SYMBOLS` contracts), then at half
+/// and at the end of an hour's worth of quotes at 1,000/s (3.6 M quotes, sent as fast as the simulator can).
 pub(crate) async fn footprint(binary: &PathBuf, scale: Scale) -> anyhow::Result<Vec<Row>> {
     let size = std::fs::metadata(binary)?.len();
-    let sim = child::sim(SimConfig::default()).await?;
+    let mut all = projectx_sim::default_contracts();
+    all.extend(contracts(FOOTPRINT_SYMBOLS));
+    let cfg = SimConfig { contracts: all, ..SimConfig::default() }.with_paper_accounts(FOOTPRINT_ACCOUNTS);
+    let sim = child::sim(cfg).await?;
     sim.set_quotes_per_second(20);
     let mut env = child::env(&sim);
     env.insert("JWT_TOKEN".into(), sim.issue_token(Duration::from_secs(24 * 3600)));
-    env.insert("QUOTE_SYMBOLS".into(), "MNQ,ES,NQ,MES,MGC".into());
+    let symbols: Vec<String> = (0..FOOTPRINT_SYMBOLS).map(|i| format!("CON.F.US.B{i}.Z25")).collect();
+    env.insert("QUOTE_SYMBOLS".into(), symbols.join(","));
+    let members: Vec<String> =
+        (1..=i32::from(FOOTPRINT_ACCOUNTS)).map(|k| projectx_sim::SimAccount::paper(k).id.to_string()).collect();
+    env.insert("ACCOUNT_GROUPS".into(), format!("all={}", members.join(",")));
     let started = tokio::time::Instant::now();
     let relay = Relay::start(binary, &env)?;
     let http = reqwest::Client::new();
@@ -181,46 +197,79 @@ pub(crate) async fn footprint(binary: &PathBuf, scale: Scale) -> anyhow::Result<
     let floor_started = tokio::time::Instant::now();
     std::process::Command::new(binary).arg("--version").output()?;
     let floor_start = floor_started.elapsed();
+    hubs_settled(&http, &relay).await?;
+    // Idle: no alerts, a trickle of quotes (1/s per contract, 50/s in all).
+    sim.set_quotes_per_second(1);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = relay.rss_kib();
 
-    let target = scale.pick(3_600_000u64, 120_000);
-    let received = Arc::new(AtomicU64::new(0));
-    sim.set_quotes_per_second(12_000);
+    let target = scale.pick(3_600_000u64, 20_000);
+    sim.set_quotes_per_second(PUMP_PER_CONTRACT);
     let pumping = tokio::time::Instant::now();
-    loop {
+    let (mut half, mut received) = (None, 0);
+    while received < target {
         let status: serde_json::Value = http.get(relay.url("/status")).send().await?.json().await?;
-        let n = status["market"]["quotes_received"].as_u64().unwrap_or(0);
-        received.store(n, Ordering::Relaxed);
-        if n >= target {
-            break;
+        received = status["market"]["quotes_received"].as_u64().unwrap_or(0);
+        if half.is_none() && received >= target / 2 {
+            half = Some(relay.rss_kib());
         }
-        anyhow::ensure!(pumping.elapsed() < Duration::from_secs(600), "quotes too slow: {n} of {target}");
+        anyhow::ensure!(pumping.elapsed() < Duration::from_secs(600), "quotes too slow: {received} of {target}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let pumped_for = pumping.elapsed();
     sim.set_quotes_per_second(0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = relay.rss_kib();
+    let half = half.unwrap_or(after);
     let hours = target as f64 / 3_600_000.0;
+    let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
     Ok(vec![
         Row::new("5. binary size (pxrelay, this profile)", format!("{:.1} MiB", size as f64 / 1048576.0), "—"),
         Row::new(
-            "5. start → `/ready` 200 with a valid `JWT_TOKEN` (5 symbols subscribed)",
+            format!(
+                "5. start → `/ready` 200 with a valid `JWT_TOKEN` ({FOOTPRINT_SYMBOLS} symbols subscribed, \
+                 {FOOTPRINT_ACCOUNTS} accounts)"
+            ),
             format!("{} ({auth_calls} auth calls)", ms(ready_in)),
             format!("{} (`pxrelay --version`: process start and exit)", ms(floor_start)),
         )
         .ratio(ready_in.as_secs_f64(), floor_start.as_secs_f64()),
         Row::new(
             format!(
-                "5. RSS idle → after {:.1} h-equivalent of quotes at 1,000/s ({} quotes in {:.0} s)",
-                hours,
-                received.load(Ordering::Relaxed),
-                pumping.elapsed().as_secs_f64()
+                "5. RSS idle (both hubs, {FOOTPRINT_ACCOUNTS} accounts, {FOOTPRINT_SYMBOLS} subscriptions) → half → \
+                 after {hours:.2} h-equivalent of quotes at 1,000/s ({received} quotes in {:.0} s)",
+                pumped_for.as_secs_f64()
             ),
-            format!("{:.1} MiB → {:.1} MiB", idle as f64 / 1024.0, after as f64 / 1024.0),
-            format!("{:.1} MiB (idle)", idle as f64 / 1024.0),
+            format!("{} → {} → {}", mib(idle), mib(half), mib(after)),
+            format!("{} (idle)", mib(idle)),
         )
         .ratio(after as f64, idle as f64)
-        .notes("ratio = after / idle (1.00 = no growth)"),
+        .notes(
+            "ratio = after / idle (1.00 = no growth; target: idle ≤ 16 MiB, no growth); half → after isolates \
+             growth from allocator warm-up; idle = ready, user hub watching every account of an `ACCOUNT_GROUPS` \
+             group, market hub subscribed to `QUOTE_SYMBOLS` (1 quote/s per contract), no alerts",
+        ),
     ])
+}
+
+/// Waits until both hubs are connected: the market hub, and the user hub with every account's book live.
+async fn hubs_settled(http: &reqwest::Client, relay: &Relay) -> anyhow::Result<()> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let status: serde_json::Value = http.get(relay.url("/status")).send().await?.json().await?;
+        let books = status["accounts"].as_array().map_or(0, |a| a.iter().filter(|a| a["live"] == true).count());
+        if status["market"]["connected"] == true
+            && status["user_hub"]["synced"] == true
+            && books == usize::from(FOOTPRINT_ACCOUNTS)
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "hubs not settled within 30 s: market {}, user hub {}, {books} of {FOOTPRINT_ACCOUNTS} books live",
+            status["market"]["connected"],
+            status["user_hub"]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

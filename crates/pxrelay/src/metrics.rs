@@ -94,6 +94,70 @@ pub struct NotifyLabels {
     pub result: &'static str,
 }
 
+/// A webhook stage label ([`Stage`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    /// [`Stage::as_str`].
+    pub stage: &'static str,
+}
+
+/// Where an alert's time goes, stage by stage (`pxrelay_webhook_stage_seconds{stage}`), for the benchmark's
+/// breakdown of alert → order (docs/performance.md). Each stage an alert passes is observed once (`send` once per
+/// gateway call); `send` is part of `execute`, the others do not overlap. A refused alert is not observed from the
+/// stage that refused it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The body read as a JSON envelope (`Envelope::parse`, and the body secret found in it).
+    Parse,
+    /// The secret check (path, query, bearer or body; constant time).
+    Auth,
+    /// The trading fields read and validated (`Envelope::intent`).
+    Fields,
+    /// The contract resolved (cached), the symbol allowed, brackets pre-checked, the accounts picked.
+    Resolve,
+    /// The alert's journal row written and the job handed to the executor queue (single-account alerts).
+    Journal,
+    /// Waiting in the account's lane: routed by the dispatcher → the lane takes it.
+    Queue,
+    /// The lane took it → its plan is sent and answered: position from the book, the plan, the journal's `sent`
+    /// mark, the gateway calls (`send`).
+    Execute,
+    /// The gateway round trips of the plan (`Order/place`, `Position/closeContract`, with any reconciliation).
+    Send,
+    /// The plan answered → the outcome journaled and handed to the waiting webhook handler.
+    Answer,
+}
+
+impl Stage {
+    /// Every stage, in the order an alert passes them.
+    pub const ALL: [Self; 9] = [
+        Self::Parse,
+        Self::Auth,
+        Self::Fields,
+        Self::Resolve,
+        Self::Journal,
+        Self::Queue,
+        Self::Execute,
+        Self::Send,
+        Self::Answer,
+    ];
+
+    /// The label text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Parse => "parse",
+            Self::Auth => "auth",
+            Self::Fields => "fields",
+            Self::Resolve => "resolve",
+            Self::Journal => "journal",
+            Self::Queue => "queue",
+            Self::Execute => "execute",
+            Self::Send => "send",
+            Self::Answer => "answer",
+        }
+    }
+}
+
 /// HTTP request labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -133,12 +197,25 @@ pub struct Metrics {
     pub risk_breaches: Family<KindLabel, Counter>,
     /// Notifications by destination kind and result ([`crate::notify`]).
     pub notifications: Family<NotifyLabels, Counter>,
+    /// Time per webhook stage, seconds, indexed like [`Stage::ALL`] (the histograms of
+    /// `pxrelay_webhook_stage_seconds{stage}`, created up front so an observation takes no lock).
+    stages: [Histogram; Stage::ALL.len()],
 }
 
 /// Slippage buckets in ticks: a futures market order usually fills within a tick or two of the touch; negative
 /// buckets are fills better than the reference.
 fn slippage_buckets() -> Histogram {
     Histogram::new([-10.0, -5.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0])
+}
+
+/// Stage buckets in seconds, 10 µs to 100 ms in steps of about 1.5× (then 250 ms, 1 s, 3 s for slow gateways): a
+/// stage on loopback takes microseconds, a gateway round trip tens of milliseconds.
+fn stage_buckets() -> Histogram {
+    Histogram::new([
+        0.000_01, 0.000_015, 0.000_02, 0.000_03, 0.000_05, 0.000_075, 0.000_1, 0.000_15, 0.000_2, 0.000_3, 0.000_5,
+        0.000_75, 0.001, 0.001_5, 0.002, 0.003, 0.005, 0.007_5, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 1.0,
+        3.0,
+    ])
 }
 
 fn latency_buckets() -> Histogram {
@@ -203,7 +280,16 @@ impl Metrics {
             "Notifications by destination kind (discord, telegram, slack, generic) and result (sent, failed, dropped)",
             notifications.clone(),
         );
+        let stage_family = Family::<StageLabel, Histogram>::new_with_constructor(stage_buckets as fn() -> Histogram);
+        registry.register(
+            "webhook_stage_seconds",
+            "Time per webhook stage (parse, auth, fields, resolve, journal, queue, execute, send (part of execute), \
+             answer)",
+            stage_family.clone(),
+        );
+        let stages = Stage::ALL.map(|stage| stage_family.get_or_create(&StageLabel { stage: stage.as_str() }).clone());
         Arc::new(Self {
+            stages,
             notifications,
             registry: parking_lot::RwLock::new(registry),
             risk_breaches,
@@ -260,6 +346,13 @@ impl Metrics {
         if let Some(ticks) = slippage_ticks {
             self.slippage.observe(ticks);
         }
+    }
+
+    /// Observes `stage` as ended now, begun at `since`; returns now, the start of the next stage.
+    pub fn stage(&self, stage: Stage, since: tokio::time::Instant) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        self.stages[stage as usize].observe((now - since).as_secs_f64());
+        now
     }
 
     /// Counts a notification to a destination of `kind` by `result` (`sent`, `failed`, `dropped`).
@@ -362,5 +455,27 @@ impl Collector for Live {
             left.metric_type(),
         )?)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_is_observed_under_its_own_label() {
+        let metrics = Metrics::new();
+        for (i, stage) in Stage::ALL.into_iter().enumerate() {
+            assert_eq!(stage as usize, i, "ALL is in declaration order: {stage:?} indexes its histogram");
+            for _ in 0..=i {
+                metrics.stage(stage, tokio::time::Instant::now());
+            }
+        }
+        let text = metrics.render();
+        for (i, stage) in Stage::ALL.into_iter().enumerate() {
+            let count = format!("pxrelay_webhook_stage_seconds_count{{stage=\"{}\"}} {}", stage.as_str(), i + 1);
+            assert!(text.contains(&count), "{count} missing in:\n{text}");
+        }
+        assert!(text.contains(r#"pxrelay_webhook_stage_seconds_bucket{le="0.00001",stage="parse"}"#), "{text}");
     }
 }

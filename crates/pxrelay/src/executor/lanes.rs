@@ -22,6 +22,7 @@ use std::sync::Arc;
 use projectx::AccountId;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Work;
@@ -37,6 +38,8 @@ pub trait Worker: Send + Sync + 'static {
     fn work(&self, work: Work) -> impl Future<Output = ()> + Send;
     /// Answers a job its account's lane had no room for: nothing was sent.
     fn refuse(&self, work: Work, waiting: usize) -> impl Future<Output = ()> + Send;
+    /// The lane takes `work`, which it was handed at `since` (the wait for the account's lane); nothing by default.
+    fn taken(&self, _work: &Work, _since: Instant) {}
 }
 
 impl Work {
@@ -98,8 +101,9 @@ struct Lanes<W> {
     worker: Arc<W>,
     /// Room per lane for waiting jobs of any kind; protective work has [`PROTECTIVE_RESERVE`] more.
     capacity: usize,
-    /// Written and read by the dispatcher only; each receiver is owned by its lane task.
-    senders: HashMap<AccountId, mpsc::Sender<Work>>,
+    /// Written and read by the dispatcher only; each receiver is owned by its lane task. Each job goes with the
+    /// instant it was handed to the lane.
+    senders: HashMap<AccountId, mpsc::Sender<(Instant, Work)>>,
     /// The lane tasks and the refusals in flight; the dispatcher ends after all of them.
     tasks: JoinSet<()>,
 }
@@ -122,9 +126,9 @@ impl<W: Worker> Lanes<W> {
         } else {
             // The dispatcher is the lane's only sender and the lane only frees room, so this cannot be full; a
             // closed lane (its task ended by a panic, re-raised on the next turn) refuses like a full one.
-            match lane.try_send(work) {
+            match lane.try_send((Instant::now(), work)) {
                 Ok(()) => return,
-                Err(mpsc::error::TrySendError::Full(work) | mpsc::error::TrySendError::Closed(work)) => work,
+                Err(mpsc::error::TrySendError::Full((_, work)) | mpsc::error::TrySendError::Closed((_, work))) => work,
             }
         };
         tracing::warn!(account.id = %account, waiting, "account queue full: job refused, nothing sent");
@@ -135,8 +139,9 @@ impl<W: Worker> Lanes<W> {
 
 /// One account's lane: its jobs one at a time, in order, until the dispatcher drops the sender and the queue is
 /// empty.
-async fn run_lane<W: Worker>(worker: Arc<W>, mut jobs: mpsc::Receiver<Work>) {
-    while let Some(work) = jobs.recv().await {
+async fn run_lane<W: Worker>(worker: Arc<W>, mut jobs: mpsc::Receiver<(Instant, Work)>) {
+    while let Some((since, work)) = jobs.recv().await {
+        worker.taken(&work, since);
         worker.work(work).await;
     }
 }
@@ -160,6 +165,13 @@ impl Worker for super::Executor {
         match work {
             Work::Alert(job) => self.handle(*job).await,
             Work::Flatten(job) => self.flatten(job).await,
+        }
+    }
+
+    /// An alert's wait for its account's lane is [`crate::metrics::Stage::Queue`].
+    fn taken(&self, work: &Work, since: Instant) {
+        if let Work::Alert(_) = work {
+            self.metrics.stage(crate::metrics::Stage::Queue, since);
         }
     }
 

@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 use crate::books::Books;
 use crate::fills::{Fills, Owner, Role};
 use crate::journal::{Execution, Journal, PositionSource, Sending};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Stage};
 use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::quotes::QuoteService;
 use crate::signal::{self, Action, Intent, OrderKind};
@@ -236,6 +236,7 @@ impl Executor {
             Some(expired) => expired,
             None => self.execute_following_a_roll(&mut job).await,
         };
+        let answering = self.metrics.stage(Stage::Execute, started);
         if let Some(source) = outcome.position_source {
             let words = match source {
                 PositionSource::Book => POSITION_FROM_BOOK,
@@ -269,6 +270,7 @@ impl Executor {
         if let Some(n) = crate::notify::notices::outcome(alert_id, action, &job.intent.symbol, &name, &outcome) {
             self.notify.emit(n);
         }
+        self.metrics.stage(Stage::Answer, answering);
         let _ = job.reply.send(outcome.answer(&job.alert_id));
         // Answered: now the closed position's legs, before this account's next job ([`after_answer`]).
         for tidy in self.after_answer.take(job.account_id) {
@@ -665,6 +667,7 @@ impl Executor {
         let owner = Owner { alert_id: job.alert_id.clone(), role };
         let reference = self.reference(job, order.side);
         self.fills.sending(tag.to_owned(), owner.clone(), reference);
+        let sending = tokio::time::Instant::now();
         let outcome = match self.gateway.place_order(order).await {
             Ok(id) => Outcome::new(AlertStatus::Placed, "order placed", "acknowledged by the gateway")
                 .with_orders(vec![json!(id)]),
@@ -685,6 +688,7 @@ impl Executor {
             }
             Err(e) => Outcome::new(AlertStatus::Failed, format!("not sent: {e}"), "not sent"),
         };
+        self.metrics.stage(Stage::Send, sending);
         if outcome.status == AlertStatus::Placed {
             // Its bracket legs are pxrelay's to cancel once the position is flat (`CANCEL_ON_FLAT=brackets`).
             for id in outcome.orders.iter().filter_map(serde_json::Value::as_i64) {
@@ -797,7 +801,9 @@ impl Executor {
         let reference = self.reference(job, side);
         let owner = Owner { alert_id: job.alert_id.clone(), role: Role::Close };
         self.fills.closing(job.account_id, job.contract.id.clone(), owner, reference);
+        let sending = tokio::time::Instant::now();
         let outcome = self.send_close(job, current).await;
+        self.metrics.stage(Stage::Send, sending);
         let outcome = Outcome { reference_price: reference.price, ..outcome };
         if outcome.status == AlertStatus::Closed {
             self.fills.acknowledged(Owner { alert_id: job.alert_id.clone(), role: Role::Close }, None).await;

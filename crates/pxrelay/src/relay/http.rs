@@ -191,8 +191,15 @@ async fn accept(
     if relay.secret.is_none() {
         return Err(ApiError::WebhookDisabled);
     }
-    let (envelope, redacted) =
-        crate::routes::webhook::authenticate(relay.secret.as_ref(), relay.ip_allowlist, peer, offered, headers, body)?;
+    let (envelope, redacted) = crate::routes::webhook::authenticate(
+        relay.secret.as_ref(),
+        relay.ip_allowlist,
+        peer,
+        offered,
+        headers,
+        body,
+        &relay.metrics,
+    )?;
     // Authenticated: only the redacted body (secret fields removed) is ever journaled or sent to the executor.
     let intent = match envelope.and_then(|e| e.intent()) {
         Ok(intent) => intent,

@@ -27,7 +27,7 @@ use crate::error::{ApiError, body_rejection};
 use crate::executor::Job;
 use crate::executor::reference::{self, Reference};
 use crate::journal::{NewAlert, Recorded};
-use crate::metrics::WebhookOutcome;
+use crate::metrics::{Metrics, Stage, WebhookOutcome};
 use crate::outcome::{AlertStatus, Answer, Outcome};
 use crate::signal::{self, Dedup, Envelope};
 use crate::state::{AppState, WebhookState};
@@ -145,12 +145,15 @@ async fn check_and_accept(
     if !for_the_leader {
         state.warmup.allowed_products()?;
     }
-    let (envelope, redacted) = authenticate(hooks.secret.as_ref(), hooks.ip_allowlist, peer, offered, headers, body)?;
+    let (envelope, redacted) =
+        authenticate(hooks.secret.as_ref(), hooks.ip_allowlist, peer, offered, headers, body, &state.metrics)?;
+    let reading = tokio::time::Instant::now();
     // Authenticated from here on: a refusal is journaled with its reason, so the trader sees it in `/alerts`.
     let intent = match envelope.and_then(|e| e.intent()) {
         Ok(intent) => intent,
         Err(e) => return Err(journal_refusal(state, redacted, None, ApiError::BadPayload(e.to_string())).await),
     };
+    state.metrics.stage(Stage::Fields, reading);
     if for_the_leader {
         check_clock(&intent)?;
         return super::queued::record_and_wait(state, intent, redacted, arrived).await;
@@ -165,7 +168,8 @@ async fn check_and_accept(
 
 /// The checks every webhook passes before its fields are read (`serve`'s and the relay's): the sender's address
 /// (`TRADINGVIEW_IP_ALLOWLIST`), the body size, then the secret (path, `?secret=`, bearer or body; constant time).
-/// Returns the parsed envelope (or why the body does not read) and the body to journal, secret fields removed.
+/// Returns the parsed envelope (or why the body does not read) and the body to journal, secret fields removed. The
+/// parse and the secret check are observed in `metrics` ([`Stage::Parse`], [`Stage::Auth`]).
 pub(crate) fn authenticate(
     secret: Option<&secrecy::SecretString>,
     ip_allowlist: bool,
@@ -173,6 +177,7 @@ pub(crate) fn authenticate(
     offered: OfferedSecret,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    metrics: &Metrics,
 ) -> Result<(Result<Envelope, signal::SignalError>, String), ApiError> {
     if ip_allowlist {
         let ip = client_ip(peer, headers);
@@ -182,6 +187,7 @@ pub(crate) fn authenticate(
         }
     }
     let body = body.map_err(|r| body_rejection(&r, BODY_LIMIT))?;
+    let parsing = tokio::time::Instant::now();
     let envelope = Envelope::parse(&body);
     let unreadable = envelope.as_ref().err().map(|e| e.message.clone());
     let hint = envelope.as_ref().ok().and_then(Envelope::secret_hint);
@@ -194,7 +200,9 @@ pub(crate) fn authenticate(
         (Err(_), Some(why), _) => BodySecret::Unreadable(why),
         (Err(_), None, _) => BodySecret::None,
     };
+    let checking = metrics.stage(Stage::Parse, parsing);
     offered.check(secret, body_secret)?;
+    metrics.stage(Stage::Auth, checking);
     let redacted = envelope.as_ref().map_or_else(|_| UNREADABLE_BODY.to_owned(), |e| e.redacted_body().to_owned());
     Ok((envelope, redacted))
 }
@@ -226,8 +234,10 @@ async fn accept(
     arrived: tokio::time::Instant,
 ) -> Result<Response, ApiError> {
     let deadline = arrived + state.webhook.wait;
+    let resolving = tokio::time::Instant::now();
     let (contract, mut targets) =
         tokio::time::timeout_at(deadline, prepare(state, &intent)).await.map_err(|_| ApiError::GatewaySlow)??;
+    state.metrics.stage(Stage::Resolve, resolving);
     check_clock(&intent)?;
     if targets.len() > 1 {
         return super::fanout::record_and_wait(state, intent, redacted, arrived, contract, targets).await;
@@ -326,9 +336,12 @@ async fn record_and_wait(
     let (reply, wait) = oneshot::channel();
     let touch = arrival_touch(state, &contract);
     let job = Job { alert_id: alert_id.clone(), intent, contract, account_id, received_at, arrived, touch, reply };
+    let journaling = tokio::time::Instant::now();
     let enqueue = tokio::spawn(record_and_enqueue(state.webhook.clone(), record, job));
     match enqueue.await.map_err(|e| ApiError::Internal(format!("the journal task failed: {e}")))?? {
-        Enqueued::Queued => {}
+        Enqueued::Queued => {
+            state.metrics.stage(Stage::Journal, journaling);
+        }
         Enqueued::Duplicate(mut answer) => {
             tracing::info!(alert.id = %alert_id, outcome = "duplicate", "duplicate alert: nothing sent");
             answer.duplicate = true;
