@@ -11,6 +11,14 @@
 //!   `Order/place` of 2 (the position crosses zero in one order);
 //! - **exit**: `exit` while short 1 → one `Position/closeContract`.
 //!
+//! **First alert after a long idle** (beside the busy-connection alerts above): the simulator then behaves like the
+//! load balancer in front of the live gateway, closing a connection quiet for [`IDLE_CLOSE`], and holds each new
+//! connection's first request for [`CONNECT_DELAY`] (TCP + TLS 1.3 handshakes: 2 round trips at this latency);
+//! pxrelay runs with `GATEWAY_KEEPWARM_SECS=1`. Each sample is an entry sent after [`QUIET`] of silence (longer than
+//! the idle close, so what happens to a connection in ten minutes of silence happens here in seconds), then an exit
+//! to go flat. Its floor is the busy figures' direct calls (a warm connection at the same latency). The row says how
+//! many REST connections pxrelay opened across the quiet periods (0 when its connection stayed warm).
+//!
 //! Floor, interleaved with the alerts so both see the same moments: one direct `Order/place` by a `projectx::Client`
 //! of its own (on another account), with the same latency: what the order costs without pxrelay. The target is
 //! pxrelay ≤ 1.1× the floor at p50. The rows also say which REST calls pxrelay made during the run (one per alert is
@@ -31,6 +39,13 @@ use crate::{Row, Scale, stages};
 
 /// Added by the simulator to every REST answer while the figures run.
 pub(crate) const CALL_LATENCY: Duration = Duration::from_millis(40);
+
+/// The load balancer's idle timeout the simulator copies for the idle figure (a real one: 60 s or more).
+const IDLE_CLOSE: Duration = Duration::from_millis(2500);
+/// The silence before each "first alert after a long idle": longer than [`IDLE_CLOSE`].
+const QUIET: Duration = Duration::from_secs(4);
+/// A new connection's TCP + TLS 1.3 handshakes: 2 round trips of [`CALL_LATENCY`].
+const CONNECT_DELAY: Duration = Duration::from_millis(80);
 
 /// The contract every order is for (the simulator's default MNQ month, which the alerts' `MNQ` resolves to).
 const CONTRACT: &str = "CON.F.US.MNQ.Z25";
@@ -135,6 +150,8 @@ pub(crate) async fn run(binary: &PathBuf, scale: Scale) -> anyhow::Result<Vec<Ro
     let relay_account = SimAccount::paper(1).id;
     let mut env = child::env(&sim);
     env.insert("PROJECT_X_ACCOUNT".into(), relay_account.to_string());
+    // Quiet for a second: one keep-warm ping (the default 30 s is for a real load balancer's 60 s idle timeout).
+    env.insert("GATEWAY_KEEPWARM_SECS".into(), "1".into());
     let relay = Relay::start(binary, &env)?;
     let net = Net {
         http: reqwest::Client::new(),
@@ -170,11 +187,46 @@ pub(crate) async fn run(binary: &PathBuf, scale: Scale) -> anyhow::Result<Vec<Ro
     let calls = relay_calls(&sim, &calls_before, direct_calls);
     let alerts = rounds * ROUND.len();
 
-    // Further figures on this relay at this latency go here, each a `Figure` of `Net::alert` samples beside
-    // `Net::direct` ones (e.g. the first alert after a long idle, beside the busy-connection alerts above).
+    // The first alert after a long idle, beside the busy-connection alerts above (see the module doc).
+    let quiet_samples = scale.pick(5, 2);
+    let floor: Vec<Duration> = busy.iter().flat_map(|f| f.floor.iter().copied()).collect();
+    let mut idle = Figure::new(
+        format!("first alert after a long idle ({} s quiet, longer than the gateway's idle close)", QUIET.as_secs()),
+        format!(
+            "`buy 1` from flat after {} s with no alert; the simulator closes connections quiet for {} s and holds a \
+             new connection's first request {} (TCP + TLS handshakes); pxrelay keeps its connection warm \
+             (`GATEWAY_KEEPWARM_SECS=1`); floor: the busy figures' direct calls",
+            QUIET.as_secs(),
+            IDLE_CLOSE.as_secs_f64(),
+            ms(CONNECT_DELAY)
+        ),
+    );
+    idle.floor = floor;
+    sim.set_idle_close(Some(IDLE_CLOSE));
+    sim.set_connect_delay(Some(CONNECT_DELAY));
+    let connections_before = sim.counters().rest_connections;
+    for q in 0..quiet_samples {
+        tokio::time::sleep(QUIET).await;
+        let (took, problem) = net.alert(Kind::Entry, &format!("net-idle-{q}")).await?;
+        problems.extend(problem);
+        idle.relay.push(took);
+        problems.extend(net.alert(Kind::Exit, &format!("net-idle-{q}-exit")).await?.1);
+    }
+    let opened = sim.counters().rest_connections - connections_before;
+    sim.set_idle_close(None);
+    sim.set_connect_delay(None);
     sim.clear_chaos();
 
     let mut rows: Vec<Row> = busy.into_iter().map(Figure::row).collect();
+    let idle_row = idle.row();
+    rows.push(Row {
+        notes: format!(
+            "{}; REST connections pxrelay opened across the {quiet_samples} quiet periods: {opened} (0 = its \
+             connection stayed warm)",
+            idle_row.notes
+        ),
+        ..idle_row
+    });
     let total: u64 = calls.values().sum();
     let by_path: Vec<String> = calls.iter().map(|(path, n)| format!("`{path}` {n}")).collect();
     let stage_row = breakdown.row(&format!("8. real network, {alerts} alerts"), alerts);
