@@ -85,9 +85,11 @@ impl AlertStatus {
     /// `cancelled` report what the gateway acknowledged (an order under the alert's `customTag`; an untagged call
     /// reached the disk before it was sent): no wait. Everything else does: `pending` (queued, nothing at the broker
     /// yet), `received` (a duplicate of an alert in progress), refusals and failures (nothing at the broker: the
-    /// journal is the only record), `unknown`, `partial`, `dry_run`.
+    /// journal is the only record), `unknown`, `partial`. A `dry_run` does not wait either (issue 17): it never
+    /// trades, its row survives a process crash like every commit and reaches the disk within the background
+    /// syncer's 100 ms, so a host crash can lose a rehearsal, never an order.
     pub fn durable_before_answer(self) -> bool {
-        !matches!(self, Self::Placed | Self::Closed | Self::Cancelled)
+        !matches!(self, Self::Placed | Self::Closed | Self::Cancelled | Self::DryRun)
     }
 
     /// Whether an account's outcome counts as done as asked (for a fan-out's overall status): placed, closed,

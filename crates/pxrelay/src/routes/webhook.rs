@@ -363,9 +363,9 @@ async fn record_and_wait(
 }
 
 /// Before `answer` goes out: the journal reaches the disk when its status needs it
-/// ([`AlertStatus::durable_before_answer`]: everything but an order the gateway acknowledged). A failed sync is
-/// logged and the answer still goes: the alert is journaled and queued either way, and a refusal now would only
-/// make the sender believe it was not.
+/// ([`AlertStatus::durable_before_answer`]: everything but an order the gateway acknowledged, or a dry run). A
+/// failed sync is logged and the answer still goes: the alert is journaled and queued either way, and a refusal now
+/// would only make the sender believe it was not.
 pub(crate) async fn durable_before(journal: &crate::journal::Journal, answer: &Answer) {
     if !answer.status.durable_before_answer() {
         return;
