@@ -72,6 +72,8 @@ impl Sqlite {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
              PRAGMA wal_autocheckpoint=10000;",
         )?;
+        // Every hot statement compiled once and reused (issue 17: parsing SQL was a visible share of an alert's cost).
+        conn.set_prepared_statement_cache_capacity(64);
         migrate(&conn)?;
         claim_mode(&conn, mode, &shown)?;
         // Whatever opening wrote (migrations, the mode) is synced here, before anything is accepted.
@@ -93,7 +95,7 @@ impl Sqlite {
 
     #[cfg(test)]
     pub(super) async fn query_i64(self: &Arc<Self>, sql: String) -> Result<i64, JournalError> {
-        self.run(move |conn, _| conn.query_row(&sql, [], |r| r.get(0))).await
+        self.run(move |conn, _| conn.prepare_cached(&sql)?.query_row([], |r| r.get(0))).await
     }
 
     pub(super) async fn count(self: &Arc<Self>) -> Result<u64, JournalError> {
@@ -107,11 +109,11 @@ impl Sqlite {
         }
         let deleted = self
             .run(|conn, _| {
-                conn.execute(
+                conn.prepare_cached(
                     "DELETE FROM alert_events WHERE alert_id IN (SELECT alert_id FROM alerts WHERE mode = 'sim')",
-                    [],
-                )?;
-                conn.execute("DELETE FROM alerts WHERE mode = 'sim'", [])
+                )?
+                .execute([])?;
+                conn.prepare_cached("DELETE FROM alerts WHERE mode = 'sim'")?.execute([])
             })
             .await?;
         Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
@@ -177,7 +179,8 @@ impl Sqlite {
                     "{SELECT} WHERE content_key = ?1 AND received_unix >= ?2 ORDER BY received_unix DESC, rowid DESC \
                      LIMIT 1"
                 );
-                let earlier = tx.query_row(&sql, params![key, since(*content_window)], row).optional()?;
+                let earlier =
+                    tx.prepare_cached(&sql)?.query_row(params![key, since(*content_window)], row).optional()?;
                 if let Some((row, _)) = earlier {
                     return Ok(Recorded::Duplicate(Box::new(row)));
                 }
@@ -205,22 +208,22 @@ impl Sqlite {
         let mode = self.mode;
         self.run(move |conn, _| {
             let Refusal { alert_id, received_at, raw_body, intent, outcome, response } = refusal;
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO alerts (alert_id, received_at, received_unix, raw_body, intent, status, path, orders,
                  error, acked_at, response, mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '[]', ?8, ?2, ?9, ?10)",
-                params![
-                    alert_id,
-                    received_at.to_rfc3339(),
-                    received_at.timestamp(),
-                    raw_body,
-                    intent,
-                    outcome.status.as_str(),
-                    outcome.path,
-                    outcome.error(),
-                    response,
-                    mode.as_str(),
-                ],
-            )
+            )?
+            .execute(params![
+                alert_id,
+                received_at.to_rfc3339(),
+                received_at.timestamp(),
+                raw_body,
+                intent,
+                outcome.status.as_str(),
+                outcome.path,
+                outcome.error(),
+                response,
+                mode.as_str(),
+            ])
             .map(drop)
         })
         .await
@@ -236,9 +239,8 @@ impl Sqlite {
         let (alert_id, mode) = (alert_id.to_owned(), self.mode);
         self.run(move |conn, _| {
             let tx = conn.transaction()?;
-            tx.execute(
-                "INSERT INTO alerts (alert_id, received_at, received_unix, raw_body, intent, account_id, status, orders,
-                 mode) VALUES (?1, ?2, ?3, ?4, 'null', ?5, ?6, '[]', ?7)",
+            tx.prepare_cached("INSERT INTO alerts (alert_id, received_at, received_unix, raw_body, intent, account_id, status, orders,
+                 mode) VALUES (?1, ?2, ?3, ?4, 'null', ?5, ?6, '[]', ?7)")?.execute(
                 params![
                     alert_id,
                     at.to_rfc3339(),
@@ -262,10 +264,8 @@ impl Sqlite {
         self.run(move |conn, _| {
             let now = Utc::now();
             let tx = conn.transaction()?;
-            tx.execute(
-                "UPDATE alerts SET sent_at = COALESCE(sent_at, ?2) WHERE alert_id = ?1",
-                params![id, now.to_rfc3339()],
-            )?;
+            tx.prepare_cached("UPDATE alerts SET sent_at = COALESCE(sent_at, ?2) WHERE alert_id = ?1")?
+                .execute(params![id, now.to_rfc3339()])?;
             events::insert(&tx, &id, Event::Sent, now, &serde_json::json!({}))?;
             tx.commit()
         })
@@ -291,15 +291,16 @@ impl Sqlite {
         let id = alert_id.to_owned();
         self.run(move |conn, _| {
             let tx = conn.transaction()?;
-            let updated = tx.execute(
-                "UPDATE alerts SET reference_price = COALESCE(?2, reference_price),
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE alerts SET reference_price = COALESCE(?2, reference_price),
                  position_source = COALESCE(?3, position_source) WHERE alert_id = ?1",
-                params![
+                )?
+                .execute(params![
                     id,
                     execution.reference_price.map(|p| p.normalize().to_string()),
                     execution.position_source.map(PositionSource::as_str)
-                ],
-            )?;
+                ])?;
             if updated == 0 {
                 return Ok(false);
             }
@@ -320,15 +321,15 @@ impl Sqlite {
         let id = alert_id.to_owned();
         let outcome = outcome.clone();
         self.run(move |conn, _| {
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE alerts SET reference_price = COALESCE(?2, reference_price),
                  position_source = COALESCE(?3, position_source) WHERE alert_id = ?1",
-                params![
-                    id,
-                    execution.reference_price.map(|p| p.normalize().to_string()),
-                    execution.position_source.map(PositionSource::as_str)
-                ],
-            )?;
+            )?
+            .execute(params![
+                id,
+                execution.reference_price.map(|p| p.normalize().to_string()),
+                execution.position_source.map(PositionSource::as_str)
+            ])?;
             store_outcome(conn, &id, &outcome, &response)
         })
         .await
@@ -364,17 +365,19 @@ impl Sqlite {
 
     pub(super) async fn state(self: &Arc<Self>, key: &'static str) -> Result<Option<String>, JournalError> {
         self.run(move |conn, _| {
-            conn.query_row("SELECT value FROM journal_meta WHERE key = ?1", params![key], |r| r.get(0)).optional()
+            conn.prepare_cached("SELECT value FROM journal_meta WHERE key = ?1")?
+                .query_row(params![key], |r| r.get(0))
+                .optional()
         })
         .await
     }
 
     pub(super) async fn set_state(self: &Arc<Self>, key: &'static str, value: String) -> Result<(), JournalError> {
         self.run(move |conn, _| {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO journal_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
-                params![key, value],
-            )
+            )?
+            .execute(params![key, value])
             .map(drop)
         })
         .await
@@ -416,45 +419,45 @@ impl Sqlite {
 
 /// Writes an alert's outcome (status, path, orders, error) and its answer `response` (JSON), acknowledged now.
 fn store_outcome(conn: &Connection, id: &str, outcome: &Outcome, response: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE alerts SET status = ?2, path = ?3, orders = ?4, error = ?5, response = ?6, acked_at = ?7
          WHERE alert_id = ?1",
-        params![
-            id,
-            outcome.status.as_str(),
-            outcome.path,
-            serde_json::Value::Array(outcome.orders.clone()).to_string(),
-            outcome.error(),
-            response,
-            Utc::now().to_rfc3339(),
-        ],
-    )
+    )?
+    .execute(params![
+        id,
+        outcome.status.as_str(),
+        outcome.path,
+        serde_json::Value::Array(outcome.orders.clone()).to_string(),
+        outcome.error(),
+        response,
+        Utc::now().to_rfc3339(),
+    ])
     .map(drop)
 }
 
 /// Inserts a new row for `alert` (replacing an older row with its id, whose timeline starts again) with its
 /// `received` and `journaled` events.
 fn insert_new(tx: &rusqlite::Transaction<'_>, alert: &NewAlert, mode: Mode) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO alerts (alert_id, received_at, received_unix, raw_body, intent, contract_id,
          account_id, status, orders, content_key, mode, parent_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '[]', ?9, ?10, ?11)",
-        params![
-            alert.alert_id,
-            alert.received_at.to_rfc3339(),
-            alert.received_at.timestamp(),
-            alert.raw_body,
-            serde_json::to_string(&alert.intent).map_err(to_sql_error)?,
-            alert.contract_id.as_ref().map(ContractId::as_str),
-            alert.account_id.map(AccountId::get),
-            AlertStatus::Received.as_str(),
-            alert.content.as_ref().map(|(key, _)| key.as_str()),
-            mode.as_str(),
-            alert.parent_id,
-        ],
-    )?;
+    )?
+    .execute(params![
+        alert.alert_id,
+        alert.received_at.to_rfc3339(),
+        alert.received_at.timestamp(),
+        alert.raw_body,
+        serde_json::to_string(&alert.intent).map_err(to_sql_error)?,
+        alert.contract_id.as_ref().map(ContractId::as_str),
+        alert.account_id.map(AccountId::get),
+        AlertStatus::Received.as_str(),
+        alert.content.as_ref().map(|(key, _)| key.as_str()),
+        mode.as_str(),
+        alert.parent_id,
+    ])?;
     // A reused id (outside the dedup window) starts a new timeline.
-    tx.execute("DELETE FROM alert_events WHERE alert_id = ?1", params![alert.alert_id])?;
+    tx.prepare_cached("DELETE FROM alert_events WHERE alert_id = ?1")?.execute(params![alert.alert_id])?;
     let none = serde_json::json!({});
     events::insert(tx, &alert.alert_id, Event::Received, alert.received_at, &none)?;
     events::insert(tx, &alert.alert_id, Event::Journaled, Utc::now(), &none)?;
@@ -480,7 +483,7 @@ fn with_timelines(conn: &Connection, mut rows: Vec<StoredAlert>) -> rusqlite::Re
 }
 
 fn select_one(conn: &Connection, id: &str) -> rusqlite::Result<Option<(StoredAlert, i64)>> {
-    conn.query_row(&format!("{SELECT} WHERE alert_id = ?1"), params![id], row).optional()
+    conn.prepare_cached(&format!("{SELECT} WHERE alert_id = ?1"))?.query_row(params![id], row).optional()
 }
 
 /// Reads a row ([`RawRow::parse`]: a value pxrelay did not write is a conversion error naming the column).
@@ -526,7 +529,8 @@ fn claim_mode(conn: &Connection, mode: Mode, path: &str) -> Result<(), JournalEr
     let recorded: Option<String> =
         conn.query_row("SELECT value FROM journal_meta WHERE key = 'mode'", [], |r| r.get(0)).optional()?;
     let Some(recorded) = recorded else {
-        conn.execute("INSERT INTO journal_meta (key, value) VALUES ('mode', ?1)", params![mode.as_str()])?;
+        conn.prepare_cached("INSERT INTO journal_meta (key, value) VALUES ('mode', ?1)")?
+            .execute(params![mode.as_str()])?;
         return Ok(());
     };
     let journal = recorded.parse::<Mode>().map_err(|e| {

@@ -19,10 +19,8 @@ pub(in crate::journal) fn append(conn: &mut Connection, writes: &[TimelineWrite]
 
 /// Replaces `alert_id`'s events other than `received`/`journaled` with `writes` (inside the caller's transaction).
 pub(in crate::journal) fn replace(conn: &Connection, alert_id: &str, writes: &[TimelineWrite]) -> rusqlite::Result<()> {
-    conn.execute(
-        "DELETE FROM alert_events WHERE alert_id = ?1 AND event NOT IN ('received', 'journaled')",
-        params![alert_id],
-    )?;
+    conn.prepare_cached("DELETE FROM alert_events WHERE alert_id = ?1 AND event NOT IN ('received', 'journaled')")?
+        .execute(params![alert_id])?;
     for w in writes {
         insert(conn, alert_id, w.event, w.at, &w.data)?;
     }
@@ -37,11 +35,11 @@ pub(in crate::journal) fn insert(
     at: DateTime<Utc>,
     data: &Value,
 ) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO alert_events (alert_id, seq, event, at, data) VALUES (?1,
          (SELECT COALESCE(MAX(seq), 0) + 1 FROM alert_events WHERE alert_id = ?1), ?2, ?3, ?4)",
-        params![alert_id, event.as_str(), stamp(at), data.to_string()],
-    )
+    )?
+    .execute(params![alert_id, event.as_str(), stamp(at), data.to_string()])
     .map(drop)
 }
 
