@@ -55,6 +55,19 @@ pub trait TokenProvider: Send + Sync + 'static {
     fn refused(&self, id: u64);
 }
 
+/// Handles server invocations on the connection's own task, straight from the receive buffer: no copy of the
+/// invocation, no event channel. For hot, high-rate methods such as market data; everything else is better served by
+/// [`HubEvent::Invocation`].
+///
+/// Ordering: handled invocations take effect as they arrive, possibly before the consumer has read earlier events
+/// still queued on the event channel (e.g. `Connected`); invocations it declines are delivered as events in order.
+pub trait InvocationHandler: Send + Sync + 'static {
+    /// Called for every invocation record, in arrival order. `arguments` is the raw `arguments` array, borrowed
+    /// from the socket buffer. Returns `true` when handled (it is then not delivered as an event), `false` to have it
+    /// delivered as [`HubEvent::Invocation`]. Must not block: it runs on the task that reads the socket.
+    fn handle(&self, target: &str, arguments: &RawValue) -> bool;
+}
+
 /// Timing and transport options.
 #[derive(Clone, Debug)]
 pub struct HubConfig {
@@ -238,6 +251,26 @@ impl HubClient {
         tokens: Arc<dyn TokenProvider>,
         cancel: CancellationToken,
     ) -> (Self, mpsc::Receiver<HubEvent>, JoinHandle<()>) {
+        Self::start_inner(cfg, tokens, None, cancel)
+    }
+
+    /// Like [`start`](Self::start), with `handler` seeing every server invocation first, on the connection's task
+    /// (see [`InvocationHandler`]); those it declines arrive as events.
+    pub fn start_with_handler(
+        cfg: HubConfig,
+        tokens: Arc<dyn TokenProvider>,
+        handler: Arc<dyn InvocationHandler>,
+        cancel: CancellationToken,
+    ) -> (Self, mpsc::Receiver<HubEvent>, JoinHandle<()>) {
+        Self::start_inner(cfg, tokens, Some(handler), cancel)
+    }
+
+    fn start_inner(
+        cfg: HubConfig,
+        tokens: Arc<dyn TokenProvider>,
+        handler: Option<Arc<dyn InvocationHandler>>,
+        cancel: CancellationToken,
+    ) -> (Self, mpsc::Receiver<HubEvent>, JoinHandle<()>) {
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let (event_tx, event_rx) = mpsc::channel(cfg.event_capacity.max(1));
         let (status_tx, status_rx) = watch::channel(HubStatus::Connecting);
@@ -254,8 +287,18 @@ impl HubClient {
             true => Some(reqwest::Client::builder().timeout(cfg.handshake_timeout).build().unwrap_or_default()),
             false => None,
         };
-        let sup =
-            Supervisor { cfg, tokens, cancel, cmds: cmd_rx, events: event_tx, status: status_tx, stats, base, http };
+        let sup = Supervisor {
+            cfg,
+            tokens,
+            handler,
+            cancel,
+            cmds: cmd_rx,
+            events: event_tx,
+            status: status_tx,
+            stats,
+            base,
+            http,
+        };
         (handle, event_rx, tokio::spawn(sup.run()))
     }
 
@@ -327,6 +370,8 @@ enum End {
 struct Supervisor {
     cfg: HubConfig,
     tokens: Arc<dyn TokenProvider>,
+    /// Sees every invocation before it becomes an event.
+    handler: Option<Arc<dyn InvocationHandler>>,
     cancel: CancellationToken,
     cmds: mpsc::Receiver<Command>,
     events: mpsc::Sender<HubEvent>,
@@ -497,7 +542,7 @@ impl Supervisor {
         let mut next_id: u64 = 0;
         let mut last_inbound = Instant::now();
         // Records that arrived in the handshake's frame.
-        if let Some(end) = self.drain_records(&mut conn, &mut pending).await {
+        if let Some(end) = self.drain_records(&mut conn, &[], &mut pending).await {
             conn.close().await;
             return end;
         }
@@ -550,17 +595,18 @@ impl Supervisor {
                     last_inbound = Instant::now();
                     let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX).max(1);
                     self.stats.last_frame_ms.store(ms, Ordering::Relaxed);
-                    match msg {
-                        Message::Text(t) => conn.records.extend(t.as_bytes()),
-                        Message::Binary(b) => conn.records.extend(&b),
+                    // Records are decoded in place from the frame's own bytes (see `RecordBuffer::feed`).
+                    let frame: &[u8] = match &msg {
+                        Message::Text(t) => t.as_bytes(),
+                        Message::Binary(b) => b,
                         Message::Close(frame) => {
                             conn.abort();
-                            let why = frame.map_or_else(|| "no reason".to_owned(), |f| f.reason.to_string());
+                            let why = frame.as_ref().map_or_else(|| "no reason".to_owned(), |f| f.reason.to_string());
                             return End::Ended(Disconnect::Lost(format!("WebSocket closed by the hub: {why}")));
                         }
                         _ => continue,
-                    }
-                    if let Some(end) = self.drain_records(&mut conn, &mut pending).await {
+                    };
+                    if let Some(end) = self.drain_records(&mut conn, frame, &mut pending).await {
                         conn.abort();
                         return end;
                     }
@@ -569,11 +615,21 @@ impl Supervisor {
         }
     }
 
-    /// Handles every complete buffered record. `Some` when the session must end.
-    async fn drain_records(&self, conn: &mut Connection, pending: &mut HashMap<u64, Reply>) -> Option<End> {
-        while let Some(record) = conn.records.next_record() {
+    /// Handles every complete record: those left in the buffer, then those of `frame` (borrowed from it, not
+    /// copied); keeps the frame's incomplete tail. `Some` when the session must end.
+    async fn drain_records(
+        &self,
+        conn: &mut Connection,
+        frame: &[u8],
+        pending: &mut HashMap<u64, Reply>,
+    ) -> Option<End> {
+        let mut records = conn.records.feed(frame);
+        while let Some(record) = records.next_record() {
             let event = match protocol::parse(record) {
                 Ok(Incoming::Invocation { target, arguments }) => {
+                    if self.handler.as_ref().is_some_and(|h| h.handle(target, arguments)) {
+                        continue;
+                    }
                     HubEvent::Invocation { target: target.to_owned(), arguments: arguments.to_owned() }
                 }
                 Ok(Incoming::Completion { invocation_id, result }) => {
@@ -596,7 +652,6 @@ impl Supervisor {
                 return Some(End::Cancelled);
             }
         }
-        conn.records.compact();
         None
     }
 }

@@ -21,6 +21,7 @@ pub mod protocol;
 
 pub use backoff::Backoff;
 pub use client::{
-    AccessToken, BoxFuture, Disconnect, HubClient, HubConfig, HubEvent, HubStatus, InvokeError, TokenProvider,
+    AccessToken, BoxFuture, Disconnect, HubClient, HubConfig, HubEvent, HubStatus, InvocationHandler, InvokeError,
+    TokenProvider,
 };
 pub use connection::ConnectError;

@@ -42,9 +42,7 @@ impl RecordBuffer {
 
     /// The next complete record (without its separator), if one is buffered.
     pub fn next_record(&mut self) -> Option<&[u8]> {
-        let end = self.buf[self.start..].iter().position(|b| *b == RS)?;
-        let record = self.start..self.start + end;
-        self.start += end + 1;
+        let record = self.next_range()?;
         Some(&self.buf[record])
     }
 
@@ -59,6 +57,72 @@ impl RecordBuffer {
             self.buf.drain(..self.start);
             self.start = 0;
         }
+    }
+
+    /// The records of one more frame, without copying the frame: see [`Records`].
+    pub fn feed<'a>(&'a mut self, frame: &'a [u8]) -> Records<'a> {
+        Records { buffer: self, frame, pos: 0, buffered_done: false }
+    }
+
+    /// The range of the next complete record already in the buffer.
+    fn next_range(&mut self) -> Option<std::ops::Range<usize>> {
+        let end = self.buf[self.start..].iter().position(|b| *b == RS)?;
+        let record = self.start..self.start + end;
+        self.start += end + 1;
+        Some(record)
+    }
+}
+
+/// The complete records of one frame, in order ([`RecordBuffer::feed`]): first any complete records already
+/// buffered, then the frame's own. A record that lies wholly inside the frame is yielded as a slice **of the frame**
+/// (no copy); only a record that completes a partial tail from earlier frames is assembled in the buffer, and the
+/// frame's own incomplete tail is copied into the buffer for the next frame. The buffer's capacity is reused, so
+/// steady-state framing allocates nothing.
+///
+/// A lending iterator: each record borrows the `Records` until the next call, hence
+/// [`next_record`](Records::next_record) rather than `Iterator`.
+#[derive(Debug)]
+pub struct Records<'a> {
+    buffer: &'a mut RecordBuffer,
+    frame: &'a [u8],
+    /// Start of the frame's unread bytes.
+    pos: usize,
+    /// The records that were complete in the buffer before this frame have been yielded.
+    buffered_done: bool,
+}
+
+impl Records<'_> {
+    /// The next complete record (without its separator); `None` once the frame is used up (its incomplete tail, if
+    /// any, is then buffered).
+    pub fn next_record(&mut self) -> Option<&[u8]> {
+        if !self.buffered_done {
+            if let Some(range) = self.buffer.next_range() {
+                return Some(&self.buffer.buf[range]);
+            }
+            self.buffered_done = true;
+        }
+        let buffer = &mut *self.buffer;
+        if buffer.start == buffer.buf.len() {
+            buffer.buf.clear();
+            buffer.start = 0;
+        }
+        let frame = self.frame;
+        let rest = &frame[self.pos..];
+        let Some(end) = rest.iter().position(|b| *b == RS) else {
+            // No separator left: the frame's tail (if any) waits for the next frame.
+            buffer.buf.extend_from_slice(rest);
+            self.pos = frame.len();
+            return None;
+        };
+        self.pos += end + 1;
+        if buffer.buf.is_empty() {
+            return Some(&rest[..end]);
+        }
+        // This record began in an earlier frame: complete it in the buffer.
+        buffer.buf.extend_from_slice(&rest[..end]);
+        let record = buffer.start..buffer.buf.len();
+        buffer.start = buffer.buf.len();
+        Some(&buffer.buf[record])
     }
 }
 
@@ -194,6 +258,49 @@ mod tests {
         assert_eq!(b.pending_len(), 4);
         b.extend(b"pe\":6}\x1e");
         assert!(matches!(parse(b.next_record().unwrap()).unwrap(), Incoming::Ping));
+    }
+
+    /// Every record of `frames`, fed one frame at a time, and whether each was borrowed from its frame.
+    fn fed(b: &mut RecordBuffer, frames: &[&[u8]]) -> Vec<(Vec<u8>, bool)> {
+        let mut out = Vec::new();
+        for frame in frames {
+            let range = frame.as_ptr_range();
+            let mut records = b.feed(frame);
+            while let Some(r) = records.next_record() {
+                out.push((r.to_vec(), range.contains(&r.as_ptr())));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn fed_frames_yield_whole_records_borrowed_from_the_frame_and_assemble_only_split_ones() {
+        let mut b = RecordBuffer::default();
+        let out = fed(&mut b, &[b"{\"type\":6}\x1e{\"a\":1}\x1e{\"ty", b"pe\":6}\x1e{\"b\":2}\x1e", b"{\"c\"", b":3}\x1e"]);
+        let expect: Vec<(Vec<u8>, bool)> = vec![
+            (b"{\"type\":6}".to_vec(), true),
+            (b"{\"a\":1}".to_vec(), true),
+            (b"{\"type\":6}".to_vec(), false),
+            (b"{\"b\":2}".to_vec(), true),
+            (b"{\"c\":3}".to_vec(), false),
+        ];
+        assert_eq!(out, expect);
+        assert_eq!(b.pending_len(), 0);
+    }
+
+    #[test]
+    fn feeding_yields_records_left_in_the_buffer_first_and_keeps_the_tail() {
+        let mut b = RecordBuffer::default();
+        // As after the handshake: the answer's frame carried a whole record and the start of another.
+        b.extend(b"{}\x1e{\"x\":1}\x1e{\"y\"");
+        assert_eq!(b.next_record(), Some(&b"{}"[..]));
+        let out = fed(&mut b, &[b"", b":2}\x1e{\"z\":"]);
+        assert_eq!(out, vec![(b"{\"x\":1}".to_vec(), false), (b"{\"y\":2}".to_vec(), false)]);
+        assert_eq!(b.pending_len(), 5, "the incomplete `{{\"z\":` waits");
+        assert_eq!(fed(&mut b, &[b"3}\x1e"]), vec![(b"{\"z\":3}".to_vec(), false)]);
+        // Steady state: nothing buffered, so the buffer stays empty and every record is the frame's.
+        assert_eq!(fed(&mut b, &[b"{}\x1e{}\x1e"]), vec![(b"{}".to_vec(), true), (b"{}".to_vec(), true)]);
+        assert_eq!(b.pending_len(), 0);
     }
 
     #[test]

@@ -1,16 +1,22 @@
 //! `Link`: one SignalR hub client (a supervisor keeping at most one connection) and what the market task knows of
 //! it. The task holds a current link and, during a token rotation, a candidate link; each has its own token
 //! provider, so the task knows which token revision each one connected with.
+//!
+//! Quotes do not travel through the task: each link's [`QuoteSink`] merges `GatewayQuote` invocations into the
+//! [`QuoteBook`] on the hub connection's own task, straight from the socket buffer (no copy, no channel hop), and
+//! notes the arrival time the stale watchdog reads.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use signalr::{HubClient, HubConfig, HubEvent};
+use serde_json::value::RawValue;
+use signalr::{HubClient, HubConfig, HubEvent, InvocationHandler};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::SubscribeError;
+use super::{QuoteBook, Shared, SubscribeError};
 use crate::ContractId;
 use crate::auth::TokenManager;
 use crate::hub_tokens::HubTokens;
@@ -34,8 +40,8 @@ pub(super) struct Link {
     tokens: Arc<HubTokens>,
     /// When its current connection came up (`None` while it is not connected).
     pub(super) connected: Option<Instant>,
-    /// When the last quote arrived on its current connection.
-    pub(super) last_quote: Option<Instant>,
+    /// Merges this link's quotes; knows when the last one arrived.
+    quotes: Arc<QuoteSink>,
     /// True until its first attempt succeeds or fails: subscribes wait for that outcome in `waiting`.
     pub(super) first_attempt: bool,
     /// Subscribes answered once the first attempt ends (the hub's answer, or `Ok` if the attempt failed).
@@ -46,10 +52,25 @@ pub(super) struct Link {
 
 impl Link {
     /// Starts a hub client whose every attempt asks `tokens` for a valid token.
-    pub(super) fn start(id: u64, cfg: &HubConfig, tokens: TokenManager, cancel: &CancellationToken) -> Self {
+    /// Its `GatewayQuote`s are merged into `book` (and counted in `shared`) as they arrive.
+    pub(super) fn start(
+        id: u64,
+        cfg: &HubConfig,
+        tokens: TokenManager,
+        cancel: &CancellationToken,
+        book: &Arc<QuoteBook>,
+        shared: &Arc<Shared>,
+    ) -> Self {
         let provider = HubTokens::new(tokens);
         let cancel = cancel.child_token();
-        let (client, events, task) = HubClient::start(cfg.clone(), provider.clone(), cancel.clone());
+        let quotes = Arc::new(QuoteSink {
+            book: book.clone(),
+            shared: shared.clone(),
+            base: Instant::now(),
+            last_quote_nanos: AtomicU64::new(0),
+        });
+        let (client, events, task) =
+            HubClient::start_with_handler(cfg.clone(), provider.clone(), quotes.clone(), cancel.clone());
         Self {
             id,
             client,
@@ -58,11 +79,16 @@ impl Link {
             task,
             tokens: provider,
             connected: None,
-            last_quote: None,
+            quotes,
             first_attempt: true,
             waiting: Vec::new(),
             replaying: 0,
         }
+    }
+
+    /// When the last quote arrived on this link (any of its connections).
+    pub(super) fn last_quote(&self) -> Option<Instant> {
+        self.quotes.last_quote()
     }
 
     /// The token revision of its latest connection attempt (0 before the first).
@@ -92,5 +118,45 @@ pub(super) async fn next_event(link: &mut Option<Link>) -> Option<HubEvent> {
     match link {
         Some(link) => link.events.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// The link's [`InvocationHandler`]: merges each `GatewayQuote` into the book as it is read from the socket (see
+/// [`QuoteBook::merge_gateway_quote`]); other invocations go on to the task as events (it ignores them).
+#[derive(Debug)]
+struct QuoteSink {
+    book: Arc<QuoteBook>,
+    shared: Arc<Shared>,
+    /// The origin of `last_quote_nanos`.
+    base: Instant,
+    /// Nanoseconds from `base` to the last merged quote's arrival, at least 1; 0 before the first. Written by the
+    /// connection's task, read by the market task's watchdog.
+    last_quote_nanos: AtomicU64,
+}
+
+impl QuoteSink {
+    fn last_quote(&self) -> Option<Instant> {
+        match self.last_quote_nanos.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(self.base + std::time::Duration::from_nanos(n)),
+        }
+    }
+}
+
+impl InvocationHandler for QuoteSink {
+    fn handle(&self, target: &str, arguments: &RawValue) -> bool {
+        if target != "GatewayQuote" {
+            return false;
+        }
+        let now = Instant::now();
+        match self.book.merge_gateway_quote(arguments, now) {
+            Ok(_) => {
+                self.shared.quotes.fetch_add(1, Ordering::Relaxed);
+                let nanos = u64::try_from(now.duration_since(self.base).as_nanos()).unwrap_or(u64::MAX).max(1);
+                self.last_quote_nanos.store(nanos, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "undecodable GatewayQuote ignored"),
+        }
+        true
     }
 }

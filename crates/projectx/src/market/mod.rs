@@ -25,8 +25,11 @@
 //! immediate and never raise the supervisor's failure streak (see `signalr::client`).
 //!
 //! Layout: this file (the handle and its types), `link` (one hub client and its token source), `task` (the event
-//! loop: links, subscriptions, rotation, watchdog), `quote` (the book and the `GatewayQuote` decoder).
+//! loop: links, subscriptions, rotation, watchdog), `quote` (the book), `decode` (the in-place `GatewayQuote`
+//! decoder) and `fastparse` (decimal and timestamp text fast paths).
 
+mod decode;
+mod fastparse;
 mod link;
 mod quote;
 mod task;
