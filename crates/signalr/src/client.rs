@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::connection::{self, ConnectError, Connection};
+use crate::handler::{self, Dispatched, InvocationHandler};
 use crate::protocol::{self, Incoming};
 
 /// A server Close "with reconnect" counts as planned only for a connection that lived at least this long.
@@ -53,19 +54,6 @@ pub trait TokenProvider: Send + Sync + 'static {
     fn token(&self) -> BoxFuture<'_, Result<AccessToken, String>>;
     /// The hub refused token `id` (401 on upgrade, or Close without `allowReconnect`): refresh before the next try.
     fn refused(&self, id: u64);
-}
-
-/// Handles server invocations on the connection's own task, straight from the receive buffer: no copy of the
-/// invocation, no event channel. For hot, high-rate methods such as market data; everything else is better served by
-/// [`HubEvent::Invocation`].
-///
-/// Ordering: handled invocations take effect as they arrive, possibly before the consumer has read earlier events
-/// still queued on the event channel (e.g. `Connected`); invocations it declines are delivered as events in order.
-pub trait InvocationHandler: Send + Sync + 'static {
-    /// Called for every invocation record, in arrival order. `arguments` is the raw `arguments` array, borrowed
-    /// from the socket buffer. Returns `true` when handled (it is then not delivered as an event), `false` to have it
-    /// delivered as [`HubEvent::Invocation`]. Must not block: it runs on the task that reads the socket.
-    fn handle(&self, target: &str, arguments: &RawValue) -> bool;
 }
 
 /// Timing and transport options.
@@ -254,8 +242,8 @@ impl HubClient {
         Self::start_inner(cfg, tokens, None, cancel)
     }
 
-    /// Like [`start`](Self::start), with `handler` seeing every server invocation first, on the connection's task
-    /// (see [`InvocationHandler`]); those it declines arrive as events.
+    /// Like [`start`](Self::start), with `handler` taking the invocations of the targets it wants, on the
+    /// connection's task (see [`InvocationHandler`]); the others arrive as events.
     pub fn start_with_handler(
         cfg: HubConfig,
         tokens: Arc<dyn TokenProvider>,
@@ -625,11 +613,15 @@ impl Supervisor {
     ) -> Option<End> {
         let mut records = conn.records.feed(frame);
         while let Some(record) = records.next_record() {
-            let event = match protocol::parse(record) {
+            let parsed = match &self.handler {
+                Some(h) => match handler::dispatch(h.as_ref(), record) {
+                    Dispatched::Handled => continue,
+                    Dispatched::Parsed(parsed) => parsed,
+                },
+                None => protocol::parse(record),
+            };
+            let event = match parsed {
                 Ok(Incoming::Invocation { target, arguments }) => {
-                    if self.handler.as_ref().is_some_and(|h| h.handle(target, arguments)) {
-                        continue;
-                    }
                     HubEvent::Invocation { target: target.to_owned(), arguments: arguments.to_owned() }
                 }
                 Ok(Incoming::Completion { invocation_id, result }) => {

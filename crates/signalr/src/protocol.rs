@@ -1,9 +1,12 @@
 //! The SignalR JSON hub protocol as pure functions: record framing on 0x1E, the handshake, and the messages a
 //! client sends and receives. No I/O here, so every rule is unit-tested.
 //!
-//! Decoding is allocation-aware for the hot path (a `GatewayQuote` invocation): the record is parsed once into a
-//! borrowed view; the target is compared as `&str` and the `arguments` array is kept as raw JSON so the consumer
-//! decodes it straight into its own types.
+//! Decoding is allocation-aware for the hot path (a `GatewayQuote` invocation): records are sliced out of the
+//! frame without a copy ([`RecordBuffer::feed`]); [`peek_invocation_target`] names an invocation's target without
+//! parsing the record, and [`parse_invocation`] decodes the whole record in one pass with `arguments` going straight
+//! into the consumer's own types. [`parse`] is the general, borrowed view of any record.
+
+use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -66,7 +69,7 @@ impl RecordBuffer {
 
     /// The range of the next complete record already in the buffer.
     fn next_range(&mut self) -> Option<std::ops::Range<usize>> {
-        let end = self.buf[self.start..].iter().position(|b| *b == RS)?;
+        let end = memchr::memchr(RS, &self.buf[self.start..])?;
         let record = self.start..self.start + end;
         self.start += end + 1;
         Some(record)
@@ -108,7 +111,7 @@ impl Records<'_> {
         }
         let frame = self.frame;
         let rest = &frame[self.pos..];
-        let Some(end) = rest.iter().position(|b| *b == RS) else {
+        let Some(end) = memchr::memchr(RS, rest) else {
             // No separator left: the frame's tail (if any) waits for the next frame.
             buffer.buf.extend_from_slice(rest);
             self.pos = frame.len();
@@ -211,6 +214,52 @@ pub fn parse(record: &[u8]) -> Result<Incoming<'_>, serde_json::Error> {
         7 => Incoming::Close { error: raw.error, allow_reconnect: raw.allow_reconnect },
         other => Incoming::Other(other),
     })
+}
+
+/// The target of an invocation record that starts exactly as ASP.NET Core (and the simulator) writes one,
+/// `{"type":1,"target":"NAME"`, read without parsing the record. `None` for any other record or shape (other
+/// field order, whitespace, an escaped name): then [`parse`] it. The record is not validated here.
+pub fn peek_invocation_target(record: &[u8]) -> Option<&str> {
+    const PREFIX: &[u8] = br#"{"type":1,"target":""#;
+    let rest = record.strip_prefix(PREFIX)?;
+    let name = &rest[..memchr::memchr(b'"', rest)?];
+    if name.contains(&b'\\') {
+        return None;
+    }
+    std::str::from_utf8(name).ok()
+}
+
+/// An invocation decoded in one pass by [`parse_invocation`].
+#[derive(Debug)]
+pub struct Invocation<'a, A> {
+    /// Method name (borrowed unless escaped).
+    pub target: Cow<'a, str>,
+    /// The `arguments` array, decoded as the caller's type.
+    pub arguments: A,
+}
+
+/// Parses an invocation record (type 1) in one pass, decoding its `arguments` array straight into `A` (no raw
+/// copy, no second pass); fields may come in any order, unknown ones are skipped. An error for any other type,
+/// for a missing `target` or `arguments`, or when `A` does not decode: the whole record is checked before it
+/// returns, so a malformed record never yields a partial result.
+pub fn parse_invocation<'a, A: Deserialize<'a>>(record: &'a [u8]) -> Result<Invocation<'a, A>, serde_json::Error> {
+    #[derive(Deserialize)]
+    #[serde(bound(deserialize = "A: Deserialize<'de>"))]
+    struct Typed<'a, A> {
+        #[serde(rename = "type")]
+        kind: u8,
+        #[serde(borrow)]
+        target: Cow<'a, str>,
+        arguments: A,
+    }
+    let typed: Typed<'a, A> = serde_json::from_slice(record)?;
+    if typed.kind != 1 {
+        return Err(<serde_json::Error as serde::de::Error>::custom(format!(
+            "expected an invocation (type 1), got type {}",
+            typed.kind
+        )));
+    }
+    Ok(Invocation { target: typed.target, arguments: typed.arguments })
 }
 
 /// An invocation record (type 1) with its separator. With an id the server answers with a Completion; without
@@ -340,6 +389,37 @@ mod tests {
         assert!(matches!(parse(br#"{"type":7}"#).unwrap(), Incoming::Close { error: None, allow_reconnect: false }));
         assert!(matches!(parse(br#"{"type":2,"invocationId":"1","item":1}"#).unwrap(), Incoming::Other(2)));
         assert!(parse(br#"{"type":1,"arguments":[]}"#).is_err(), "an invocation needs a target");
+    }
+
+    #[test]
+    fn invocation_targets_are_peeked_only_in_the_servers_own_layout() {
+        let quote = br#"{"type":1,"target":"GatewayQuote","arguments":["X",{}]}"#;
+        assert_eq!(peek_invocation_target(quote), Some("GatewayQuote"));
+        for other in [
+            &br#"{"target":"GatewayQuote","type":1,"arguments":[]}"#[..],
+            br#"{ "type":1,"target":"GatewayQuote","arguments":[]}"#,
+            br#"{"type":1,"target":"Gateway\u0051uote","arguments":[]}"#,
+            br#"{"type":3,"invocationId":"1"}"#,
+            br#"{"type":1,"target":"Unterminated"#,
+            br#"{"type":6}"#,
+        ] {
+            assert_eq!(peek_invocation_target(other), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn invocations_decode_in_one_pass_in_any_field_order_and_only_when_whole() {
+        let ok: Invocation<'_, (String, u32)> =
+            parse_invocation(br#"{"arguments":["a",7],"headers":{"h":[1]},"target":"Q\u0021","type":1}"#).unwrap();
+        assert_eq!((ok.target.as_ref(), ok.arguments), ("Q!", ("a".to_owned(), 7)));
+        let borrowed: Invocation<'_, (u8,)> = parse_invocation(br#"{"type":1,"target":"Q","arguments":[1]}"#).unwrap();
+        assert!(matches!(borrowed.target, Cow::Borrowed("Q")));
+        type Args = (String, u32);
+        assert!(parse_invocation::<Args>(br#"{"type":3,"target":"Q","arguments":["a",7]}"#).is_err(), "not type 1");
+        assert!(parse_invocation::<Args>(br#"{"type":1,"arguments":["a",7]}"#).is_err(), "no target");
+        assert!(parse_invocation::<Args>(br#"{"type":1,"target":"Q"}"#).is_err(), "no arguments");
+        assert!(parse_invocation::<Args>(br#"{"type":1,"target":"Q","arguments":["a","7"]}"#).is_err(), "bad arguments");
+        assert!(parse_invocation::<Args>(br#"{"type":1,"target":"Q","arguments":["a",7],"x":}"#).is_err(), "malformed tail");
     }
 
     #[test]

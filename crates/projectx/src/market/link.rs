@@ -7,16 +7,14 @@
 //! notes the arrival time the stale watchdog reads.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde_json::value::RawValue;
-use signalr::{HubClient, HubConfig, HubEvent, InvocationHandler};
+use signalr::{HubClient, HubConfig, HubEvent};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{QuoteBook, Shared, SubscribeError};
+use super::{QuoteBook, QuoteSink, Shared, SubscribeError};
 use crate::ContractId;
 use crate::auth::TokenManager;
 use crate::hub_tokens::HubTokens;
@@ -63,12 +61,7 @@ impl Link {
     ) -> Self {
         let provider = HubTokens::new(tokens);
         let cancel = cancel.child_token();
-        let quotes = Arc::new(QuoteSink {
-            book: book.clone(),
-            shared: shared.clone(),
-            base: Instant::now(),
-            last_quote_nanos: AtomicU64::new(0),
-        });
+        let quotes = Arc::new(QuoteSink::new(book.clone(), shared.quotes.clone()));
         let (client, events, task) =
             HubClient::start_with_handler(cfg.clone(), provider.clone(), quotes.clone(), cancel.clone());
         Self {
@@ -121,42 +114,3 @@ pub(super) async fn next_event(link: &mut Option<Link>) -> Option<HubEvent> {
     }
 }
 
-/// The link's [`InvocationHandler`]: merges each `GatewayQuote` into the book as it is read from the socket (see
-/// [`QuoteBook::merge_gateway_quote`]); other invocations go on to the task as events (it ignores them).
-#[derive(Debug)]
-struct QuoteSink {
-    book: Arc<QuoteBook>,
-    shared: Arc<Shared>,
-    /// The origin of `last_quote_nanos`.
-    base: Instant,
-    /// Nanoseconds from `base` to the last merged quote's arrival, at least 1; 0 before the first. Written by the
-    /// connection's task, read by the market task's watchdog.
-    last_quote_nanos: AtomicU64,
-}
-
-impl QuoteSink {
-    fn last_quote(&self) -> Option<Instant> {
-        match self.last_quote_nanos.load(Ordering::Relaxed) {
-            0 => None,
-            n => Some(self.base + std::time::Duration::from_nanos(n)),
-        }
-    }
-}
-
-impl InvocationHandler for QuoteSink {
-    fn handle(&self, target: &str, arguments: &RawValue) -> bool {
-        if target != "GatewayQuote" {
-            return false;
-        }
-        let now = Instant::now();
-        match self.book.merge_gateway_quote(arguments, now) {
-            Ok(_) => {
-                self.shared.quotes.fetch_add(1, Ordering::Relaxed);
-                let nanos = u64::try_from(now.duration_since(self.base).as_nanos()).unwrap_or(u64::MAX).max(1);
-                self.last_quote_nanos.store(nanos, Ordering::Relaxed);
-            }
-            Err(e) => tracing::warn!(error = %e, "undecodable GatewayQuote ignored"),
-        }
-        true
-    }
-}

@@ -4,9 +4,9 @@
 //! null** means "unchanged", never zero. Each quote keeps the gateway's timestamps and our receive time, so readers
 //! judge freshness themselves. Prices are exact decimals.
 //!
-//! The hot path is [`QuoteBook::merge_gateway_quote`]: it decodes the raw `arguments` array in place (strings
-//! borrowed from the frame, numbers read from their JSON text, see `decode`) and merges into the book under one
-//! lock; once a contract has its entry and its `symbol`, an update allocates nothing.
+//! The hot path is [`QuoteBook::merge_gateway_quote_record`]: it decodes the whole SignalR record in one pass
+//! (strings borrowed from the frame, numbers read from their JSON text, see `decode`) and merges into the book under
+//! one lock; once a contract has its entry and its `symbol`, an update allocates nothing.
 
 use std::collections::HashMap;
 
@@ -155,18 +155,37 @@ impl QuoteBook {
         }
     }
 
-    /// Decodes `GatewayQuote`'s raw arguments `[contractId, data]` (`data` an object or an array of objects) and
-    /// merges each update into the contract's quote, with `received_at` as its receive time. Returns how many
+    /// Decodes a whole `GatewayQuote` invocation record (`{"type":1,"target":"GatewayQuote","arguments":[…]}`,
+    /// without its separator) in one pass and merges it like [`merge_gateway_quote`](Self::merge_gateway_quote).
+    /// The market link's handler runs this on every quote, straight from the socket buffer. An error, and nothing
+    /// merged, when any part of the record fails to decode or it invokes another target.
+    pub fn merge_gateway_quote_record(&self, record: &[u8], received_at: Instant) -> Result<usize, serde_json::Error> {
+        let call = signalr::protocol::parse_invocation::<Args<'_>>(record)?;
+        if call.target != "GatewayQuote" {
+            return Err(<serde_json::Error as serde::de::Error>::custom(format!(
+                "not a GatewayQuote: {}",
+                call.target
+            )));
+        }
+        Ok(self.merge_args(call.arguments, received_at))
+    }
+
+    /// Decodes `GatewayQuote`'s arguments `[contractId, data]` (JSON text; `data` an object or an array of objects)
+    /// and merges each update into the contract's quote, with `received_at` as its receive time. Returns how many
     /// updates were merged. Nothing is merged when any part fails to decode.
     ///
-    /// Allocation-free in steady state: the contract id is looked up as the `&str` borrowed from the frame (its
+    /// Allocation-free in steady state: the contract id is looked up as the `&str` borrowed from the text (its
     /// `ContractId` is allocated on the contract's first quote only), `symbol`/`symbolName` are copied only when
     /// they change, and a single-object `data` needs no vector.
-    pub fn merge_gateway_quote(&self, arguments: &RawValue, received_at: Instant) -> Result<usize, serde_json::Error> {
-        let Args(Text(contract_id), deltas) = serde_json::from_str(arguments.get())?;
+    pub fn merge_gateway_quote(&self, arguments: &str, received_at: Instant) -> Result<usize, serde_json::Error> {
+        Ok(self.merge_args(serde_json::from_str(arguments)?, received_at))
+    }
+
+    fn merge_args(&self, args: Args<'_>, received_at: Instant) -> usize {
+        let Args(Text(contract_id), deltas) = args;
         let deltas = deltas.as_slice();
         if deltas.is_empty() {
-            return Ok(0);
+            return 0;
         }
         let apply = |quote: &mut Quote| {
             for delta in deltas {
@@ -184,7 +203,7 @@ impl QuoteBook {
                 quotes.insert(ContractId::new(contract_id.into_owned()), quote);
             }
         }
-        Ok(deltas.len())
+        deltas.len()
     }
 
     /// A copy of the contract's quote.
@@ -281,10 +300,12 @@ mod tests {
             r#"["CON.F.US.NQ.Z25",[]]"#,
             r#"["CON.F.US.NQ.Z25",{"symbol":"F.US.\"NQ\"","bestAsk":21000.5}]"#,
         ];
-        let (in_place, decoded) = (QuoteBook::default(), QuoteBook::default());
+        let (in_place, from_records, decoded) = (QuoteBook::default(), QuoteBook::default(), QuoteBook::default());
         let now = Instant::now();
         for r in records {
-            let n = in_place.merge_gateway_quote(&raw(r), now).unwrap();
+            let n = in_place.merge_gateway_quote(r, now).unwrap();
+            let record = format!(r#"{{"type":1,"target":"GatewayQuote","arguments":{r}}}"#);
+            assert_eq!(from_records.merge_gateway_quote_record(record.as_bytes(), now).unwrap(), n, "{r}");
             let (id, updates) = reference_decode(&raw(r)).unwrap();
             assert_eq!(decode_gateway_quote(&raw(r)).unwrap(), (id.clone(), updates.clone()), "{r}");
             assert_eq!(n, updates.len(), "{r}");
@@ -298,6 +319,7 @@ mod tests {
             // Debug shows each decimal's scale too (`6335.000000000`), which `==` does not compare.
             assert_eq!(format!("{:?}", a.fields), format!("{:?}", b.fields), "{id}");
             assert_eq!(a.updates, b.updates, "{id}");
+            assert_eq!(from_records.get(&id), Some(a), "{id}");
         }
         let ep = in_place.get(&ContractId::new("CON.F.US.EP.Z25")).unwrap();
         assert_eq!((ep.updates, ep.received_at), (5, now), "the escaped id is the same contract");
@@ -324,9 +346,17 @@ mod tests {
             r#"["X",7]"#,
             r#"["X"]"#,
         ] {
-            assert!(book.merge_gateway_quote(&raw(bad), Instant::now()).is_err(), "{bad}");
+            assert!(book.merge_gateway_quote(bad, Instant::now()).is_err(), "{bad}");
+            let record = format!(r#"{{"type":1,"target":"GatewayQuote","arguments":{bad}}}"#);
+            assert!(book.merge_gateway_quote_record(record.as_bytes(), Instant::now()).is_err(), "{bad}");
             assert!(decode_gateway_quote(&raw(bad)).is_err(), "{bad}");
             assert!(reference_decode(&raw(bad)).is_err(), "{bad}");
+        }
+        for bad in [
+            r#"{"type":1,"target":"GatewayTrade","arguments":["X",{"lastPrice":1.25}]}"#,
+            r#"{"type":1,"target":"GatewayQuote","arguments":["X",{"lastPrice":1.25}],"x":nul}"#,
+        ] {
+            assert!(book.merge_gateway_quote_record(bad.as_bytes(), Instant::now()).is_err(), "{bad}");
         }
         assert!(book.is_empty());
     }
