@@ -37,7 +37,7 @@ impl<'a> Deltas<'a> {
 
 /// One update, borrowing from the frame; absent or null fields are `None` (unchanged). Field meanings are on
 /// [`QuoteUpdate`](super::QuoteUpdate).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Delta<'a> {
     #[serde(borrow)]

@@ -27,12 +27,14 @@
 //!
 //! Layout: this file (the handle and its types), `link` (one hub client and its token source), `task` (the event
 //! loop: links, subscriptions, rotation, watchdog), `quote` (the book), `sink` (quotes merged on the connection's
-//! task), `decode` (the in-place `GatewayQuote` decoder) and `fastparse` (decimal and timestamp text fast paths).
+//! task), `scan` (the hand-scanned fast path for a usual `GatewayQuote` record), `decode` (the serde decoder
+//! for everything else) and `fastparse` (decimal and timestamp text fast paths).
 
 mod decode;
 mod fastparse;
 mod link;
 mod quote;
+mod scan;
 mod sink;
 mod task;
 

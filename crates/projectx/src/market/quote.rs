@@ -5,8 +5,8 @@
 //! judge freshness themselves. Prices are exact decimals.
 //!
 //! The hot path is [`QuoteBook::merge_gateway_quote_record`]: it decodes the whole SignalR record in one pass
-//! (strings borrowed from the frame, numbers read from their JSON text, see `decode`) and merges into the book under
-//! one lock; once a contract has its entry and its `symbol`, an update allocates nothing.
+//! (strings borrowed from the frame, numbers read from their JSON text, see `scan` and `decode`) and merges into
+//! the book under one lock; once a contract has its entry and its `symbol`, an update allocates nothing.
 
 use std::collections::HashMap;
 
@@ -159,7 +159,13 @@ impl QuoteBook {
     /// without its separator) in one pass and merges it like [`merge_gateway_quote`](Self::merge_gateway_quote).
     /// The market link's handler runs this on every quote, straight from the socket buffer. An error, and nothing
     /// merged, when any part of the record fails to decode or it invokes another target.
+    ///
+    /// A record in the usual shape is scanned by hand (`scan`); anything else goes through serde (`decode`), with
+    /// the same result.
     pub fn merge_gateway_quote_record(&self, record: &[u8], received_at: Instant) -> Result<usize, serde_json::Error> {
+        if let Some(args) = super::scan::gateway_quote(record) {
+            return Ok(self.merge_args(args, received_at));
+        }
         let call = signalr::protocol::parse_invocation::<Args<'_>>(record)?;
         if call.target != "GatewayQuote" {
             return Err(<serde_json::Error as serde::de::Error>::custom(format!(
