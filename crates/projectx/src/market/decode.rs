@@ -108,7 +108,7 @@ impl<'de> Deserialize<'de> for Time {
                 f.write_str("an RFC 3339 date and time string")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                match fastparse::timestamp(v) {
+                match fastparse::timestamp(v.as_bytes()) {
                     Some(t) => Ok(t),
                     None => DateTime::<Utc>::deserialize(de::value::StrDeserializer::<E>::new(v)),
                 }

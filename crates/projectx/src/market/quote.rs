@@ -163,8 +163,9 @@ impl QuoteBook {
     /// A record in the usual shape is scanned by hand (`scan`); anything else goes through serde (`decode`), with
     /// the same result.
     pub fn merge_gateway_quote_record(&self, record: &[u8], received_at: Instant) -> Result<usize, serde_json::Error> {
-        if let Some(args) = super::scan::gateway_quote(record) {
-            return Ok(self.merge_args(args, received_at));
+        let mut delta = Delta::default();
+        if let Some(contract_id) = super::scan::gateway_quote(record, &mut delta) {
+            return Ok(self.merge_deltas(contract_id, std::slice::from_ref(&delta), received_at));
         }
         let call = signalr::protocol::parse_invocation::<Args<'_>>(record)?;
         if call.target != "GatewayQuote" {
@@ -189,7 +190,10 @@ impl QuoteBook {
 
     fn merge_args(&self, args: Args<'_>, received_at: Instant) -> usize {
         let Args(Text(contract_id), deltas) = args;
-        let deltas = deltas.as_slice();
+        self.merge_deltas(&contract_id, deltas.as_slice(), received_at)
+    }
+
+    fn merge_deltas(&self, contract_id: &str, deltas: &[Delta<'_>], received_at: Instant) -> usize {
         if deltas.is_empty() {
             return 0;
         }
@@ -201,12 +205,12 @@ impl QuoteBook {
             }
         };
         let mut quotes = self.quotes.write();
-        match quotes.get_mut(contract_id.as_ref()) {
+        match quotes.get_mut(contract_id) {
             Some(quote) => apply(quote),
             None => {
                 let mut quote = Quote { fields: QuoteUpdate::default(), received_at, updates: 0 };
                 apply(&mut quote);
-                quotes.insert(ContractId::new(contract_id.into_owned()), quote);
+                quotes.insert(ContractId::new(contract_id), quote);
             }
         }
         deltas.len()

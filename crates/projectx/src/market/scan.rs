@@ -12,14 +12,15 @@ use std::borrow::Cow;
 
 use rust_decimal::Decimal;
 
-use super::decode::{Args, Dec, Delta, Deltas, Text, Time};
+use super::decode::{Dec, Delta, Text, Time};
 use super::fastparse;
 
-/// The record's arguments, if the record has the usual shape and is valid; `None` means "use the serde path".
-pub(super) fn gateway_quote(record: &[u8]) -> Option<Args<'_>> {
+/// The record's contract id, with its update written into `delta` (which must start empty), if the record has the
+/// usual shape and is valid; `None` means "use the serde path" (`delta` is then partly written: discard it).
+pub(super) fn gateway_quote<'a>(record: &'a [u8], delta: &mut Delta<'a>) -> Option<&'a str> {
     let mut c = Cursor { b: record, i: 0 };
     c.eat(b'{')?;
-    let (mut kind, mut target, mut args) = (false, false, None);
+    let (mut kind, mut target, mut contract) = (false, false, None);
     loop {
         let key = c.raw_str()?;
         c.eat(b':')?;
@@ -32,13 +33,13 @@ pub(super) fn gateway_quote(record: &[u8]) -> Option<Args<'_>> {
                 (c.raw_str()? == b"GatewayQuote").then_some(())?;
                 target = true;
             }
-            b"arguments" if args.is_none() => {
+            b"arguments" if contract.is_none() => {
                 c.eat(b'[')?;
                 let contract_id = c.str()?;
                 c.eat(b',')?;
-                let delta = c.delta()?;
+                c.delta(delta)?;
                 c.eat(b']')?;
-                args = Some(Args(Text(Cow::Borrowed(contract_id)), Deltas::One(delta)));
+                contract = Some(contract_id);
             }
             _ => return None,
         }
@@ -48,7 +49,7 @@ pub(super) fn gateway_quote(record: &[u8]) -> Option<Args<'_>> {
     }
     c.ws();
     (kind && target && c.i == record.len()).then_some(())?;
-    args
+    contract
 }
 
 /// A position in the record.
@@ -172,17 +173,16 @@ impl<'a> Cursor<'a> {
         if self.null() {
             return Some(None);
         }
-        Some(Some(Time(fastparse::timestamp(self.str()?)?)))
+        Some(Some(Time(fastparse::timestamp(self.raw_str()?)?)))
     }
 
-    /// The quote object, each known field at most once.
-    fn delta(&mut self) -> Option<Delta<'a>> {
-        let mut d = Delta::default();
+    /// The quote object into `d`, each known field at most once.
+    fn delta(&mut self, d: &mut Delta<'a>) -> Option<()> {
         let mut seen = 0u16;
         self.eat(b'{')?;
         if self.peek()? == b'}' {
             self.i += 1;
-            return Some(d);
+            return Some(());
         }
         loop {
             let key = self.raw_str()?;
@@ -206,7 +206,7 @@ impl<'a> Cursor<'a> {
             (seen & (1 << bit) == 0).then_some(())?;
             seen |= 1 << bit;
             if !self.more(b'}')? {
-                return Some(d);
+                return Some(());
             }
         }
     }
@@ -215,6 +215,14 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::market::decode::{Args, Deltas};
+
+    /// The fast path's result in the serde path's form.
+    fn fast_path(record: &str) -> Option<Args<'_>> {
+        let mut delta = Delta::default();
+        let contract = gateway_quote(record.as_bytes(), &mut delta)?;
+        Some(Args(Text(Cow::Borrowed(contract)), Deltas::One(delta)))
+    }
 
     /// The serde path alone.
     fn serde_path(record: &str) -> Result<Args<'_>, serde_json::Error> {
@@ -244,7 +252,7 @@ mod tests {
                 .to_owned(),
         ];
         for r in &records {
-            let fast = gateway_quote(r.as_bytes()).unwrap_or_else(|| panic!("fast path expected for {r}"));
+            let fast = fast_path(r).unwrap_or_else(|| panic!("fast path expected for {r}"));
             let slow = serde_path(r).unwrap();
             // Debug shows decimals with their scale and borrowed vs owned text alike.
             assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{r}");
@@ -284,7 +292,7 @@ mod tests {
             r#"{"type":1,"target":"GatewayQuote","arguments":["X",{}"#.to_owned(),
         ];
         for r in &cases {
-            assert!(gateway_quote(r.as_bytes()).is_none(), "{r} must be left to the serde path");
+            assert!(fast_path(r).is_none(), "{r} must be left to the serde path");
         }
         assert!(serde_path(&cases[0]).is_ok() && serde_path(&cases[3]).is_ok() && serde_path(&cases[4]).is_ok());
         assert!(serde_path(&cases[7]).is_err() && serde_path(&cases[14]).is_err());
@@ -292,6 +300,6 @@ mod tests {
         let mut bad = record(r#"{"symbol":"F.US.EP"}"#).into_bytes();
         let at = bad.iter().position(|b| *b == b'E').unwrap();
         bad[at] = 0xFF;
-        assert!(gateway_quote(&bad).is_none());
+        assert!(gateway_quote(&bad, &mut Delta::default()).is_none());
     }
 }
