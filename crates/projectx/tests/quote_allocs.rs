@@ -29,8 +29,12 @@ fn frames() -> Vec<Vec<u8>> {
             0 => format!(
                 r#"{{"symbol":"F.US.C","symbolName":"/C","lastPrice":{price}.25,"bestBid":{price}.000000000,"bestAsk":{price}.5,"change":-12.75,"changePercent":-0.06,"open":20990.0,"high":21050.25,"low":20950,"volume":{n},"lastUpdated":"2026-11-22T21:00:01.268009+00:00","timestamp":"2026-11-22T16:00:01.268009-05:00"}}"#
             ),
-            1 => format!(r#"{{"symbol":"F.US.C","bestBid":{price}.25,"volume":{n},"timestamp":"2026-11-22T21:00:01.2Z"}}"#),
-            2 => format!(r#"{{"bestAsk":{price}.75,"lastPrice":null,"symbolName":null,"timestamp":"2026-11-22T21:00:02Z"}}"#),
+            1 => format!(
+                r#"{{"symbol":"F.US.C","bestBid":{price}.25,"volume":{n},"timestamp":"2026-11-22T21:00:01.2Z"}}"#
+            ),
+            2 => format!(
+                r#"{{"bestAsk":{price}.75,"lastPrice":null,"symbolName":null,"timestamp":"2026-11-22T21:00:02Z"}}"#
+            ),
             _ => format!(r#"{{"symbol":"F.US.C","lastPrice":{price}}}"#),
         };
         let record = format!(r#"{{"type":1,"target":"GatewayQuote","arguments":["{contract}",{data}]}}"#);

@@ -25,5 +25,5 @@ pub use backoff::Backoff;
 pub use client::{
     AccessToken, BoxFuture, Disconnect, HubClient, HubConfig, HubEvent, HubStatus, InvokeError, TokenProvider,
 };
-pub use handler::InvocationHandler;
 pub use connection::ConnectError;
+pub use handler::InvocationHandler;

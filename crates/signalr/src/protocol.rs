@@ -325,7 +325,8 @@ mod tests {
     #[test]
     fn fed_frames_yield_whole_records_borrowed_from_the_frame_and_assemble_only_split_ones() {
         let mut b = RecordBuffer::default();
-        let out = fed(&mut b, &[b"{\"type\":6}\x1e{\"a\":1}\x1e{\"ty", b"pe\":6}\x1e{\"b\":2}\x1e", b"{\"c\"", b":3}\x1e"]);
+        let out =
+            fed(&mut b, &[b"{\"type\":6}\x1e{\"a\":1}\x1e{\"ty", b"pe\":6}\x1e{\"b\":2}\x1e", b"{\"c\"", b":3}\x1e"]);
         let expect: Vec<(Vec<u8>, bool)> = vec![
             (b"{\"type\":6}".to_vec(), true),
             (b"{\"a\":1}".to_vec(), true),
@@ -418,8 +419,14 @@ mod tests {
         assert!(parse_invocation::<Args>(br#"{"type":3,"target":"Q","arguments":["a",7]}"#).is_err(), "not type 1");
         assert!(parse_invocation::<Args>(br#"{"type":1,"arguments":["a",7]}"#).is_err(), "no target");
         assert!(parse_invocation::<Args>(br#"{"type":1,"target":"Q"}"#).is_err(), "no arguments");
-        assert!(parse_invocation::<Args>(br#"{"type":1,"target":"Q","arguments":["a","7"]}"#).is_err(), "bad arguments");
-        assert!(parse_invocation::<Args>(br#"{"type":1,"target":"Q","arguments":["a",7],"x":}"#).is_err(), "malformed tail");
+        assert!(
+            parse_invocation::<Args>(br#"{"type":1,"target":"Q","arguments":["a","7"]}"#).is_err(),
+            "bad arguments"
+        );
+        assert!(
+            parse_invocation::<Args>(br#"{"type":1,"target":"Q","arguments":["a",7],"x":}"#).is_err(),
+            "malformed tail"
+        );
     }
 
     #[test]

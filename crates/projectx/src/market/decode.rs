@@ -21,6 +21,7 @@ pub(super) struct Args<'a>(#[serde(borrow)] pub(super) Text<'a>, #[serde(borrow)
 /// `data`: one object (documented) or an array of objects (seen for other events; accepted everywhere). One
 /// object needs no allocation.
 #[derive(Debug)]
+#[expect(clippy::large_enum_variant, reason = "the common single object stays on the stack: no allocation")]
 pub(super) enum Deltas<'a> {
     One(Delta<'a>),
     Many(Vec<Delta<'a>>),

@@ -146,7 +146,7 @@ mod tests {
             "-2.5e+1",
             "-0",
             "-0.000",
-            "12345678901234567890",  // 20 digits
+            "12345678901234567890",   // 20 digits
             "0.12345678901234567890", // 21 digits
             "1.",
             ".5",
@@ -190,17 +190,17 @@ mod tests {
     #[test]
     fn other_timestamp_forms_fall_back_to_chrono() {
         for text in [
-            "2026-11-22 21:00:01Z",                 // space separator: chrono accepts it
-            "2026-11-22t21:00:01z",                 // lower case
-            "2026-11-22T21:00:01.1234567891Z",      // 10 fraction digits
-            "2016-12-31T23:59:60Z",                 // leap second
-            "2026-11-22T21:00:01+0000",             // offset without a colon
-            "2026-11-22T21:00:01",                  // no offset
-            "2026-02-30T21:00:01Z",                 // no such day
-            "2026-11-22T24:00:00Z",                 // no such hour
-            "2026-11-22T21:00:01.Z",                // empty fraction
-            "+12026-11-22T21:00:01Z",               // extended year
-            "2026-11-22T21:00:01+24:00",            // offset out of range
+            "2026-11-22 21:00:01Z",            // space separator: chrono accepts it
+            "2026-11-22t21:00:01z",            // lower case
+            "2026-11-22T21:00:01.1234567891Z", // 10 fraction digits
+            "2016-12-31T23:59:60Z",            // leap second
+            "2026-11-22T21:00:01+0000",        // offset without a colon
+            "2026-11-22T21:00:01",             // no offset
+            "2026-02-30T21:00:01Z",            // no such day
+            "2026-11-22T24:00:00Z",            // no such hour
+            "2026-11-22T21:00:01.Z",           // empty fraction
+            "+12026-11-22T21:00:01Z",          // extended year
+            "2026-11-22T21:00:01+24:00",       // offset out of range
         ] {
             assert_eq!(timestamp(text.as_bytes()), None, "{text} must be left to chrono");
         }

@@ -113,4 +113,3 @@ pub(super) async fn next_event(link: &mut Option<Link>) -> Option<HubEvent> {
         None => std::future::pending().await,
     }
 }
-

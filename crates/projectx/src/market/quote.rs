@@ -341,7 +341,11 @@ mod tests {
         assert_eq!(ep.fields.last_updated, Some("2025-07-18T21:00:01.268009Z".parse().unwrap()));
         assert_eq!(ep.bid().unwrap().scale(), 2);
         let nq = in_place.get(&ContractId::new("CON.F.US.NQ.Z25")).unwrap();
-        assert_eq!((nq.updates, nq.fields.symbol.as_deref()), (1, Some("F.US.\"NQ\"")), "an empty array merges nothing");
+        assert_eq!(
+            (nq.updates, nq.fields.symbol.as_deref()),
+            (1, Some("F.US.\"NQ\"")),
+            "an empty array merges nothing"
+        );
         assert_eq!(in_place.len(), 2);
     }
 
