@@ -89,7 +89,7 @@ pub(super) struct Dec(pub(super) Decimal);
 impl<'de> Deserialize<'de> for Dec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = <&'de RawValue>::deserialize(d)?;
-        match fastparse::decimal(raw.get()) {
+        match fastparse::decimal(raw.get().as_bytes()) {
             Some(v) => Ok(Dec(v)),
             None => serde_json::from_str::<Decimal>(raw.get()).map(Dec).map_err(de::Error::custom),
         }

@@ -13,9 +13,8 @@ const MAX_DIGITS: usize = 19;
 
 /// JSON number text of the form `-?digits(.digits)?` with at most 19 digits in all, as the mantissa and scale of a
 /// `Decimal` (`21000.000000000` keeps its scale 9, as `Decimal::from_str` does). `None` for exponents, longer
-/// mantissas, negative zero, and anything malformed.
-pub(super) fn decimal(text: &str) -> Option<Decimal> {
-    let bytes = text.as_bytes();
+/// mantissas, negative zero, and anything malformed. Takes bytes: the form is ASCII.
+pub(super) fn decimal(bytes: &[u8]) -> Option<Decimal> {
     let (negative, digits) = match bytes.split_first()? {
         (b'-', rest) => (true, rest),
         _ => (false, bytes),
@@ -129,13 +128,13 @@ mod tests {
             "1844674407370955161",
         ];
         for text in cases {
-            let fast = decimal(text).unwrap_or_else(|| panic!("{text} should take the fast path"));
+            let fast = decimal(text.as_bytes()).unwrap_or_else(|| panic!("{text} should take the fast path"));
             let general = general_decimal(text).unwrap();
             assert!(identical(fast, general), "{text}: fast {fast:?} vs general {general:?}");
             assert_eq!(fast.to_string(), general.to_string(), "{text}");
         }
-        assert_eq!(decimal("21000.000000000").unwrap().scale(), 9, "trailing zeros keep their scale");
-        assert!(decimal("-12.75").unwrap().is_sign_negative());
+        assert_eq!(decimal(b"21000.000000000").unwrap().scale(), 9, "trailing zeros keep their scale");
+        assert!(decimal(b"-12.75").unwrap().is_sign_negative());
     }
 
     #[test]
@@ -157,7 +156,7 @@ mod tests {
             "+1",
             "null",
         ] {
-            assert_eq!(decimal(text), None, "{text} must be left to the general parser");
+            assert_eq!(decimal(text.as_bytes()), None, "{text} must be left to the general parser");
         }
         // Those the general parser accepts still come out exact through it.
         assert_eq!(general_decimal("1e3").unwrap(), Decimal::from(1000));

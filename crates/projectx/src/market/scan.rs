@@ -26,7 +26,7 @@ pub(super) fn gateway_quote<'a>(record: &'a [u8], delta: &mut Delta<'a>) -> Opti
         c.eat(b':')?;
         match key {
             b"type" if !kind => {
-                (c.number()? == "1").then_some(())?;
+                (c.number()? == b"1").then_some(())?;
                 kind = true;
             }
             b"target" if !target => {
@@ -102,15 +102,15 @@ impl<'a> Cursor<'a> {
         null
     }
 
-    /// A string's bytes: no escapes, no control characters (not checked for UTF-8).
+    /// A string's bytes: no escapes, no control characters (not checked for UTF-8). A plain loop: these strings
+    /// are short.
     fn raw_str(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let rest = &self.b[self.i..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
-        let s = &rest[..end];
-        (rest[end] == b'"' && !s.iter().any(|c| *c < 0x20)).then_some(())?;
+        let end = rest.iter().position(|c| matches!(c, b'"' | b'\\' | 0..0x20))?;
+        (rest[end] == b'"').then_some(())?;
         self.i += end + 1;
-        Some(s)
+        Some(&rest[..end])
     }
 
     /// A string without escapes, as UTF-8 text.
@@ -119,7 +119,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A JSON number's text (grammar checked; what follows is checked by the caller's next step).
-    fn number(&mut self) -> Option<&'a str> {
+    fn number(&mut self) -> Option<&'a [u8]> {
         self.ws();
         let (b, start) = (self.b, self.i);
         let digits = |mut i: usize| {
@@ -146,7 +146,7 @@ impl<'a> Cursor<'a> {
             i = end;
         }
         self.i = i;
-        std::str::from_utf8(&b[start..i]).ok()
+        Some(&b[start..i])
     }
 
     /// A decimal field's value: `Some(None)` for null.
@@ -156,7 +156,10 @@ impl<'a> Cursor<'a> {
         }
         let text = self.number()?;
         // Exactly what `Dec` does with the same text.
-        let value = fastparse::decimal(text).or_else(|| serde_json::from_str::<Decimal>(text).ok())?;
+        let value = match fastparse::decimal(text) {
+            Some(v) => v,
+            None => serde_json::from_slice::<Decimal>(text).ok()?,
+        };
         Some(Some(Dec(value)))
     }
 
