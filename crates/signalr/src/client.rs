@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::connection::{self, ConnectError, Connection};
+use crate::handler::{self, Dispatched, InvocationHandler};
 use crate::protocol::{self, Incoming};
 
 /// A server Close "with reconnect" counts as planned only for a connection that lived at least this long.
@@ -238,6 +239,26 @@ impl HubClient {
         tokens: Arc<dyn TokenProvider>,
         cancel: CancellationToken,
     ) -> (Self, mpsc::Receiver<HubEvent>, JoinHandle<()>) {
+        Self::start_inner(cfg, tokens, None, cancel)
+    }
+
+    /// Like [`start`](Self::start), with `handler` taking the invocations of the targets it wants, on the
+    /// connection's task (see [`InvocationHandler`]); the others arrive as events.
+    pub fn start_with_handler(
+        cfg: HubConfig,
+        tokens: Arc<dyn TokenProvider>,
+        handler: Arc<dyn InvocationHandler>,
+        cancel: CancellationToken,
+    ) -> (Self, mpsc::Receiver<HubEvent>, JoinHandle<()>) {
+        Self::start_inner(cfg, tokens, Some(handler), cancel)
+    }
+
+    fn start_inner(
+        cfg: HubConfig,
+        tokens: Arc<dyn TokenProvider>,
+        handler: Option<Arc<dyn InvocationHandler>>,
+        cancel: CancellationToken,
+    ) -> (Self, mpsc::Receiver<HubEvent>, JoinHandle<()>) {
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let (event_tx, event_rx) = mpsc::channel(cfg.event_capacity.max(1));
         let (status_tx, status_rx) = watch::channel(HubStatus::Connecting);
@@ -254,8 +275,18 @@ impl HubClient {
             true => Some(reqwest::Client::builder().timeout(cfg.handshake_timeout).build().unwrap_or_default()),
             false => None,
         };
-        let sup =
-            Supervisor { cfg, tokens, cancel, cmds: cmd_rx, events: event_tx, status: status_tx, stats, base, http };
+        let sup = Supervisor {
+            cfg,
+            tokens,
+            handler,
+            cancel,
+            cmds: cmd_rx,
+            events: event_tx,
+            status: status_tx,
+            stats,
+            base,
+            http,
+        };
         (handle, event_rx, tokio::spawn(sup.run()))
     }
 
@@ -327,6 +358,8 @@ enum End {
 struct Supervisor {
     cfg: HubConfig,
     tokens: Arc<dyn TokenProvider>,
+    /// Sees every invocation before it becomes an event.
+    handler: Option<Arc<dyn InvocationHandler>>,
     cancel: CancellationToken,
     cmds: mpsc::Receiver<Command>,
     events: mpsc::Sender<HubEvent>,
@@ -497,7 +530,7 @@ impl Supervisor {
         let mut next_id: u64 = 0;
         let mut last_inbound = Instant::now();
         // Records that arrived in the handshake's frame.
-        if let Some(end) = self.drain_records(&mut conn, &mut pending).await {
+        if let Some(end) = self.drain_records(&mut conn, &[], &mut pending).await {
             conn.close().await;
             return end;
         }
@@ -550,17 +583,18 @@ impl Supervisor {
                     last_inbound = Instant::now();
                     let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX).max(1);
                     self.stats.last_frame_ms.store(ms, Ordering::Relaxed);
-                    match msg {
-                        Message::Text(t) => conn.records.extend(t.as_bytes()),
-                        Message::Binary(b) => conn.records.extend(&b),
+                    // Records are decoded in place from the frame's own bytes (see `RecordBuffer::feed`).
+                    let frame: &[u8] = match &msg {
+                        Message::Text(t) => t.as_bytes(),
+                        Message::Binary(b) => b,
                         Message::Close(frame) => {
                             conn.abort();
-                            let why = frame.map_or_else(|| "no reason".to_owned(), |f| f.reason.to_string());
+                            let why = frame.as_ref().map_or_else(|| "no reason".to_owned(), |f| f.reason.to_string());
                             return End::Ended(Disconnect::Lost(format!("WebSocket closed by the hub: {why}")));
                         }
                         _ => continue,
-                    }
-                    if let Some(end) = self.drain_records(&mut conn, &mut pending).await {
+                    };
+                    if let Some(end) = self.drain_records(&mut conn, frame, &mut pending).await {
                         conn.abort();
                         return end;
                     }
@@ -569,10 +603,24 @@ impl Supervisor {
         }
     }
 
-    /// Handles every complete buffered record. `Some` when the session must end.
-    async fn drain_records(&self, conn: &mut Connection, pending: &mut HashMap<u64, Reply>) -> Option<End> {
-        while let Some(record) = conn.records.next_record() {
-            let event = match protocol::parse(record) {
+    /// Handles every complete record: those left in the buffer, then those of `frame` (borrowed from it, not
+    /// copied); keeps the frame's incomplete tail. `Some` when the session must end.
+    async fn drain_records(
+        &self,
+        conn: &mut Connection,
+        frame: &[u8],
+        pending: &mut HashMap<u64, Reply>,
+    ) -> Option<End> {
+        let mut records = conn.records.feed(frame);
+        while let Some(record) = records.next_record() {
+            let parsed = match &self.handler {
+                Some(h) => match handler::dispatch(h.as_ref(), record) {
+                    Dispatched::Handled => continue,
+                    Dispatched::Parsed(parsed) => parsed,
+                },
+                None => protocol::parse(record),
+            };
+            let event = match parsed {
                 Ok(Incoming::Invocation { target, arguments }) => {
                     HubEvent::Invocation { target: target.to_owned(), arguments: arguments.to_owned() }
                 }
@@ -596,7 +644,6 @@ impl Supervisor {
                 return Some(End::Cancelled);
             }
         }
-        conn.records.compact();
         None
     }
 }

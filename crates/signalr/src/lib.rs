@@ -5,6 +5,7 @@
 //!
 //! Layout:
 //! - [`protocol`]: pure framing (0x1E records, handshake, message types); unit-tested.
+//! - [`handler`]: [`InvocationHandler`], hot invocations handled on the connection's task in one pass.
 //! - `connection`: one connection: upgrade with `access_token`, handshake timeout, writer task with keep-alive.
 //! - [`client`]: [`HubClient`]: the supervisor (reconnect forever with jittered backoff, events in order,
 //!   invocations with completions and timeouts, graceful stop).
@@ -17,6 +18,7 @@
 pub mod backoff;
 pub mod client;
 mod connection;
+pub mod handler;
 pub mod protocol;
 
 pub use backoff::Backoff;
@@ -24,3 +26,4 @@ pub use client::{
     AccessToken, BoxFuture, Disconnect, HubClient, HubConfig, HubEvent, HubStatus, InvokeError, TokenProvider,
 };
 pub use connection::ConnectError;
+pub use handler::InvocationHandler;

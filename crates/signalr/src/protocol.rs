@@ -1,9 +1,12 @@
 //! The SignalR JSON hub protocol as pure functions: record framing on 0x1E, the handshake, and the messages a
 //! client sends and receives. No I/O here, so every rule is unit-tested.
 //!
-//! Decoding is allocation-aware for the hot path (a `GatewayQuote` invocation): the record is parsed once into a
-//! borrowed view; the target is compared as `&str` and the `arguments` array is kept as raw JSON so the consumer
-//! decodes it straight into its own types.
+//! Decoding is allocation-aware for the hot path (a `GatewayQuote` invocation): records are sliced out of the
+//! frame without a copy ([`RecordBuffer::feed`]); [`peek_invocation_target`] names an invocation's target without
+//! parsing the record, and [`parse_invocation`] decodes the whole record in one pass with `arguments` going straight
+//! into the consumer's own types. [`parse`] is the general, borrowed view of any record.
+
+use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -42,9 +45,7 @@ impl RecordBuffer {
 
     /// The next complete record (without its separator), if one is buffered.
     pub fn next_record(&mut self) -> Option<&[u8]> {
-        let end = self.buf[self.start..].iter().position(|b| *b == RS)?;
-        let record = self.start..self.start + end;
-        self.start += end + 1;
+        let record = self.next_range()?;
         Some(&self.buf[record])
     }
 
@@ -59,6 +60,72 @@ impl RecordBuffer {
             self.buf.drain(..self.start);
             self.start = 0;
         }
+    }
+
+    /// The records of one more frame, without copying the frame: see [`Records`].
+    pub fn feed<'a>(&'a mut self, frame: &'a [u8]) -> Records<'a> {
+        Records { buffer: self, frame, pos: 0, buffered_done: false }
+    }
+
+    /// The range of the next complete record already in the buffer.
+    fn next_range(&mut self) -> Option<std::ops::Range<usize>> {
+        let end = memchr::memchr(RS, &self.buf[self.start..])?;
+        let record = self.start..self.start + end;
+        self.start += end + 1;
+        Some(record)
+    }
+}
+
+/// The complete records of one frame, in order ([`RecordBuffer::feed`]): first any complete records already
+/// buffered, then the frame's own. A record that lies wholly inside the frame is yielded as a slice **of the frame**
+/// (no copy); only a record that completes a partial tail from earlier frames is assembled in the buffer, and the
+/// frame's own incomplete tail is copied into the buffer for the next frame. The buffer's capacity is reused, so
+/// steady-state framing allocates nothing.
+///
+/// A lending iterator: each record borrows the `Records` until the next call, hence
+/// [`next_record`](Records::next_record) rather than `Iterator`.
+#[derive(Debug)]
+pub struct Records<'a> {
+    buffer: &'a mut RecordBuffer,
+    frame: &'a [u8],
+    /// Start of the frame's unread bytes.
+    pos: usize,
+    /// The records that were complete in the buffer before this frame have been yielded.
+    buffered_done: bool,
+}
+
+impl Records<'_> {
+    /// The next complete record (without its separator); `None` once the frame is used up (its incomplete tail, if
+    /// any, is then buffered).
+    pub fn next_record(&mut self) -> Option<&[u8]> {
+        if !self.buffered_done {
+            if let Some(range) = self.buffer.next_range() {
+                return Some(&self.buffer.buf[range]);
+            }
+            self.buffered_done = true;
+        }
+        let buffer = &mut *self.buffer;
+        if buffer.start == buffer.buf.len() {
+            buffer.buf.clear();
+            buffer.start = 0;
+        }
+        let frame = self.frame;
+        let rest = &frame[self.pos..];
+        let Some(end) = memchr::memchr(RS, rest) else {
+            // No separator left: the frame's tail (if any) waits for the next frame.
+            buffer.buf.extend_from_slice(rest);
+            self.pos = frame.len();
+            return None;
+        };
+        self.pos += end + 1;
+        if buffer.buf.is_empty() {
+            return Some(&rest[..end]);
+        }
+        // This record began in an earlier frame: complete it in the buffer.
+        buffer.buf.extend_from_slice(&rest[..end]);
+        let record = buffer.start..buffer.buf.len();
+        buffer.start = buffer.buf.len();
+        Some(&buffer.buf[record])
     }
 }
 
@@ -149,6 +216,52 @@ pub fn parse(record: &[u8]) -> Result<Incoming<'_>, serde_json::Error> {
     })
 }
 
+/// The target of an invocation record that starts exactly as ASP.NET Core (and the simulator) writes one,
+/// `{"type":1,"target":"NAME"`, read without parsing the record. `None` for any other record or shape (other
+/// field order, whitespace, an escaped name): then [`parse`] it. The record is not validated here.
+pub fn peek_invocation_target(record: &[u8]) -> Option<&str> {
+    const PREFIX: &[u8] = br#"{"type":1,"target":""#;
+    let rest = record.strip_prefix(PREFIX)?;
+    let name = &rest[..memchr::memchr(b'"', rest)?];
+    if name.contains(&b'\\') {
+        return None;
+    }
+    std::str::from_utf8(name).ok()
+}
+
+/// An invocation decoded in one pass by [`parse_invocation`].
+#[derive(Debug)]
+pub struct Invocation<'a, A> {
+    /// Method name (borrowed unless escaped).
+    pub target: Cow<'a, str>,
+    /// The `arguments` array, decoded as the caller's type.
+    pub arguments: A,
+}
+
+/// Parses an invocation record (type 1) in one pass, decoding its `arguments` array straight into `A` (no raw
+/// copy, no second pass); fields may come in any order, unknown ones are skipped. An error for any other type,
+/// for a missing `target` or `arguments`, or when `A` does not decode: the whole record is checked before it
+/// returns, so a malformed record never yields a partial result.
+pub fn parse_invocation<'a, A: Deserialize<'a>>(record: &'a [u8]) -> Result<Invocation<'a, A>, serde_json::Error> {
+    #[derive(Deserialize)]
+    #[serde(bound(deserialize = "A: Deserialize<'de>"))]
+    struct Typed<'a, A> {
+        #[serde(rename = "type")]
+        kind: u8,
+        #[serde(borrow)]
+        target: Cow<'a, str>,
+        arguments: A,
+    }
+    let typed: Typed<'a, A> = serde_json::from_slice(record)?;
+    if typed.kind != 1 {
+        return Err(<serde_json::Error as serde::de::Error>::custom(format!(
+            "expected an invocation (type 1), got type {}",
+            typed.kind
+        )));
+    }
+    Ok(Invocation { target: typed.target, arguments: typed.arguments })
+}
+
 /// An invocation record (type 1) with its separator. With an id the server answers with a Completion; without
 /// one it must not answer.
 pub fn invocation(invocation_id: Option<&str>, target: &str, arguments: &[serde_json::Value]) -> String {
@@ -196,6 +309,50 @@ mod tests {
         assert!(matches!(parse(b.next_record().unwrap()).unwrap(), Incoming::Ping));
     }
 
+    /// Every record of `frames`, fed one frame at a time, and whether each was borrowed from its frame.
+    fn fed(b: &mut RecordBuffer, frames: &[&[u8]]) -> Vec<(Vec<u8>, bool)> {
+        let mut out = Vec::new();
+        for frame in frames {
+            let range = frame.as_ptr_range();
+            let mut records = b.feed(frame);
+            while let Some(r) = records.next_record() {
+                out.push((r.to_vec(), range.contains(&r.as_ptr())));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn fed_frames_yield_whole_records_borrowed_from_the_frame_and_assemble_only_split_ones() {
+        let mut b = RecordBuffer::default();
+        let out =
+            fed(&mut b, &[b"{\"type\":6}\x1e{\"a\":1}\x1e{\"ty", b"pe\":6}\x1e{\"b\":2}\x1e", b"{\"c\"", b":3}\x1e"]);
+        let expect: Vec<(Vec<u8>, bool)> = vec![
+            (b"{\"type\":6}".to_vec(), true),
+            (b"{\"a\":1}".to_vec(), true),
+            (b"{\"type\":6}".to_vec(), false),
+            (b"{\"b\":2}".to_vec(), true),
+            (b"{\"c\":3}".to_vec(), false),
+        ];
+        assert_eq!(out, expect);
+        assert_eq!(b.pending_len(), 0);
+    }
+
+    #[test]
+    fn feeding_yields_records_left_in_the_buffer_first_and_keeps_the_tail() {
+        let mut b = RecordBuffer::default();
+        // As after the handshake: the answer's frame carried a whole record and the start of another.
+        b.extend(b"{}\x1e{\"x\":1}\x1e{\"y\"");
+        assert_eq!(b.next_record(), Some(&b"{}"[..]));
+        let out = fed(&mut b, &[b"", b":2}\x1e{\"z\":"]);
+        assert_eq!(out, vec![(b"{\"x\":1}".to_vec(), false), (b"{\"y\":2}".to_vec(), false)]);
+        assert_eq!(b.pending_len(), 5, "the incomplete `{{\"z\":` waits");
+        assert_eq!(fed(&mut b, &[b"3}\x1e"]), vec![(b"{\"z\":3}".to_vec(), false)]);
+        // Steady state: nothing buffered, so the buffer stays empty and every record is the frame's.
+        assert_eq!(fed(&mut b, &[b"{}\x1e{}\x1e"]), vec![(b"{}".to_vec(), true), (b"{}".to_vec(), true)]);
+        assert_eq!(b.pending_len(), 0);
+    }
+
     #[test]
     fn handshake_answers() {
         assert_eq!(parse_handshake(b"{}"), Ok(()));
@@ -233,6 +390,43 @@ mod tests {
         assert!(matches!(parse(br#"{"type":7}"#).unwrap(), Incoming::Close { error: None, allow_reconnect: false }));
         assert!(matches!(parse(br#"{"type":2,"invocationId":"1","item":1}"#).unwrap(), Incoming::Other(2)));
         assert!(parse(br#"{"type":1,"arguments":[]}"#).is_err(), "an invocation needs a target");
+    }
+
+    #[test]
+    fn invocation_targets_are_peeked_only_in_the_servers_own_layout() {
+        let quote = br#"{"type":1,"target":"GatewayQuote","arguments":["X",{}]}"#;
+        assert_eq!(peek_invocation_target(quote), Some("GatewayQuote"));
+        for other in [
+            &br#"{"target":"GatewayQuote","type":1,"arguments":[]}"#[..],
+            br#"{ "type":1,"target":"GatewayQuote","arguments":[]}"#,
+            br#"{"type":1,"target":"Gateway\u0051uote","arguments":[]}"#,
+            br#"{"type":3,"invocationId":"1"}"#,
+            br#"{"type":1,"target":"Unterminated"#,
+            br#"{"type":6}"#,
+        ] {
+            assert_eq!(peek_invocation_target(other), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn invocations_decode_in_one_pass_in_any_field_order_and_only_when_whole() {
+        let ok: Invocation<'_, (String, u32)> =
+            parse_invocation(br#"{"arguments":["a",7],"headers":{"h":[1]},"target":"Q\u0021","type":1}"#).unwrap();
+        assert_eq!((ok.target.as_ref(), ok.arguments), ("Q!", ("a".to_owned(), 7)));
+        let borrowed: Invocation<'_, (u8,)> = parse_invocation(br#"{"type":1,"target":"Q","arguments":[1]}"#).unwrap();
+        assert!(matches!(borrowed.target, Cow::Borrowed("Q")));
+        type Args = (String, u32);
+        assert!(parse_invocation::<Args>(br#"{"type":3,"target":"Q","arguments":["a",7]}"#).is_err(), "not type 1");
+        assert!(parse_invocation::<Args>(br#"{"type":1,"arguments":["a",7]}"#).is_err(), "no target");
+        assert!(parse_invocation::<Args>(br#"{"type":1,"target":"Q"}"#).is_err(), "no arguments");
+        assert!(
+            parse_invocation::<Args>(br#"{"type":1,"target":"Q","arguments":["a","7"]}"#).is_err(),
+            "bad arguments"
+        );
+        assert!(
+            parse_invocation::<Args>(br#"{"type":1,"target":"Q","arguments":["a",7],"x":}"#).is_err(),
+            "malformed tail"
+        );
     }
 
     #[test]

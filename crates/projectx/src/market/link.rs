@@ -1,6 +1,10 @@
 //! `Link`: one SignalR hub client (a supervisor keeping at most one connection) and what the market task knows of
 //! it. The task holds a current link and, during a token rotation, a candidate link; each has its own token
 //! provider, so the task knows which token revision each one connected with.
+//!
+//! Quotes do not travel through the task: each link's [`QuoteSink`] merges `GatewayQuote` invocations into the
+//! [`QuoteBook`] on the hub connection's own task, straight from the socket buffer (no copy, no channel hop), and
+//! notes the arrival time the stale watchdog reads.
 
 use std::sync::Arc;
 
@@ -10,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::SubscribeError;
+use super::{QuoteBook, QuoteSink, Shared, SubscribeError};
 use crate::ContractId;
 use crate::auth::TokenManager;
 use crate::hub_tokens::HubTokens;
@@ -34,8 +38,8 @@ pub(super) struct Link {
     tokens: Arc<HubTokens>,
     /// When its current connection came up (`None` while it is not connected).
     pub(super) connected: Option<Instant>,
-    /// When the last quote arrived on its current connection.
-    pub(super) last_quote: Option<Instant>,
+    /// Merges this link's quotes; knows when the last one arrived.
+    quotes: Arc<QuoteSink>,
     /// True until its first attempt succeeds or fails: subscribes wait for that outcome in `waiting`.
     pub(super) first_attempt: bool,
     /// Subscribes answered once the first attempt ends (the hub's answer, or `Ok` if the attempt failed).
@@ -46,10 +50,20 @@ pub(super) struct Link {
 
 impl Link {
     /// Starts a hub client whose every attempt asks `tokens` for a valid token.
-    pub(super) fn start(id: u64, cfg: &HubConfig, tokens: TokenManager, cancel: &CancellationToken) -> Self {
+    /// Its `GatewayQuote`s are merged into `book` (and counted in `shared`) as they arrive.
+    pub(super) fn start(
+        id: u64,
+        cfg: &HubConfig,
+        tokens: TokenManager,
+        cancel: &CancellationToken,
+        book: &Arc<QuoteBook>,
+        shared: &Arc<Shared>,
+    ) -> Self {
         let provider = HubTokens::new(tokens);
         let cancel = cancel.child_token();
-        let (client, events, task) = HubClient::start(cfg.clone(), provider.clone(), cancel.clone());
+        let quotes = Arc::new(QuoteSink::new(book.clone(), shared.quotes.clone()));
+        let (client, events, task) =
+            HubClient::start_with_handler(cfg.clone(), provider.clone(), quotes.clone(), cancel.clone());
         Self {
             id,
             client,
@@ -58,11 +72,16 @@ impl Link {
             task,
             tokens: provider,
             connected: None,
-            last_quote: None,
+            quotes,
             first_attempt: true,
             waiting: Vec::new(),
             replaying: 0,
         }
+    }
+
+    /// When the last quote arrived on this link (any of its connections).
+    pub(super) fn last_quote(&self) -> Option<Instant> {
+        self.quotes.last_quote()
     }
 
     /// The token revision of its latest connection attempt (0 before the first).

@@ -1,8 +1,9 @@
 //! `MarketHub`: the long-running market-data task on top of the SignalR client.
 //!
 //! It owns the **desired** subscription set (not the socket's), so every (re)connect replays it with
-//! `SubscribeContractQuotes` and checks each completion; it merges `GatewayQuote` updates into the [`QuoteBook`];
-//! and a stale-feed watchdog reconnects when it is connected and subscribed but no quote arrived for `stale_after`.
+//! `SubscribeContractQuotes` and checks each completion; `GatewayQuote` updates are merged into the [`QuoteBook`] as
+//! they are read from the socket (each connection's [`QuoteSink`], without a hop through the task); and a stale-feed
+//! watchdog reconnects when it is connected and subscribed but no quote arrived for `stale_after`.
 //!
 //! **Connected only when needed.** With nothing desired there is no connection (and so nothing to rotate): the
 //! first `subscribe` starts the hub client and waits for its first attempt (the hub's answer when it connects,
@@ -25,10 +26,16 @@
 //! immediate and never raise the supervisor's failure streak (see `signalr::client`).
 //!
 //! Layout: this file (the handle and its types), `link` (one hub client and its token source), `task` (the event
-//! loop: links, subscriptions, rotation, watchdog), `quote` (the book and the `GatewayQuote` decoder).
+//! loop: links, subscriptions, rotation, watchdog), `quote` (the book), `sink` (quotes merged on the connection's
+//! task), `scan` (the hand-scanned fast path for a usual `GatewayQuote` record), `decode` (the serde decoder
+//! for everything else) and `fastparse` (decimal and timestamp text fast paths).
 
+mod decode;
+mod fastparse;
 mod link;
 mod quote;
+mod scan;
+mod sink;
 mod task;
 
 use std::collections::BTreeSet;
@@ -42,6 +49,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use quote::{Quote, QuoteBook, QuoteUpdate, decode_gateway_quote};
+pub use sink::QuoteSink;
 
 use crate::ContractId;
 use crate::auth::TokenManager;
@@ -118,7 +126,8 @@ struct Shared {
     reconnects: AtomicU64,
     stale_reconnects: AtomicU64,
     token_reconnects: AtomicU64,
-    quotes: AtomicU64,
+    /// `GatewayQuote` messages merged, by every link's [`QuoteSink`].
+    quotes: Arc<AtomicU64>,
 }
 
 /// Handle to the running market task. Cheap to clone.

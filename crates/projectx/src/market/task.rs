@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::link::{Link, Reply, next_event};
-use super::{Command, MarketConfig, QuoteBook, Shared, SubscribeError, decode_gateway_quote};
+use super::{Command, MarketConfig, QuoteBook, Shared, SubscribeError};
 use crate::ContractId;
 use crate::auth::TokenManager;
 
@@ -128,7 +128,7 @@ impl Task {
 
     fn start_link(&mut self) -> Link {
         self.next_link += 1;
-        Link::start(self.next_link, &self.cfg.hub, self.tokens.clone(), &self.cancel)
+        Link::start(self.next_link, &self.cfg.hub, self.tokens.clone(), &self.cancel, &self.book, &self.shared)
     }
 
     fn retire(&mut self, link: Link) {
@@ -171,7 +171,6 @@ impl Task {
         match event {
             HubEvent::Connected { .. } => {
                 link.connected = Some(Instant::now());
-                link.last_quote = None;
                 link.first_attempt = false;
                 let mut waiting = std::mem::take(&mut link.waiting);
                 let (id, client) = (link.id, link.client.clone());
@@ -190,11 +189,8 @@ impl Task {
                 self.shared.reconnects.fetch_add(1, Ordering::Relaxed);
             }
             HubEvent::Reconnecting { .. } => link.release_waiting(),
-            HubEvent::Invocation { target, arguments } => {
-                if merge(&self.book, &self.shared, &target, &arguments) {
-                    link.last_quote = Some(Instant::now());
-                }
-            }
+            // Quotes are merged by the link's sink as they arrive; other server calls are not used.
+            HubEvent::Invocation { .. } => {}
         }
     }
 
@@ -218,11 +214,7 @@ impl Task {
                 self.candidate_failed(&format!("{reason:?}"));
             }
             Some(HubEvent::Reconnecting { error, .. }) => self.candidate_failed(&error),
-            Some(HubEvent::Invocation { target, arguments }) => {
-                if merge(&self.book, &self.shared, &target, &arguments) {
-                    link.last_quote = Some(Instant::now());
-                }
-            }
+            Some(HubEvent::Invocation { .. }) => {}
         }
     }
 
@@ -400,7 +392,8 @@ impl Task {
         if self.shared.subscriptions.lock().is_empty() {
             return;
         }
-        let quiet_since = link.last_quote.unwrap_or(connected);
+        // Quotes of an earlier connection of the link do not count.
+        let quiet_since = link.last_quote().map_or(connected, |q| q.max(connected));
         if quiet_since.elapsed() >= self.cfg.stale_after {
             tracing::warn!(
                 quiet_ms = quiet_since.elapsed().as_millis() as u64,
@@ -416,26 +409,6 @@ impl Task {
 /// The desired set, sorted.
 fn desired(shared: &Shared) -> Vec<ContractId> {
     shared.subscriptions.lock().iter().cloned().collect()
-}
-
-/// Merges a `GatewayQuote` (from either link) into the book; `true` if it was one.
-fn merge(book: &QuoteBook, shared: &Shared, target: &str, arguments: &serde_json::value::RawValue) -> bool {
-    if target != "GatewayQuote" {
-        return false;
-    }
-    match decode_gateway_quote(arguments) {
-        Ok((contract, updates)) => {
-            for update in updates {
-                book.merge(&contract, update);
-            }
-            shared.quotes.fetch_add(1, Ordering::Relaxed);
-            true
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "undecodable GatewayQuote ignored");
-            false
-        }
-    }
 }
 
 /// Runs one invocation beside the event loop; its result comes back through `calls`.
