@@ -128,7 +128,7 @@ impl Client {
     /// last clone of the client is dropped, and at once when keep-warm is off. It takes no token and no lock, and
     /// logs at debug only.
     pub fn run_keep_warm(&self, cancel: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
-        crate::keepwarm::run(self.inner.http.clone(), self.inner.keep_warm, cancel, self.inner.closed.clone())
+        self.inner.http.clone().keep_warm(self.inner.keep_warm, cancel, self.inner.closed.clone())
     }
 
     /// The keep-warm loop's counts so far (pings sent, failed, skipped).

@@ -5,6 +5,7 @@
 //! (timeout, reset, 5xx, an unreadable 200) becomes [`Error::Ambiguous`]; `success:false` becomes
 //! [`Error::Rejected`] with the endpoint's own code name. Retrying is decided by callers, never here.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -13,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::endpoint::{Bucket, Endpoint, Kind, STATUS_PING};
 use crate::error::Error;
@@ -65,6 +67,30 @@ struct Envelope {
 }
 
 impl Http {
+    /// Pings the gateway whenever the client has sent nothing for `every`, until `cancel` fires or the client is
+    /// dropped (`closed`). Returns at once when `every` is zero (keep-warm off). Every wait is cancellable, so it ends
+    /// promptly on either; nothing is logged above debug.
+    pub(crate) async fn keep_warm(
+        self: Arc<Self>,
+        every: Duration,
+        cancel: CancellationToken,
+        closed: CancellationToken,
+    ) {
+        if every.is_zero() {
+            return;
+        }
+        tracing::debug!(every_ms = every.as_millis() as u64, "keeping the gateway connection warm");
+        let stop = async {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = closed.cancelled() => {}
+            }
+        };
+        let pinger =
+            keepwarm::Pinger { activity: &self.activity, budget: &self.general, counters: &self.keep_warm, every };
+        pinger.run(stop, || self.ping(keepwarm::PING_TIMEOUT)).await;
+    }
+
     pub(crate) fn new(
         base: &url::Url,
         timeout: Duration,

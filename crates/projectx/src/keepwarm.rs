@@ -24,15 +24,12 @@
 //! the few milliseconds a ping is in flight opens a second connection (a 0.1 % chance at 30 ms per 30 s); with h2
 //! they share the connection.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
-use crate::http::Http;
 use crate::rate::{Priority, RateBudget};
 
 /// The default of [`crate::ClientConfig::keep_warm`]: half an AWS ALB's default idle timeout (60 s), so a
@@ -98,36 +95,18 @@ impl Counters {
     }
 }
 
-/// Pings the gateway whenever the client has sent nothing for `every`, until `cancel` fires or the client is
-/// dropped (`closed`). Returns at once when `every` is zero (keep-warm off). Every wait is cancellable, so it ends
-/// promptly on either; nothing is logged above debug.
-pub(crate) async fn run(http: Arc<Http>, every: Duration, cancel: CancellationToken, closed: CancellationToken) {
-    if every.is_zero() {
-        return;
-    }
-    tracing::debug!(every_ms = every.as_millis() as u64, "keeping the gateway connection warm");
-    let stop = async {
-        tokio::select! {
-            () = cancel.cancelled() => {}
-            () = closed.cancelled() => {}
-        }
-    };
-    let pinger = Pinger { activity: &http.activity, budget: &http.general, counters: &http.keep_warm, every };
-    pinger.run(stop, || http.ping(PING_TIMEOUT)).await;
-}
-
 /// The schedule, apart from the HTTP call so paused-time tests can drive it.
-struct Pinger<'a> {
-    activity: &'a Activity,
-    budget: &'a RateBudget,
-    counters: &'a Counters,
-    every: Duration,
+pub(crate) struct Pinger<'a> {
+    pub(crate) activity: &'a Activity,
+    pub(crate) budget: &'a RateBudget,
+    pub(crate) counters: &'a Counters,
+    pub(crate) every: Duration,
 }
 
 impl Pinger<'_> {
     /// Calls `ping` whenever `activity` shows nothing for `every` and `budget` has a free read slot, until `stop`.
-    /// `ping` is expected to touch `activity` (as [`Http::ping`] does).
-    async fn run<F>(&self, stop: impl Future<Output = ()>, mut ping: impl FnMut() -> F)
+    /// `ping` is expected to touch `activity` (as `Http::ping` does).
+    pub(crate) async fn run<F>(&self, stop: impl Future<Output = ()>, mut ping: impl FnMut() -> F)
     where
         F: Future<Output = Result<(), Error>>,
     {
@@ -170,6 +149,8 @@ impl Pinger<'_> {
 mod tests {
     use super::*;
     use crate::rate::RateLimit;
+    use std::sync::Arc;
+    use tokio_util::sync::CancellationToken;
 
     const EVERY: Duration = Duration::from_secs(30);
 
