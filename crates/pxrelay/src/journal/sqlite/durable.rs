@@ -140,7 +140,8 @@ pub(in crate::journal) fn spawn_syncer(
     checkpointer: rusqlite::Connection,
 ) -> std::io::Result<()> {
     let weak = Arc::downgrade(durable);
-    std::thread::Builder::new().name("pxrelay-journal-sync".to_owned()).spawn(move || syncer(&weak, &checkpointer))?;
+    // At most 15 characters: Linux cuts longer thread names (`/proc`, strace, top show the cut name).
+    std::thread::Builder::new().name("pxrelay-jsync".to_owned()).spawn(move || syncer(&weak, &checkpointer))?;
     Ok(())
 }
 
