@@ -82,6 +82,12 @@ impl App {
         // GATEWAY_KEEPWARM_SECS: pings the gateway after quiet periods so the next alert finds its connection open;
         // ends on shutdown (or at once when off). Not critical: the app runs on without it.
         tracker.spawn(gateway.run_keep_warm(cancel.child_token()));
+        match settings.gateway.keep_warm.as_secs() {
+            0 => {
+                tracing::info!("gateway keep-warm off (GATEWAY_KEEPWARM_SECS=0): an idle connection closes after 90 s")
+            }
+            secs => tracing::info!(every_secs = secs, "gateway keep-warm on: a Status/ping after each quiet period"),
+        }
         // The hub's first connect waits for the warm-up's token (one login in flight at a time).
         let (quotes, market) = start_quotes(&settings, &gateway, &cancel, &tracker);
         metrics.register_live(crate::metrics::Live {
