@@ -124,6 +124,33 @@ pub struct NewAlert {
     pub parent_id: Option<String>,
 }
 
+impl NewAlert {
+    /// The row of an alert arriving now, with no contract or account yet: its key from [`crate::signal::alert_key`]
+    /// (the alert's own id, else its timestamp, else a receipt number unique in this process) and, for an entry
+    /// without either, its content key within `duplicate_window` (`DUPLICATE_WINDOW_SECS`). The one place every
+    /// webhook path (single account, fan-out, standby queue, relay) builds its row.
+    pub fn arriving(intent: Intent, raw_body: String, duplicate_window: Duration) -> Self {
+        static RECEIPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let received_at = Utc::now();
+        let receipt = RECEIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let key = crate::signal::alert_key(&intent, received_at, receipt);
+        let content = match key.dedup {
+            crate::signal::Dedup::Content(k) => Some((k, duplicate_window)),
+            crate::signal::Dedup::Id | crate::signal::Dedup::Never => None,
+        };
+        Self {
+            alert_id: key.alert_id,
+            received_at,
+            raw_body,
+            intent,
+            contract_id: None,
+            account_id: None,
+            content,
+            parent_id: None,
+        }
+    }
+}
+
 /// A journal row.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct StoredAlert {

@@ -291,17 +291,7 @@ impl Sqlite {
         let id = alert_id.to_owned();
         self.run(move |conn, _| {
             let tx = conn.transaction()?;
-            let updated = tx
-                .prepare_cached(
-                    "UPDATE alerts SET reference_price = COALESCE(?2, reference_price),
-                 position_source = COALESCE(?3, position_source) WHERE alert_id = ?1",
-                )?
-                .execute(params![
-                    id,
-                    execution.reference_price.map(|p| p.normalize().to_string()),
-                    execution.position_source.map(PositionSource::as_str)
-                ])?;
-            if updated == 0 {
+            if store_execution(&tx, &id, &execution)? == 0 {
                 return Ok(false);
             }
             events::replace(&tx, &id, &writes)?;
@@ -321,16 +311,11 @@ impl Sqlite {
         let id = alert_id.to_owned();
         let outcome = outcome.clone();
         self.run(move |conn, _| {
-            conn.prepare_cached(
-                "UPDATE alerts SET reference_price = COALESCE(?2, reference_price),
-                 position_source = COALESCE(?3, position_source) WHERE alert_id = ?1",
-            )?
-            .execute(params![
-                id,
-                execution.reference_price.map(|p| p.normalize().to_string()),
-                execution.position_source.map(PositionSource::as_str)
-            ])?;
-            store_outcome(conn, &id, &outcome, &response)
+            // One commit for both.
+            let tx = conn.transaction()?;
+            store_execution(&tx, &id, &execution)?;
+            store_outcome(&tx, &id, &outcome, &response)?;
+            tx.commit()
         })
         .await
     }
@@ -415,6 +400,20 @@ impl Sqlite {
         })
         .await
     }
+}
+
+/// Writes how an alert was executed (reference price, where the position was read), keeping what is already there
+/// for a field `execution` leaves empty; returns the rows updated (0: no such alert).
+fn store_execution(conn: &Connection, id: &str, execution: &Execution) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "UPDATE alerts SET reference_price = COALESCE(?2, reference_price),
+         position_source = COALESCE(?3, position_source) WHERE alert_id = ?1",
+    )?
+    .execute(params![
+        id,
+        execution.reference_price.map(|p| p.normalize().to_string()),
+        execution.position_source.map(PositionSource::as_str)
+    ])
 }
 
 /// Writes an alert's outcome (status, path, orders, error) and its answer `response` (JSON), acknowledged now.

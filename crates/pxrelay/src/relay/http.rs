@@ -32,7 +32,7 @@ use crate::metrics::WebhookOutcome;
 use crate::outcome::Answer;
 use crate::routes::secret::{BodySecret, OfferedSecret, secret_matches};
 use crate::routes::webhook::{BODY_LIMIT, client_ip};
-use crate::signal::{self, Dedup};
+use crate::signal;
 
 type Shared = Arc<Relay>;
 
@@ -208,24 +208,8 @@ async fn accept(
     if let Err(refusal) = crate::routes::webhook::check_clock(&intent) {
         return Err(journal_refusal(relay, redacted, Some(intent), refusal).await);
     }
-    let received_at = Utc::now();
-    static RECEIPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let key = signal::alert_key(&intent, received_at, RECEIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    let alert_id = key.alert_id;
-    let content = match key.dedup {
-        Dedup::Content(k) => Some((k, relay.duplicate_window)),
-        Dedup::Id | Dedup::Never => None,
-    };
-    let record = NewAlert {
-        alert_id: alert_id.clone(),
-        received_at,
-        raw_body: redacted,
-        intent,
-        contract_id: None,
-        account_id: None,
-        content,
-        parent_id: None,
-    };
+    let record = NewAlert::arriving(intent, redacted, relay.duplicate_window);
+    let alert_id = record.alert_id.clone();
     // In its own task: a sender that hangs up never leaves the write half done.
     let journal = relay.journal.clone();
     let recorded = tokio::spawn(async move { journal.record(record).await })

@@ -30,7 +30,7 @@ use crate::executor::{Job, Work};
 use crate::journal::{NewAlert, Recorded};
 use crate::metrics::WebhookOutcome;
 use crate::outcome::{AccountAnswer, AlertStatus, Answer, Outcome, overall, summary};
-use crate::signal::{self, Intent};
+use crate::signal::Intent;
 use crate::state::{AppState, WebhookState};
 
 /// The journal id of `account`'s row of fan-out `parent`.
@@ -71,24 +71,11 @@ pub async fn record_and_wait(
     targets: Vec<Target>,
 ) -> Result<Response, ApiError> {
     let hooks = state.webhook.clone();
-    let received_at = Utc::now();
-    static RECEIPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let key = signal::alert_key(&intent, received_at, RECEIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    let parent = key.alert_id;
-    let content = match key.dedup {
-        signal::Dedup::Content(k) => Some((k, hooks.duplicate_window)),
-        signal::Dedup::Id | signal::Dedup::Never => None,
-    };
     let record = NewAlert {
-        alert_id: parent.clone(),
-        received_at,
-        raw_body: redacted.clone(),
-        intent: intent.clone(),
         contract_id: Some(contract.id.clone()),
-        account_id: None,
-        content,
-        parent_id: None,
+        ..NewAlert::arriving(intent.clone(), redacted.clone(), hooks.duplicate_window)
     };
+    let (parent, received_at) = (record.alert_id.clone(), record.received_at);
     let fan = Fan::new(state, parent.clone(), intent, redacted, contract, received_at, arrived);
     // Journaling, queueing and finishing the parent run in their own task: a sender that hangs up never leaves the
     // fan-out half done.
@@ -302,7 +289,7 @@ mod tests {
 
     #[test]
     fn multipliers_scale_the_size_rounding_down_and_a_zero_size_is_skipped() {
-        let intent = |body: &str| signal::parse_alert(body.as_bytes()).expect("a valid alert").intent;
+        let intent = |body: &str| crate::signal::parse_alert(body.as_bytes()).expect("a valid alert").intent;
         let account = AccountId::new(7);
         let buy = intent(r#"{"symbol":"MNQ","action":"buy","quantity":3}"#);
         assert_eq!(scaled(&buy, Decimal::new(2, 0), account).unwrap().quantity, 6);

@@ -26,7 +26,7 @@ use crate::journal::postgres::{Postgres, QUEUE_CHANNEL};
 use crate::journal::{NewAlert, Recorded, StoredAlert};
 use crate::metrics::WebhookOutcome;
 use crate::outcome::{AlertStatus, Answer, Outcome};
-use crate::signal::{self, Dedup, Intent};
+use crate::signal::Intent;
 use crate::state::AppState;
 
 /// The leader looks for queued alerts at least this often, `NOTIFY` or not.
@@ -68,24 +68,8 @@ pub(super) async fn record_and_wait(
     arrived: tokio::time::Instant,
 ) -> Result<Response, ApiError> {
     let store = state.webhook.journal.postgres().cloned().ok_or_else(|| ApiError::Internal("no queue".into()))?;
-    let received_at = Utc::now();
-    static RECEIPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let key = signal::alert_key(&intent, received_at, RECEIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    let alert_id = key.alert_id;
-    let content = match key.dedup {
-        Dedup::Content(k) => Some((k, state.webhook.duplicate_window)),
-        Dedup::Id | Dedup::Never => None,
-    };
-    let record = NewAlert {
-        alert_id: alert_id.clone(),
-        received_at,
-        raw_body: redacted,
-        intent,
-        contract_id: None,
-        account_id: None,
-        content,
-        parent_id: None,
-    };
+    let record = NewAlert::arriving(intent, redacted, state.webhook.duplicate_window);
+    let alert_id = record.alert_id.clone();
     // In its own task: a sender that hangs up never leaves the write half done.
     let recorded = tokio::spawn(async move { store.record_queued(record).await })
         .await

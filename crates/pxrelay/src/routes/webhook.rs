@@ -29,7 +29,7 @@ use crate::executor::reference::{self, Reference};
 use crate::journal::{NewAlert, Recorded};
 use crate::metrics::{Metrics, Stage, WebhookOutcome};
 use crate::outcome::{AlertStatus, Answer, Outcome};
-use crate::signal::{self, Dedup, Envelope};
+use crate::signal::{self, Envelope};
 use crate::state::{AppState, WebhookState};
 
 /// TradingView's webhook sender addresses (its documentation lists these four).
@@ -313,24 +313,12 @@ async fn record_and_wait(
     account_id: projectx::AccountId,
 ) -> Result<Response, ApiError> {
     let hooks = &state.webhook;
-    let received_at = Utc::now();
-    static RECEIPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let key = signal::alert_key(&intent, received_at, RECEIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    let alert_id = key.alert_id;
-    let content = match key.dedup {
-        Dedup::Content(k) => Some((k, hooks.duplicate_window)),
-        Dedup::Id | Dedup::Never => None,
-    };
     let record = NewAlert {
-        alert_id: alert_id.clone(),
-        received_at,
-        raw_body: redacted,
-        intent: intent.clone(),
         contract_id: Some(contract.id.clone()),
         account_id: Some(account_id),
-        content,
-        parent_id: None,
+        ..NewAlert::arriving(intent.clone(), redacted, hooks.duplicate_window)
     };
+    let (alert_id, received_at) = (record.alert_id.clone(), record.received_at);
     // Recording and queueing run in their own task: if TradingView hangs up meanwhile (its 3 s), this handler is
     // dropped, but an alert that was journaled is always queued (or finished as failed), never left half done.
     let (reply, wait) = oneshot::channel();
