@@ -47,6 +47,17 @@ async fn app(keep_warm: Option<Duration>) -> TestApp {
 /// An entry, then [`QUIET`] with no alert, then its exit: the simulator's REST connection count just before the
 /// quiet period and just after the exit.
 async fn entry_quiet_exit(app: &TestApp, warm: bool) -> (u64, u64) {
+    // The account's book syncs after the warm-up with concurrent reads that open connections of their own: wait for
+    // it, so the count below sees only the alerts' and the pings' connections.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, status) = app.get_json("/status").await;
+        if status["accounts"][0]["live"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the account's book goes live: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (_, body) = app.alert(alert(json!({"action": "buy", "quantity": 1, "id": "warm-1"}))).await;
     assert_eq!(body["status"], "placed", "{body}");
     let before = app.sim.counters().rest_connections;
